@@ -73,7 +73,7 @@ static void get_item_deliver(struct store *st, struct store_get_item *it,
                              const void *src, uint32_t len)
 {
     it->len = len;
-    if (it->dst != NULL) {
+    if (it->dst != NULL && src != NULL) {
         if (len > it->dst_cap) {
             it->status = KC_EINVAL;
             it->data = NULL;
@@ -122,6 +122,8 @@ static void get_finish(struct store *st, struct store_get *g)
             found += g->items[i].status == KC_OK;
     }
     g->found = found;
+    if (g->prefix)
+        evict_on_prefix(&st->ev, found, g->n);
     if (g->done != NULL)
         g->done(g, g->arg);
 }
@@ -172,7 +174,7 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     uint32_t slot_size = st->classes.slot[si->cls];
 
     index_hit(e);
-    evict_on_read(&st->ev, s);
+    evict_on_read(&st->ev, s, e);
     it->slab = s;
     it->chain_pos = index_chain_pos(e);
     if (si->mem != 0) {
@@ -188,6 +190,13 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         it->mslab = si->mem;
         st->st.hits_mem++;
         get_item_deliver(st, it, h + 1, h->len);
+        return true;
+    }
+    if (st->cfg.simulate) {
+        /* No device: a block on it counts as read, with no bytes. */
+        const struct nsent *n = &st->ns[nsidx];
+        get_item_deliver(st, it, NULL, n->block_bytes ? n->block_bytes : slot_size - FMT_ITEM_HDR);
+        it->data = NULL;
         return true;
     }
     struct rd *r = malloc(sizeof(*r));
@@ -306,6 +315,7 @@ int store_delete(struct store *st, uint64_t ns, const struct kc_key *key)
     struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
     if (e == NULL)
         return KC_MISS;
+    evict_on_delete(&st->ev, index_slab(e));
     slab_forget_entry(st, e);
     index_remove(&st->ix, e);
     st->st.deletes++;

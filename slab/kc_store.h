@@ -75,6 +75,13 @@ struct store_config {
      * errors, recovery); level 0 error, 1 warning, 2 info. NULL = stderr. */
     void (*log)(void *arg, int level, const char *msg);
     void *log_arg;
+    /* Simulation (the eviction simulator): no device at all. Writes
+     * complete at once, blocks of device slabs are reported as hits with
+     * no data (data NULL), values are not checksummed. device_size sets
+     * the simulated capacity. */
+    bool simulate;
+    /* Eviction policy parameter (reinsert: reads needed to be kept). */
+    uint32_t evict_param;
 };
 
 /* Defaults: 32 MiB slabs, 256 MiB memory, 256 KiB min item, fifo, qd 64. */
@@ -318,6 +325,9 @@ struct store_stats {
     uint64_t checksum_failures; /* verification failures on read */
     uint64_t io_errors;
     uint64_t reads_inflight;    /* gauge */
+    uint64_t reinserts;         /* blocks copied forward by the policy */
+    uint64_t reinsert_bytes;
+    uint64_t reinsert_dropped;  /* chosen for copying but no room */
 };
 void store_stats(const struct store *st, struct store_stats *out);
 

@@ -48,6 +48,8 @@ struct dev {
     struct dev_io *rq_head, *rq_tail;   /* backlog of reads */
     struct dev_io *wq_head, *wq_tail;   /* backlog of writes */
     uint64_t bytes_read, bytes_written, errors;
+    bool sim;             /* no device: ios complete at once, no data */
+    struct dev_io *done_head, *done_tail;  /* sim: completed, not reaped */
 };
 
 /*
@@ -59,6 +61,9 @@ struct dev {
 int dev_init(struct dev *d, const char *path, uint64_t size, unsigned depth,
              char *err, size_t errlen);
 void dev_deinit(struct dev *d);
+
+/* A simulated device of size bytes: nothing is stored, every io succeeds. */
+int dev_init_sim(struct dev *d, uint64_t size);
 
 /* Queue an io and submit what the ring can take. */
 void dev_submit(struct dev *d, struct dev_io *io);
