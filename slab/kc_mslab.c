@@ -336,7 +336,7 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
     *ws = (struct store_wslot){
         .buf = ms->buf + fmt_slot_off(slot, st->classes.slot[cls]) + FMT_ITEM_HDR,
         .len = len, .ns = ns, .key = *key, .chain_pos = chain_pos,
-        .slab = ms->slab, .slot = slot, .gen = (uint32_t)(ms - st->mem) };
+        .slab = ms->slab, .slot = slot, .mslab = (uint32_t)(ms - st->mem) };
     return 0;
 }
 
@@ -349,12 +349,12 @@ static struct fmt_item *wslot_hdr(struct store_wslot *ws)
 void store_put_abort(struct store *st, struct store_wslot *ws)
 {
     wslot_hdr(ws)->magic = 0;   /* a hole: recovery skips it */
-    mslab_writer_done(st, &st->mem[ws->gen]);
+    mslab_writer_done(st, &st->mem[ws->mslab]);
 }
 
 int store_put_commit(struct store *st, struct store_wslot *ws)
 {
-    struct mslab *ms = &st->mem[ws->gen];
+    struct mslab *ms = &st->mem[ws->mslab];
     struct nsent *n = store_ns_find(st, ws->ns);
     struct fmt_item *h = wslot_hdr(ws);
     struct index_entry *e, stale;
