@@ -2,7 +2,7 @@
  * padding boundary checked against md5sum. */
 #include <string.h>
 
-#include "kc_md5.h"
+#include "kcc_md5.h"
 #include "kc_test.h"
 
 static void hex(const uint8_t d[16], char out[33])
@@ -15,7 +15,7 @@ static void check(const char *msg, size_t len, const char *want)
 {
     uint8_t d[16];
     char h[33];
-    kc_md5(msg, len, d);
+    kcc_md5(msg, len, d);
     hex(d, h);
     if (strcmp(h, want)) {
         fprintf(stderr, "md5 of %zu bytes: %s, want %s\n", len, h, want);

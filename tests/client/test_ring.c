@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "kvcache.h"
-#include "kc_ring.h"
+#include "kcc_ring.h"
 #include "kc_test.h"
 
 #define NKEYS 200000
@@ -25,7 +25,7 @@ static uint64_t rng_next(void)
 
 static uint32_t *hashes;  /* ring hash of each test key */
 
-static int ring_has(const struct kc_ring *r, uint32_t value, uint32_t server)
+static int ring_has(const struct kcc_ring *r, uint32_t value, uint32_t server)
 {
     for (uint32_t i = 0; i < r->npoints; i++)
         if (r->points[i].value == value && r->points[i].server == server)
@@ -38,10 +38,10 @@ static int ring_has(const struct kc_ring *r, uint32_t value, uint32_t server)
 static void layout(void)
 {
     const char *names[] = {"127.0.0.1:11211", "127.0.0.1:11212"};
-    struct kc_ring r;
+    struct kcc_ring r;
     uint8_t key[16];
 
-    CHECK(kc_ring_init(&r, names, NULL, 2, 160) == 0);
+    CHECK(kcc_ring_init(&r, names, NULL, 2, 160) == 0);
     CHECK(r.npoints == 320);
     CHECK(ring_has(&r, 0x9a56fae2, 0) && ring_has(&r, 0x585ecf4e, 0));
     CHECK(ring_has(&r, 0x98bf09ab, 0) && ring_has(&r, 0x59c848d9, 0));
@@ -49,33 +49,33 @@ static void layout(void)
     for (uint32_t i = 1; i < r.npoints; i++)
         CHECK(r.points[i - 1].value <= r.points[i].value);
     /* Lookup: first point >= hash, wrapping to the first point. */
-    CHECK(kc_ring_lookup(&r, r.points[5].value) == r.points[5].server);
-    CHECK(kc_ring_lookup(&r, r.points[5].value + 1) == r.points[6].server);
-    CHECK(kc_ring_lookup(&r, 0xffffffffu) == r.points[0].server ||
+    CHECK(kcc_ring_lookup(&r, r.points[5].value) == r.points[5].server);
+    CHECK(kcc_ring_lookup(&r, r.points[5].value + 1) == r.points[6].server);
+    CHECK(kcc_ring_lookup(&r, 0xffffffffu) == r.points[0].server ||
           r.points[r.npoints - 1].value == 0xffffffffu);
     for (int i = 0; i < 16; i++)
         key[i] = (uint8_t)i;
-    CHECK_EQ_U64(kc_ring_hash(key), 0x01efc11aULL);
-    kc_ring_deinit(&r);
+    CHECK_EQ_U64(kcc_ring_hash(key), 0x01efc11aULL);
+    kcc_ring_deinit(&r);
 
     /* Weights: 1 and 3 over 2 servers at 160 -> 80 and 240 points. */
     uint32_t w[2] = {1, 3};
-    CHECK(kc_ring_init(&r, names, w, 2, 160) == 0);
+    CHECK(kcc_ring_init(&r, names, w, 2, 160) == 0);
     CHECK(r.npoints == 320);
     uint32_t c0 = 0;
     for (uint32_t i = 0; i < r.npoints; i++)
         c0 += r.points[i].server == 0;
     CHECK(c0 == 80);
-    kc_ring_deinit(&r);
-    CHECK(kc_ring_init(&r, names, NULL, 0, 160) == KVCACHE_EINVAL);
+    kcc_ring_deinit(&r);
+    CHECK(kcc_ring_init(&r, names, NULL, 0, 160) == KVCACHE_EINVAL);
 }
 
 /* Count keys per server. */
-static void spread(const struct kc_ring *r, uint32_t *count, uint32_t *owner)
+static void spread(const struct kcc_ring *r, uint32_t *count, uint32_t *owner)
 {
     memset(count, 0, sizeof(uint32_t) * r->nservers);
     for (uint32_t i = 0; i < NKEYS; i++) {
-        owner[i] = kc_ring_lookup(r, hashes[i]);
+        owner[i] = kcc_ring_lookup(r, hashes[i]);
         count[owner[i]]++;
     }
 }
@@ -87,12 +87,12 @@ static void balance_and_moves(void)
                            "/tmp/kc-test/d2.sock", "/tmp/kc-test/d3.sock"};
     static uint32_t own2[NKEYS], own3[NKEYS], own4[NKEYS];
     uint32_t count[4];
-    struct kc_ring r2, r3, r4;
+    struct kcc_ring r2, r3, r4;
     uint32_t moved = 0;
 
-    CHECK(kc_ring_init(&r2, names, NULL, 2, POINTS) == 0);
-    CHECK(kc_ring_init(&r3, names, NULL, 3, POINTS) == 0);
-    CHECK(kc_ring_init(&r4, names, NULL, 4, POINTS) == 0);
+    CHECK(kcc_ring_init(&r2, names, NULL, 2, POINTS) == 0);
+    CHECK(kcc_ring_init(&r3, names, NULL, 3, POINTS) == 0);
+    CHECK(kcc_ring_init(&r4, names, NULL, 4, POINTS) == 0);
     spread(&r3, count, own3);
     for (int s = 0; s < 3; s++) {
         double share = count[s] * 3.0 / NKEYS;
@@ -118,9 +118,9 @@ static void balance_and_moves(void)
         }
     printf("3 -> 4 servers: %.3f of keys moved\n", (double)moved / NKEYS);
     CHECK(moved > NKEYS * 0.20 && moved < NKEYS * 0.30);
-    kc_ring_deinit(&r2);
-    kc_ring_deinit(&r3);
-    kc_ring_deinit(&r4);
+    kcc_ring_deinit(&r2);
+    kcc_ring_deinit(&r3);
+    kcc_ring_deinit(&r4);
 }
 
 int main(void)
@@ -136,7 +136,7 @@ int main(void)
         uint64_t a = rng_next(), b = rng_next();
         memcpy(k, &a, 8);
         memcpy(k + 8, &b, 8);
-        hashes[i] = kc_ring_hash(k);
+        hashes[i] = kcc_ring_hash(k);
     }
     layout();
     balance_and_moves();

@@ -2,13 +2,13 @@
 #include <string.h>
 
 #include "kvcache.h"
-#include "kc_uri.h"
+#include "kcc_uri.h"
 #include "kc_test.h"
 
-static void good(const char *s, enum kc_uri_kind kind, const char *name, uint32_t w)
+static void good(const char *s, enum kcc_uri_kind kind, const char *name, uint32_t w)
 {
-    struct kc_uri u;
-    int rc = kc_uri_parse(s, strlen(s), &u);
+    struct kcc_uri u;
+    int rc = kcc_uri_parse(s, strlen(s), &u);
     if (rc) {
         fprintf(stderr, "refused %s: %s\n", s, kvcache_strerror(rc));
         exit(1);
@@ -20,8 +20,8 @@ static void good(const char *s, enum kc_uri_kind kind, const char *name, uint32_
 
 static void bad(const char *s)
 {
-    struct kc_uri u;
-    if (kc_uri_parse(s, strlen(s), &u) != KVCACHE_EURI) {
+    struct kcc_uri u;
+    if (kcc_uri_parse(s, strlen(s), &u) != KVCACHE_EURI) {
         fprintf(stderr, "accepted %s\n", s);
         exit(1);
     }
@@ -29,15 +29,15 @@ static void bad(const char *s)
 
 int main(void)
 {
-    struct kc_uri u, *list;
+    struct kcc_uri u, *list;
     uint32_t n;
 
-    good("unix:/tmp/kvcached.sock", KC_URI_UNIX, "/tmp/kvcached.sock", 1);
-    good("unix:rel.sock*3", KC_URI_UNIX, "rel.sock", 3);
-    good("tcp:127.0.0.1:7070", KC_URI_TCP, "127.0.0.1:7070", 1);
-    good("tcp:localhost:1*2", KC_URI_TCP, "localhost:1", 2);
-    good("tcp:[::1]:65535", KC_URI_TCP, "::1:65535", 1);
-    CHECK(kc_uri_parse("tcp:[::1]:80", 12, &u) == 0 && strcmp(u.host, "::1") == 0 &&
+    good("unix:/tmp/kvcached.sock", KCC_URI_UNIX, "/tmp/kvcached.sock", 1);
+    good("unix:rel.sock*3", KCC_URI_UNIX, "rel.sock", 3);
+    good("tcp:127.0.0.1:7070", KCC_URI_TCP, "127.0.0.1:7070", 1);
+    good("tcp:localhost:1*2", KCC_URI_TCP, "localhost:1", 2);
+    good("tcp:[::1]:65535", KCC_URI_TCP, "::1:65535", 1);
+    CHECK(kcc_uri_parse("tcp:[::1]:80", 12, &u) == 0 && strcmp(u.host, "::1") == 0 &&
           strcmp(u.port, "80") == 0);
     bad("");
     bad("unix:");
@@ -57,12 +57,12 @@ int main(void)
     memset(longpath + 6, 'a', 150);
     bad(longpath);
 
-    CHECK(kc_uri_parse_list("tcp:a:1, unix:/b*2,tcp:c:3", &list, &n) == 0);
-    CHECK(n == 3 && list[1].kind == KC_URI_UNIX && list[1].weight == 2);
+    CHECK(kcc_uri_parse_list("tcp:a:1, unix:/b*2,tcp:c:3", &list, &n) == 0);
+    CHECK(n == 3 && list[1].kind == KCC_URI_UNIX && list[1].weight == 2);
     CHECK(strcmp(list[2].name, "c:3") == 0);
     free(list);
-    CHECK(kc_uri_parse_list("tcp:a:1,", &list, &n) == KVCACHE_EURI && list == NULL);
-    CHECK(kc_uri_parse_list("", &list, &n) == KVCACHE_EURI);
+    CHECK(kcc_uri_parse_list("tcp:a:1,", &list, &n) == KVCACHE_EURI && list == NULL);
+    CHECK(kcc_uri_parse_list("", &list, &n) == KVCACHE_EURI);
     printf("uri: ok\n");
     return 0;
 }

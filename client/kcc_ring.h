@@ -1,22 +1,22 @@
 /*
- * kc_ring.h - ketama consistent-hash ring over a list of servers, laid out
+ * kcc_ring.h - ketama consistent-hash ring over a list of servers, laid out
  * as twemproxy's `distribution: ketama` with `hash: md5` (see kvcache.h).
  */
-#ifndef KC_RING_H
-#define KC_RING_H
+#ifndef KCC_RING_H
+#define KCC_RING_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 /* One point of the continuum. */
-struct kc_point {
+struct kcc_point {
     uint32_t value;   /* position on the 32-bit circle */
     uint32_t server;  /* index of the server owning the arc ending here */
 };
 
 /* The continuum: points sorted by value. */
-struct kc_ring {
-    struct kc_point *points;  /* sorted ascending by value */
+struct kcc_ring {
+    struct kcc_point *points;  /* sorted ascending by value */
     uint32_t npoints;         /* number of points (about 160 per server) */
     uint32_t nservers;        /* servers the ring was built from */
 };
@@ -28,14 +28,14 @@ struct kc_ring {
  * exactly twemproxy's ring, more gives a superset of its points and a more
  * even spread).  Returns 0 or KVCACHE_ENOMEM / KVCACHE_EINVAL.
  */
-int kc_ring_init(struct kc_ring *ring, const char *const *names,
+int kcc_ring_init(struct kcc_ring *ring, const char *const *names,
                  const uint32_t *weights, uint32_t nservers, uint32_t points);
-void kc_ring_deinit(struct kc_ring *ring);
+void kcc_ring_deinit(struct kcc_ring *ring);
 
 /* Server owning a 32-bit hash: first point >= hash, wrapping around. */
-uint32_t kc_ring_lookup(const struct kc_ring *ring, uint32_t hash);
+uint32_t kcc_ring_lookup(const struct kcc_ring *ring, uint32_t hash);
 
 /* The ring hash of a 16-byte key: md5(key bytes), first 4 bytes as u32 LE. */
-uint32_t kc_ring_hash(const uint8_t key[16]);
+uint32_t kcc_ring_hash(const uint8_t key[16]);
 
 #endif

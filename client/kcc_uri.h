@@ -1,18 +1,18 @@
 /*
- * kc_uri.h - server URIs: "unix:/path" and "tcp:host:port" ("tcp:[v6]:port"),
+ * kcc_uri.h - server URIs: "unix:/path" and "tcp:host:port" ("tcp:[v6]:port"),
  * and comma-separated lists of them with optional "*weight".
  */
-#ifndef KC_URI_H
-#define KC_URI_H
+#ifndef KCC_URI_H
+#define KCC_URI_H
 
 #include <stdint.h>
 #include <sys/un.h>
 
-enum kc_uri_kind { KC_URI_UNIX = 1, KC_URI_TCP = 2 };
+enum kcc_uri_kind { KCC_URI_UNIX = 1, KCC_URI_TCP = 2 };
 
 /* One parsed server address. */
-struct kc_uri {
-    enum kc_uri_kind kind;              /* unix socket or TCP */
+struct kcc_uri {
+    enum kcc_uri_kind kind;              /* unix socket or TCP */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix: socket path */
     char host[256];                     /* tcp: host name or address, no brackets */
     char port[8];                       /* tcp: decimal port */
@@ -21,10 +21,10 @@ struct kc_uri {
 };
 
 /* Parse one URI (with optional "*weight") from s[0..len).  0 or KVCACHE_EURI. */
-int kc_uri_parse(const char *s, size_t len, struct kc_uri *uri);
+int kcc_uri_parse(const char *s, size_t len, struct kcc_uri *uri);
 
 /* Parse a comma-separated list into a new array (*out, free() it) of *n URIs.
  * 0, KVCACHE_EURI or KVCACHE_ENOMEM. */
-int kc_uri_parse_list(const char *list, struct kc_uri **out, uint32_t *n);
+int kcc_uri_parse_list(const char *list, struct kcc_uri **out, uint32_t *n);
 
 #endif

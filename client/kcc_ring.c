@@ -1,5 +1,5 @@
 /*
- * kc_ring.c - the ketama continuum.  Points are computed as twemproxy does so
+ * kcc_ring.c - the ketama continuum.  Points are computed as twemproxy does so
  * that a fleet addressed through nutcracker and through this library agree
  * on where a key lives: each server gets floor(w/W * 40 * n) * 4 points (160
  * when weights are equal); the points of server NAME are the four LE words
@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "kvcache.h"
-#include "kc_md5.h"
-#include "kc_ring.h"
+#include "kcc_md5.h"
+#include "kcc_ring.h"
 
 #define RING_POINTS_PER_HASH   4    /* one md5 digest gives four points */
 #define RING_MAX_NAME          256
@@ -28,7 +28,7 @@ static uint32_t digest_word(const uint8_t d[16], int i)
 /* Order by value, then by server so that the (rare) ties are deterministic. */
 static int point_cmp(const void *a, const void *b)
 {
-    const struct kc_point *x = a, *y = b;
+    const struct kcc_point *x = a, *y = b;
     if (x->value != y->value)
         return x->value < y->value ? -1 : 1;
     return (x->server > y->server) - (x->server < y->server);
@@ -44,7 +44,7 @@ static uint32_t ring_server_points(uint32_t w, uint64_t total, uint32_t points,
                                     + 0.0000000001)) * 4;
 }
 
-int kc_ring_init(struct kc_ring *ring, const char *const *names,
+int kcc_ring_init(struct kcc_ring *ring, const char *const *names,
                  const uint32_t *weights, uint32_t nservers, uint32_t points)
 {
     uint64_t total = 0;
@@ -70,7 +70,7 @@ int kc_ring_init(struct kc_ring *ring, const char *const *names,
             char host[RING_MAX_NAME + 16];
             uint8_t d[16];
             int len = snprintf(host, sizeof(host), "%.*s-%u", RING_MAX_NAME, names[s], i);
-            kc_md5(host, (size_t)len, d);
+            kcc_md5(host, (size_t)len, d);
             for (int x = 0; x < RING_POINTS_PER_HASH; x++) {
                 ring->points[n].value = digest_word(d, x);
                 ring->points[n].server = s;
@@ -84,13 +84,13 @@ int kc_ring_init(struct kc_ring *ring, const char *const *names,
     return 0;
 }
 
-void kc_ring_deinit(struct kc_ring *ring)
+void kcc_ring_deinit(struct kcc_ring *ring)
 {
     free(ring->points);
     memset(ring, 0, sizeof(*ring));
 }
 
-uint32_t kc_ring_lookup(const struct kc_ring *ring, uint32_t hash)
+uint32_t kcc_ring_lookup(const struct kcc_ring *ring, uint32_t hash)
 {
     uint32_t lo = 0, hi = ring->npoints;
 
@@ -106,9 +106,9 @@ uint32_t kc_ring_lookup(const struct kc_ring *ring, uint32_t hash)
     return ring->points[lo == ring->npoints ? 0 : lo].server;
 }
 
-uint32_t kc_ring_hash(const uint8_t key[16])
+uint32_t kcc_ring_hash(const uint8_t key[16])
 {
     uint8_t d[16];
-    kc_md5(key, 16, d);
+    kcc_md5(key, 16, d);
     return digest_word(d, 0);
 }

@@ -1,12 +1,12 @@
 /*
- * kc_uri.c - parsing of server URIs and lists.
+ * kcc_uri.c - parsing of server URIs and lists.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kvcache.h"
-#include "kc_uri.h"
+#include "kcc_uri.h"
 
 #define URI_MAX_WEIGHT 10000
 
@@ -28,7 +28,7 @@ static int parse_uint(const char *s, size_t len, unsigned long lo, unsigned long
     return 0;
 }
 
-int kc_uri_parse(const char *s, size_t len, struct kc_uri *uri)
+int kcc_uri_parse(const char *s, size_t len, struct kcc_uri *uri)
 {
     const char *star;
     unsigned long w = 1;
@@ -49,7 +49,7 @@ int kc_uri_parse(const char *s, size_t len, struct kc_uri *uri)
         size_t plen = len - 5;
         if (plen == 0 || plen >= sizeof(uri->path) || memchr(s + 5, '\0', plen))
             return KVCACHE_EURI;
-        uri->kind = KC_URI_UNIX;
+        uri->kind = KCC_URI_UNIX;
         memcpy(uri->path, s + 5, plen);
         memcpy(uri->name, s + 5, plen);
         return 0;
@@ -79,7 +79,7 @@ int kc_uri_parse(const char *s, size_t len, struct kc_uri *uri)
         if (hlen == 0 || hlen >= sizeof(uri->host) ||
             parse_uint(colon + 1, (size_t)(end - colon - 1), 1, 65535, &port))
             return KVCACHE_EURI;
-        uri->kind = KC_URI_TCP;
+        uri->kind = KCC_URI_TCP;
         memcpy(uri->host, h, hlen);
         snprintf(uri->port, sizeof(uri->port), "%lu", port);
         snprintf(uri->name, sizeof(uri->name), "%s:%s", uri->host, uri->port);
@@ -88,10 +88,10 @@ int kc_uri_parse(const char *s, size_t len, struct kc_uri *uri)
     return KVCACHE_EURI;
 }
 
-int kc_uri_parse_list(const char *list, struct kc_uri **out, uint32_t *n)
+int kcc_uri_parse_list(const char *list, struct kcc_uri **out, uint32_t *n)
 {
     uint32_t count = 1, i = 0;
-    struct kc_uri *uris;
+    struct kcc_uri *uris;
     const char *p = list;
     int rc = KVCACHE_EURI;
 
@@ -107,7 +107,7 @@ int kc_uri_parse_list(const char *list, struct kc_uri **out, uint32_t *n)
     for (;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        rc = kc_uri_parse(p, len, &uris[i]);
+        rc = kcc_uri_parse(p, len, &uris[i]);
         if (rc)
             goto err;
         i++;

@@ -1,10 +1,10 @@
 /*
- * kc_md5.c - a small one-shot MD5 written from RFC 1321: 64-byte blocks,
+ * kcc_md5.c - a small one-shot MD5 written from RFC 1321: 64-byte blocks,
  * four rounds of sixteen steps, little-endian words throughout.
  */
 #include <string.h>
 
-#include "kc_md5.h"
+#include "kcc_md5.h"
 
 /* K[i] = floor(|sin(i + 1)| * 2^32), RFC 1321 section 3.4. */
 static const uint32_t md5_k[64] = {
@@ -62,7 +62,7 @@ static void md5_block(uint32_t h[4], const uint8_t *blk)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d;
 }
 
-void kc_md5(const void *data, size_t len, uint8_t out[16])
+void kcc_md5(const void *data, size_t len, uint8_t out[16])
 {
     uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
     const uint8_t *p = data;

@@ -1,5 +1,5 @@
 /*
- * kc_conn.c - sockets with deadlines.
+ * kcc_conn.c - sockets with deadlines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,34 +14,34 @@
 #include <unistd.h>
 
 #include "kvcache.h"
-#include "kc_conn.h"
+#include "kcc_conn.h"
 
 #define CONN_MAX_IOV 1024  /* iovecs handed to one readv/sendmsg */
 
-uint64_t kc_now_ms(void)
+uint64_t kcc_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void kc_conn_init(struct kc_conn *c, const struct kc_uri *uri)
+void kcc_conn_init(struct kcc_conn *c, const struct kcc_uri *uri)
 {
     memset(c, 0, sizeof(*c));
     c->fd = -1;
     c->uri = uri;
 }
 
-void kc_conn_close(struct kc_conn *c)
+void kcc_conn_close(struct kcc_conn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
 }
 
-void kc_conn_deinit(struct kc_conn *c)
+void kcc_conn_deinit(struct kcc_conn *c)
 {
-    kc_conn_close(c);
+    kcc_conn_close(c);
 }
 
 /* Wait until fd is ready for `events` or the deadline passes.
@@ -49,7 +49,7 @@ void kc_conn_deinit(struct kc_conn *c)
 static int conn_wait(int fd, short events, uint64_t deadline_ms)
 {
     for (;;) {
-        uint64_t now = kc_now_ms();
+        uint64_t now = kcc_now_ms();
         struct pollfd p = {.fd = fd, .events = events};
         int r;
         if (now >= deadline_ms)
@@ -97,16 +97,16 @@ err:
     return rc;
 }
 
-int kc_conn_ensure(struct kc_conn *c, uint64_t deadline_ms, int connect_ms)
+int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms)
 {
-    uint64_t cdl = kc_now_ms() + (uint64_t)connect_ms;
+    uint64_t cdl = kcc_now_ms() + (uint64_t)connect_ms;
     int rc;
 
     if (c->fd >= 0)
         return 0;
     if (cdl > deadline_ms)
         cdl = deadline_ms;
-    if (c->uri->kind == KC_URI_UNIX) {
+    if (c->uri->kind == KCC_URI_UNIX) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
         memcpy(sun.sun_path, c->uri->path, sizeof(sun.sun_path));
         rc = conn_connect_addr(AF_UNIX, (struct sockaddr *)&sun, sizeof(sun), cdl, &c->fd);
@@ -155,7 +155,7 @@ static void iov_trim(struct iovec **iovp, int *n)
     }
 }
 
-int kc_conn_writev(struct kc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
+int kcc_conn_writev(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
 {
     for (iov_trim(&iov, &n); n > 0; iov_trim(&iov, &n)) {
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)(n < CONN_MAX_IOV ? n : CONN_MAX_IOV)};
@@ -175,7 +175,7 @@ int kc_conn_writev(struct kc_conn *c, struct iovec *iov, int n, uint64_t deadlin
     return 0;
 }
 
-int kc_conn_readv(struct kc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
+int kcc_conn_readv(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
 {
     for (iov_trim(&iov, &n); n > 0; iov_trim(&iov, &n)) {
         ssize_t r = readv(c->fd, iov, n < CONN_MAX_IOV ? n : CONN_MAX_IOV);
@@ -196,8 +196,8 @@ int kc_conn_readv(struct kc_conn *c, struct iovec *iov, int n, uint64_t deadline
     return 0;
 }
 
-int kc_conn_read(struct kc_conn *c, void *buf, size_t len, uint64_t deadline_ms)
+int kcc_conn_read(struct kcc_conn *c, void *buf, size_t len, uint64_t deadline_ms)
 {
     struct iovec iov = {.iov_base = buf, .iov_len = len};
-    return kc_conn_readv(c, &iov, 1, deadline_ms);
+    return kcc_conn_readv(c, &iov, 1, deadline_ms);
 }
