@@ -62,6 +62,9 @@
  * key goes to the first point >= md5(16 key bytes)[0..3] read as u32 LE,
  * wrapping to the first point.  NAME is "host:port" for tcp and the socket
  * path for unix.  Adding a server to n moves about 1/(n+1) of the keys.
+ * That is the ring with options.ring_points = 160; the default, 1600, adds
+ * the points of "NAME-40" .. "NAME-399" for an even spread (each server's
+ * share deviates by about 1/sqrt(points): 8% at 160, 2.5% at 1600).
  */
 #ifndef KVCACHE_H
 #define KVCACHE_H
@@ -144,6 +147,7 @@ typedef struct kvcache_options {
     int retry_ms;            /* after a timeout, skip the server for this long (default 1000) */
     size_t async_max_bytes;  /* async put queue: block bytes held (default 64 MiB) */
     size_t async_max_items;  /* async put queue: batches held (default 1024) */
+    int ring_points;         /* ring points per server (default 1600; 160 = twemproxy's ring) */
 } kvcache_options_t;
 
 /*
@@ -169,6 +173,124 @@ KVCACHE_API const char *kvcache_last_error(const kvcache_t *kc);
 /* Number of servers, and the index of the server that owns a key. */
 KVCACHE_API int kvcache_server_count(const kvcache_t *kc);
 KVCACHE_API int kvcache_server_of(const kvcache_t *kc, kvcache_key_t key);
+
+/* ---- namespaces ---------------------------------------------------------- */
+
+/* What a namespace holds (proto/README.md "Namespace id"): one model, one
+ * shard's layer range, one KV layout.  All blocks are block_bytes long. */
+typedef struct kvcache_ns_desc {
+    const char *model;          /* model name, 1..256 bytes */
+    uint32_t layer_begin;       /* first layer of the shard (inclusive) */
+    uint32_t layer_end;         /* last layer (exclusive) */
+    uint32_t tokens_per_block;  /* tokens per block, as given to kvcache_keys */
+    const char *dtype;          /* e.g. "bf16"; NULL for "" */
+    uint32_t kv_heads;
+    uint32_t head_dim;
+    uint32_t block_bytes;       /* bytes of every block */
+} kvcache_ns_desc_t;
+
+/* The stable 64-bit id of a descriptor, computed locally (no I/O). */
+KVCACHE_API int kvcache_ns_id(const kvcache_ns_desc_t *desc, uint64_t *ns_id);
+
+/*
+ * Open (create or find) a namespace on every server and remember it in the
+ * handle, so that a server which restarts empty or joins later gets it again
+ * on demand.  *ns_id is set even when servers fail.  Returns 0 if at least
+ * one server accepted it, else the first error (KVCACHE_ESIZE if a server
+ * knows the id with another block size).
+ */
+KVCACHE_API int kvcache_open_namespace(kvcache_t *kc, const kvcache_ns_desc_t *desc,
+                                       uint64_t *ns_id);
+
+/* ---- calls ----------------------------------------------------------------
+ * Every call honours the handle's timeout.  On an error the results are
+ * still valid: they count what was found before the failure (a failed server
+ * counts as missing its keys).
+ */
+
+/* How many leading keys of keys[0..n) are present (*matched), without data. */
+KVCACHE_API int kvcache_match(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                              size_t n, size_t *matched);
+
+/*
+ * Fetch the longest leading run of keys[0..n) that the cache holds.  The
+ * bytes of block i are received from the socket directly into bufs[i]
+ * (buf_size bytes each, at least the namespace's block_bytes); lengths[i]
+ * (optional) gets its length.  *found is the length of the run: bufs past it
+ * are untouched, or hold blocks fetched from a server beyond the first gap
+ * (ignore them).  With several servers the run stops at the first missing
+ * block whatever server owns it.
+ */
+KVCACHE_API int kvcache_get_prefix(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                                   size_t n, void *const *bufs, size_t buf_size,
+                                   uint32_t *lengths, size_t *found);
+
+/* Fetch arbitrary keys: lengths[i] is the length of block i, 0 for a miss
+ * (lengths is required here); *nfound counts the hits. */
+KVCACHE_API int kvcache_get(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                            size_t n, void *const *bufs, size_t buf_size,
+                            uint32_t *lengths, size_t *nfound);
+
+/* Per-key results of a put. */
+enum kvcache_put_status {
+    KVCACHE_PUT_STORED = 0,     /* stored now */
+    KVCACHE_PUT_EXISTS = 1,     /* already present (puts are idempotent) */
+    /* < 0: a KVCACHE_E* code (not stored) */
+};
+
+/*
+ * Store n blocks of block_len bytes: keys[i] with the bytes bufs[i], at chain
+ * position first_pos + i.  status (optional) gets a kvcache_put_status per
+ * key; *nstored (optional) counts stored or already present blocks.
+ */
+KVCACHE_API int kvcache_put(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                            size_t n, uint32_t first_pos, const void *const *bufs,
+                            size_t block_len, int *status, size_t *nstored);
+
+/*
+ * The same put, fire and forget: the keys and bytes are copied into a bounded
+ * queue and sent by the handle's background thread (started on first use)
+ * over its own connections.  Returns at once: 0, or KVCACHE_EFULL when the
+ * queue is over its byte or batch bound (the put is dropped and counted).
+ */
+KVCACHE_API int kvcache_put_async(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                                  size_t n, uint32_t first_pos, const void *const *bufs,
+                                  size_t block_len);
+
+/* Wait until the async queue is empty and nothing is in flight, at most
+ * timeout_ms (< 0: no limit).  0 or KVCACHE_ETIMEDOUT. */
+KVCACHE_API int kvcache_flush(kvcache_t *kc, int timeout_ms);
+
+/* Delete keys; *ndeleted (optional) counts those that were present. */
+KVCACHE_API int kvcache_delete(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                               size_t n, size_t *ndeleted);
+
+/* A few counters of one server (the Stats RPC has more). */
+typedef struct kvcache_stats {
+    uint64_t items;             /* blocks stored */
+    uint64_t bytes;             /* their bytes */
+    uint64_t hits;              /* blocks found */
+    uint64_t misses;            /* blocks asked for and not found */
+    uint64_t puts;              /* blocks stored by puts */
+    uint64_t evictions;         /* slabs evicted */
+    uint64_t connections;       /* open connections now */
+    uint64_t uptime_s;          /* daemon uptime */
+} kvcache_stats_t;
+
+/* Stats of server `server` (0..kvcache_server_count()-1). */
+KVCACHE_API int kvcache_stats(kvcache_t *kc, int server, kvcache_stats_t *st);
+
+/* Counters of the handle itself. */
+typedef struct kvcache_client_stats {
+    uint64_t connects;          /* connections opened (first ones and reconnects) */
+    uint64_t timeouts;          /* server exchanges that timed out */
+    uint64_t async_queued;      /* async puts accepted */
+    uint64_t async_dropped;     /* async puts refused (queue full) */
+    uint64_t async_failed;      /* async puts that failed on the wire */
+    uint64_t async_done;        /* async puts completed */
+} kvcache_client_stats_t;
+
+KVCACHE_API int kvcache_client_stats(const kvcache_t *kc, kvcache_client_stats_t *cs);
 
 #ifdef __cplusplus
 }
