@@ -130,6 +130,12 @@ int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms)
     return rc;
 }
 
+int kcc_conn_stale(const struct kcc_conn *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
 /* Drop the first `done` bytes from iov[0..*n), advancing *iovp. */
 static void iov_advance(struct iovec **iovp, int *n, size_t done)
 {

@@ -31,6 +31,9 @@ void kcc_conn_close(struct kcc_conn *c);
  * 0, -errno, KVCACHE_ETIMEDOUT. */
 int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms);
 
+/* True if the idle connection is readable or hung up (peer closed it). */
+int kcc_conn_stale(const struct kcc_conn *c);
+
 /* Write all of iov[0..n) (iov is modified).  0, -errno, KVCACHE_ETIMEDOUT. */
 int kcc_conn_writev(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms);
 

@@ -47,6 +47,11 @@ int kcc_rpc_send(struct kcc_server *s, const struct kcc_rpc_cfg *cfg,
     size_t pblen;
     int rc;
 
+    /* Between calls nothing is owed to us: a readable socket means the
+     * server closed it (restart, idle timeout), so start a new one rather
+     * than fail this call on the old one. */
+    if (s->conn.fd >= 0 && kcc_conn_stale(&s->conn))
+        kcc_conn_close(&s->conn);
     if (s->conn.fd < 0 && kcc_now_ms() < s->conn.down_until_ms)
         return KVCACHE_EDOWN;
     rc = kcc_conn_ensure(&s->conn, deadline_ms, cfg->connect_ms);
