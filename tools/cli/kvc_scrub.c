@@ -1,0 +1,262 @@
+/*
+ * kvc_scrub.c - `kvcache scrub PATH`: read every slab of a store file and
+ * verify every header and every value checksum, with a progress bar.
+ *
+ * It reads the file itself (read-only), so it works with or without a
+ * daemon. Next to a running daemon a slab may be rewritten while it is
+ * read: a slab that shows a fault is read again, and if its header's
+ * sequence number changed in between it is counted as "rewritten", not
+ * damaged. A fault that is still there on the second read is damage.
+ * Items still only in the daemon's DRAM are not on the device yet and are
+ * not scrubbed.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvc_cli.h"
+#include "kvc_json.h"
+#include "kvc_store.h"
+
+static bool s_progress, s_no_progress;
+static long s_limit = 100;
+static const struct kvc_opt scrub_opts[] = {
+    { "progress", 'p', NULL, "progress bar on stderr even when it is not a terminal", NULL,
+      NULL, &s_progress },
+    { "no-progress", 'q', NULL, "no progress bar", NULL, NULL, &s_no_progress },
+    { "limit", 'l', "N", "list at most N damaged items (default 100; counts are complete)",
+      NULL, &s_limit, NULL },
+    { 0 },
+};
+static const struct kvc_cmd scrub_cmd = {
+    "scrub", "PATH", "Read every item of a store file and verify every checksum: superblock\n"
+    "copies, slab headers, item headers and values. Reports what is damaged.\n"
+    "Exit 0 when clean, 4 when damage was found, 1 when the file cannot be read.",
+    "Safe next to a running daemon (read-only; slabs rewritten meanwhile are\n"
+    "re-read). --server is not used: give the daemon's store path (-D).",
+    scrub_opts,
+};
+
+/* One damaged item or slab. */
+struct fault {
+    uint32_t slab, slot;     /* slot UINT32_MAX: the slab header */
+    uint64_t ns;
+    kvcache_key_t key;
+    const char *what;
+};
+
+/* Totals of a scrub. */
+struct scrub {
+    uint64_t slabs, slabs_used, slabs_rewritten, items, holes, stale, bytes;
+    uint64_t damaged_items, damaged_slabs;
+    struct fault *faults;
+    size_t nfaults, cap;
+};
+
+static void add_fault(struct scrub *sc, struct fault f)
+{
+    if (f.slot == UINT32_MAX)
+        sc->damaged_slabs++;
+    else
+        sc->damaged_items++;
+    if (sc->nfaults >= (size_t)s_limit)
+        return;
+    if (sc->nfaults == sc->cap) {
+        size_t nc = sc->cap ? 2 * sc->cap : 16;
+        struct fault *n = realloc(sc->faults, nc * sizeof(*n));
+        if (n == NULL)
+            return;
+        sc->faults = n;
+        sc->cap = nc;
+    }
+    sc->faults[sc->nfaults++] = f;
+}
+
+/* Check one slab image; faults into local[] (count returned), totals in t. */
+static size_t check_slab(const struct kvc_store *s, uint32_t id, const uint8_t *img,
+                         struct scrub *t, struct fault *local, size_t cap)
+{
+    const struct fmt_slab *h = (const struct fmt_slab *)img;
+    size_t n = 0;
+
+    if (h->magic != FMT_SLAB_MAGIC)
+        return 0;   /* never written: free */
+    if (!kvc_slab_valid(s, h, id)) {
+        if (h->store_id == s->sb->store_id || !fmt_slab_check(h))
+            local[n++] = (struct fault){ id, UINT32_MAX, 0, { 0, 0 },
+                                         fmt_slab_check(h) ? "slab header does not fit"
+                                                           : "slab header checksum" };
+        return n;   /* another store's leftover: free */
+    }
+    t->slabs_used++;
+    for (uint32_t i = 0; i < h->nitems && n < cap; i++) {
+        const uint8_t *slot = img + fmt_slot_off(i, h->slot_size);
+        const struct fmt_item *it = (const struct fmt_item *)slot;
+        if (it->magic == 0) {
+            t->holes++;   /* an aborted put */
+            continue;
+        }
+        struct fault f = { id, i, it->ns, { it->key_lo, it->key_hi }, NULL };
+        if (!fmt_item_check_hdr(it)) {
+            f.what = "item header checksum";
+        } else if (it->seq != h->seq) {
+            t->stale++;   /* left from an earlier write of the slab */
+            continue;
+        } else if ((uint64_t)it->len + FMT_ITEM_HDR > h->slot_size) {
+            f.what = "item length beyond its slot";
+        } else if (!fmt_item_check_value(it, slot + FMT_ITEM_HDR)) {
+            f.what = "value checksum";
+        } else {
+            t->items++;
+            t->bytes += it->len;
+            continue;
+        }
+        local[n++] = f;
+    }
+    return n;
+}
+
+static void progress(uint32_t done, uint32_t total, double t0)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double el = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - t0;
+    int w = total ? (int)((uint64_t)done * 30 / total) : 30;
+    fprintf(stderr, "\r[%.*s%*s] %3u%% %u/%u slabs %.1fs", w,
+            "##############################", 30 - w, "", total ? done * 100 / total : 100,
+            done, total, el);
+}
+
+int cmd_scrub(struct kvc_ctx *x, int argc, char **argv)
+{
+    struct kvc_store st;
+    struct scrub sc = { 0 };
+    uint8_t *img = NULL, *hdr = NULL;
+    struct fault *local = NULL;
+    char err[512];
+    int rc, first;
+    struct timespec ts;
+
+    if ((rc = kvc_parse(x, &scrub_cmd, argc, argv, &first)) >= 0)
+        return rc;
+    if (first + 1 != argc || s_limit < 0) {
+        kvc_err("scrub", "one store PATH expected (see --help)");
+        return KVC_EXIT_USAGE;
+    }
+    if (kvc_store_open(argv[first], &st, err, sizeof(err))) {
+        kvc_err("scrub", "%s", err);
+        return KVC_EXIT_ERROR;
+    }
+    bool bar = !s_no_progress && (s_progress || isatty(2));
+    uint32_t slab = st.sb->slab_size, nslots_max = slab / FMT_BLOCK;
+    img = kvc_store_alloc(slab);
+    hdr = kvc_store_alloc(FMT_BLOCK);
+    local = calloc(nslots_max + 1, sizeof(*local));
+    rc = KVC_EXIT_ERROR;
+    if (img == NULL || hdr == NULL || local == NULL)
+        goto out;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t0 = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    for (uint32_t id = 0; id < st.sb->nslabs; id++) {
+        size_t nf = 0;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            struct scrub before = sc;
+            int e = kvc_store_read(&st, img, slab, kvc_slab_off(&st, id));
+            if (e) {
+                kvc_err("scrub", "%s: slab %u: read: %s", argv[first], id, strerror(-e));
+                goto out;
+            }
+            nf = check_slab(&st, id, img, &sc, local, nslots_max + 1);
+            if (nf == 0)
+                break;
+            /* a fault: was the slab rewritten under us? */
+            uint64_t seq = ((const struct fmt_slab *)img)->seq;
+            if (kvc_store_read(&st, hdr, FMT_BLOCK, kvc_slab_off(&st, id)) == 0 &&
+                ((const struct fmt_slab *)hdr)->seq == seq &&
+                memcmp(hdr, img, sizeof(struct fmt_slab)) == 0)
+                break;   /* same slab: the fault is real */
+            sc = before;   /* count it again on the next read */
+            if (attempt == 2) {
+                sc.slabs_rewritten++;
+                nf = 0;
+            }
+        }
+        for (size_t i = 0; i < nf; i++)
+            add_fault(&sc, local[i]);
+        sc.slabs++;
+        if (bar && (id % 16 == 0 || id + 1 == st.sb->nslabs))
+            progress(id + 1, st.sb->nslabs, t0);
+    }
+    if (bar)
+        fprintf(stderr, "\n");
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double secs = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - t0;
+    const char *sbnote = st.copy_ok[0] && st.copy_ok[1] ? "both intact"
+                       : st.copy_ok[0] ? "copy B damaged or never written"
+                                       : "copy A damaged or never written";
+    if (x->json) {
+        printf("{\"path\": ");
+        kvc_json_str(stdout, argv[first]);
+        printf(", \"seconds\": %.3f, \"superblock\": {\"copy_a\": %s, \"copy_b\": %s, "
+               "\"in_use\": \"%c\"}, \"slabs\": %" PRIu64 ", \"slabs_used\": %" PRIu64
+               ", \"slabs_rewritten\": %" PRIu64 ", \"items\": %" PRIu64 ", \"bytes\": %" PRIu64
+               ", \"holes\": %" PRIu64 ", \"stale\": %" PRIu64 ", \"damaged_slabs\": %" PRIu64
+               ", \"damaged_items\": %" PRIu64 ", \"damaged\": [",
+               secs, st.copy_ok[0] ? "true" : "false", st.copy_ok[1] ? "true" : "false",
+               st.copy ? 'B' : 'A', sc.slabs, sc.slabs_used, sc.slabs_rewritten, sc.items,
+               sc.bytes, sc.holes, sc.stale, sc.damaged_slabs, sc.damaged_items);
+        for (size_t i = 0; i < sc.nfaults; i++) {
+            const struct fault *f = &sc.faults[i];
+            printf("%s{\"slab\": %u, \"slot\": ", i ? ", " : "", f->slab);
+            if (f->slot == UINT32_MAX)
+                printf("null, \"ns\": null, \"key\": null");
+            else {
+                uint8_t kb[16];
+                kvcache_key_to_bytes(f->key, kb);
+                printf("%u, \"ns\": \"0x%016" PRIx64 "\", \"key\": \"", f->slot, f->ns);
+                for (int j = 0; j < 16; j++)
+                    printf("%02x", kb[j]);
+                printf("\"");
+            }
+            printf(", \"what\": \"%s\"}", f->what);
+        }
+        printf("]}\n");
+    } else {
+        char a[32];
+        printf("%s: superblock %s; %" PRIu64 " slabs (%" PRIu64 " in use), %" PRIu64
+               " items verified (%s) in %.1f s\n", argv[first], sbnote, sc.slabs, sc.slabs_used,
+               sc.items, kvc_bytes(a, sizeof(a), (double)sc.bytes), secs);
+        if (sc.holes || sc.stale || sc.slabs_rewritten)
+            printf("  %" PRIu64 " holes (aborted puts), %" PRIu64 " stale slots, %" PRIu64
+                   " slabs rewritten while read\n", sc.holes, sc.stale, sc.slabs_rewritten);
+        for (size_t i = 0; i < sc.nfaults; i++) {
+            const struct fault *f = &sc.faults[i];
+            if (f->slot == UINT32_MAX) {
+                printf("  DAMAGED slab %u: %s\n", f->slab, f->what);
+                continue;
+            }
+            uint8_t kb[16];
+            kvcache_key_to_bytes(f->key, kb);
+            printf("  DAMAGED slab %u slot %u ns %016" PRIx64 " key ", f->slab, f->slot, f->ns);
+            for (int j = 0; j < 16; j++)
+                printf("%02x", kb[j]);
+            printf(": %s\n", f->what);
+        }
+        if (sc.damaged_items + sc.damaged_slabs > sc.nfaults)
+            printf("  ... %" PRIu64 " more not listed (--limit)\n",
+                   sc.damaged_items + sc.damaged_slabs - sc.nfaults);
+        printf("%s: %" PRIu64 " damaged items, %" PRIu64 " damaged slab headers\n",
+               sc.damaged_items + sc.damaged_slabs ? "DAMAGE" : "clean", sc.damaged_items,
+               sc.damaged_slabs);
+    }
+    rc = sc.damaged_items + sc.damaged_slabs ? KVC_EXIT_DAMAGE : KVC_EXIT_OK;
+out:
+    free(img);
+    free(hdr);
+    free(local);
+    free(sc.faults);
+    kvc_store_close(&st);
+    return rc;
+}
