@@ -341,19 +341,23 @@ static int server_before_sleep(void *arg)
 {
     struct server *s = arg;
     uint64_t now = loop_now_ns();
-    struct conn **pp, *c;
+    struct conn **pp, *c, *next, *kick;
 
-    /* connections whose reader yielded or was unblocked */
-    while (s->kick) {
-        c = s->kick;
-        s->kick = c->kick_next;
+    /* connections whose reader yielded or was unblocked; those that kick
+     * themselves again wait for the next iteration, after epoll has had
+     * its turn, so one busy connection cannot starve the others */
+    kick = s->kick;
+    s->kick = NULL;
+    for (c = kick; c; c = next) {
+        next = c->kick_next;
         c->kicked = false;
         if (!c->closed)
             conn_process(c);
     }
     /* Puts waiting for a memory slab: retry once per iteration */
     if (s->busy_waiters) {
-        for (c = s->conns; c; c = c->next) {
+        for (c = s->conns; c; c = next) {
+            next = c->next;
             if (!c->busy_wait)
                 continue;
             c->busy_wait = false;
@@ -363,9 +367,10 @@ static int server_before_sleep(void *arg)
     }
     if (now - s->last_tick_ns >= 1000000000ull)
         server_tick(s, now);
-    /* free closed connections once no get of theirs is in flight */
+    /* free closed connections once no get of theirs is in flight and they
+     * are off the kick list */
     for (pp = &s->dead; (c = *pp) != NULL;) {
-        if (c->gets_inflight == 0) {
+        if (c->gets_inflight == 0 && !c->kicked) {
             *pp = c->dead_next;
             conn_free(c);
         } else {
