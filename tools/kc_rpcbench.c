@@ -4,16 +4,20 @@
  * in this process, same geometry, same run. Also GetPrefix latency alone
  * and under a Put flood (reads first).
  *
- *   kc_rpcbench [--smoke] [--seconds S] [--depth N] [--dir DIR]
- *               [--kvcached PATH]
+ *   kc_rpcbench [--smoke] [--seconds S] [--depth N] [--rounds R]
+ *               [--dir DIR] [--kvcached PATH]
  *
  * Files go to DIR (default ./var/rpcbench.PID, removed at the end).
  *
- * For each block size (256 KiB, 1 MiB): the engine puts W bytes into its
- * own store, then GetPrefix of 4-block chains is timed on the newest blocks
- * (DRAM-resident) and on the oldest (SSD-resident, their memory slabs long
- * reused). The same is done through a fresh kvcached: Put over Unix then
- * over TCP (W each), then the reads over each transport.
+ * For each block size (256 KiB, 1 MiB), the engine (its own store, in this
+ * process) and a fresh kvcached (same geometry; one Unix and one TCP
+ * connection) run the same phases, interleaved round by round so that
+ * noise from neighbours hits all three alike; medians are printed:
+ *   put              W bytes in all, batches of 4 blocks
+ *   get_prefix dram  4-block chains among the newest blocks (DRAM-resident)
+ *   get_prefix ssd   4-block chains among the oldest half (SSD-resident:
+ *                    their memory slabs were reused long ago)
+ * The DRAM share of hits is printed to show each set is what it claims.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +48,7 @@
 
 #define CHAIN 4          /* blocks per GetPrefix and per Put batch */
 #define DEPTH_MAX 64
+#define ROUNDS_MAX 16
 
 /* Run parameters. */
 struct bench {
@@ -57,6 +62,7 @@ struct bench {
     uint64_t wbytes;      /* bytes written per put phase */
     uint32_t bs;          /* block size of the current round */
     bool one_size;        /* --smoke: 256 KiB only */
+    int rounds;           /* interleaved rounds; medians are reported */
     uint8_t *block;       /* one block of random bytes, reused */
 };
 
@@ -208,47 +214,61 @@ static double engine_reads(struct bench *b, struct store *st, uint64_t ns,
     return (double)bytes / (now_s() - t0) / 1e9;
 }
 
-/* The engine's figures: put W bytes, then the two read sets. */
-static void engine_run(struct bench *b, uint32_t bs, double out[3],
-                       double mem[2])
+/* The engine side: a store in this process, same geometry as the daemon. */
+struct engine {
+    struct store *st;
+    uint64_t ns;
+    uint64_t n;          /* blocks written so far: keys 1..n */
+    char path[512];
+};
+
+static void engine_open(struct bench *b, uint32_t bs, struct engine *e)
 {
     struct store_config cfg;
-    struct store *st;
-    char path[512], err[256];
-    uint64_t n = b->wbytes / bs, ns = 42;
-    struct store_put_item items[CHAIN];
-    double t0;
+    char err[256];
 
-    snprintf(path, sizeof(path), "%s/engine.store", b->dir);
+    memset(e, 0, sizeof(*e));
+    snprintf(e->path, sizeof(e->path), "%s/engine.store", b->dir);
     store_config_default(&cfg);
-    cfg.path = path;
+    cfg.path = e->path;
     cfg.device_size = b->device;
     cfg.slab_size = b->slab;
     cfg.memory = b->memory;
     cfg.min_item_size = bs;
     cfg.fresh = true;
-    if (store_open(&cfg, &st, err, sizeof(err)) < 0) {
+    if (store_open(&cfg, &e->st, err, sizeof(err)) < 0) {
         fprintf(stderr, "engine: %s\n", err);
         exit(1);
     }
-    store_ns_open(st, ns, bs, "bench", 5);
-    t0 = now_s();
-    for (uint64_t i = 0; i < n; i += CHAIN) {
+    e->ns = 42;
+    store_ns_open(e->st, e->ns, bs, "bench", 5);
+}
+
+/* Put count more blocks in batches of CHAIN; GB/s. */
+static double engine_put(struct bench *b, struct engine *e, uint32_t bs,
+                         uint64_t count)
+{
+    struct store_put_item items[CHAIN];
+    double t0 = now_s();
+
+    for (uint64_t i = 0; i < count; i += CHAIN) {
         for (int j = 0; j < CHAIN; j++) {
             memset(&items[j], 0, sizeof(items[j]));
-            items[j].key = key_of(i + (uint64_t)j + 1);
+            items[j].key = key_of(e->n + i + (uint64_t)j + 1);
             items[j].chain_pos = (uint32_t)j;
             items[j].len = bs;
             items[j].data = b->block;
         }
-        store_put(st, ns, items, CHAIN);
+        store_put(e->st, e->ns, items, CHAIN);
     }
-    out[0] = (double)(n * bs) / (now_s() - t0) / 1e9;
-    /* newest quarter of memory: DRAM; oldest half of what was written: SSD */
-    out[1] = engine_reads(b, st, ns, n - b->memory / 4 / bs, n + 1, &mem[0]);
-    out[2] = engine_reads(b, st, ns, 1, n / 2, &mem[1]);
-    store_close(st);
-    unlink(path);
+    e->n += count;
+    return (double)(count * bs) / (now_s() - t0) / 1e9;
+}
+
+static void engine_close(struct engine *e)
+{
+    store_close(e->st);
+    unlink(e->path);
 }
 
 /* ---- through kvcached ---- */
@@ -589,51 +609,25 @@ static double rpc_reads(struct cli *c, struct bench *b, uint64_t ns,
     return (double)bytes / (now_s() - t0) / 1e9;
 }
 
-/* Through kvcached: out[t][0..2] = put, dram, ssd for t = unix, tcp;
- * lat[0..1] = p50/p99 alone, lat[2..3] = under a Put flood (ms). */
-static void rpc_run(struct bench *b, uint32_t bs, double out[2][3],
-                    double latq[4], double mem[2])
+/* GetPrefix latency on SSD blocks [1, n/2), depth 1 over Unix, alone and
+ * under a Put flood from another connection (keys far above n); in ms:
+ * p50 and p99 alone, then under the flood. */
+static void rpc_latency(struct bench *b, struct daemon *d, uint32_t bs,
+                        uint64_t n, double latq[4])
 {
-    uint64_t h0, m0, h1, m1, h2, m2;
-    struct daemon d;
-    struct cli c;
-    uint64_t n = b->wbytes / bs, ns, dram_lo;
     struct lat alone = { 0 }, flooded = { 0 };
+    struct cli c;
+    uint64_t ns;
     pid_t flood;
 
-    daemon_start(b, bs, &d);
-    for (int t = 0; t < 2; t++) {
-        cli_connect(&c, &d, t == 1);
-        ns = cli_open_ns(&c, bs);
-        out[t][0] = rpc_puts(&c, b, ns, 1 + (uint64_t)t * n, n, bs, 0);
-        cli_close(&c);
-    }
-    /* both transports read the same sets: the newest blocks (TCP's last
-     * quarter of memory) and the oldest (the first half Unix wrote) */
-    dram_lo = 2 * n - b->memory / 4 / bs;
-    for (int t = 0; t < 2; t++) {
-        cli_connect(&c, &d, t == 1);
-        ns = cli_open_ns(&c, bs);
-        cli_hits(&c, &h0, &m0);
-        out[t][1] = rpc_reads(&c, b, ns, dram_lo, 2 * n + 1, b->depth, NULL);
-        cli_hits(&c, &h1, &m1);
-        out[t][2] = rpc_reads(&c, b, ns, 1, n / 2, b->depth, NULL);
-        cli_hits(&c, &h2, &m2);
-        if (t == 0) {
-            mem[0] = h1 > h0 ? (double)(m1 - m0) / (double)(h1 - h0) : 0;
-            mem[1] = h2 > h1 ? (double)(m2 - m1) / (double)(h2 - h1) : 0;
-        }
-        cli_close(&c);
-    }
-    /* reads first: GetPrefix latency on SSD blocks, alone then under Puts */
-    cli_connect(&c, &d, false);
+    cli_connect(&c, d, false);
     ns = cli_open_ns(&c, bs);
     rpc_reads(&c, b, ns, 1, n / 2, 1, &alone);
     flood = fork();
     if (flood == 0) {
         struct cli f;
 
-        cli_connect(&f, &d, false);
+        cli_connect(&f, d, false);
         rpc_puts(&f, b, cli_open_ns(&f, bs), 10 * n, n, bs, b->seconds + 0.5);
         _exit(0);
     }
@@ -647,13 +641,89 @@ static void rpc_run(struct bench *b, uint32_t bs, double out[2][3],
     latq[3] = lat_q(&flooded, 0.99) * 1e3;
     free(alone.v);
     free(flooded.v);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* One block size: engine, Unix and TCP phases interleaved round by round
+ * so that a noisy neighbour hurts all three alike; medians are printed. */
+static void bench_size(struct bench *b, uint32_t bs)
+{
+    static const char *const ops[3] = { "put", "get_prefix dram",
+                                        "get_prefix ssd" };
+    const char *name = bs >= (1u << 20) ? "1M" : "256K";
+    double v[3][3][ROUNDS_MAX], med[3][3], mem[2][2] = { { 0 } }, latq[4];
+    uint64_t per = b->wbytes / bs / (uint64_t)b->rounds / CHAIN * CHAIN;
+    uint64_t rn = 0, ns, h0, m0, h1, m1, h2, m2;
+    struct engine e;
+    struct daemon d;
+    struct cli c[2];
+
+    b->bs = bs;
+    engine_open(b, bs, &e);
+    daemon_start(b, bs, &d);
+    for (int t = 0; t < 2; t++) {
+        cli_connect(&c[t], &d, t == 1);
+        ns = cli_open_ns(&c[t], bs);
+    }
+    for (int r = 0; r < b->rounds; r++) {
+        v[0][0][r] = engine_put(b, &e, bs, per);
+        for (int t = 0; t < 2; t++) {
+            v[0][1 + t][r] = rpc_puts(&c[t], b, ns, rn + 1, per, bs, 0);
+            rn += per;
+        }
+    }
+    /* DRAM set: the newest quarter of memory; SSD set: the oldest half */
+    for (int r = 0; r < b->rounds; r++) {
+        double f;
+
+        v[1][0][r] = engine_reads(b, e.st, e.ns, e.n - b->memory / 4 / bs,
+                                  e.n + 1, &f);
+        mem[0][0] += f / b->rounds;
+        v[2][0][r] = engine_reads(b, e.st, e.ns, 1, e.n / 2, &f);
+        mem[0][1] += f / b->rounds;
+        for (int t = 0; t < 2; t++) {
+            cli_hits(&c[t], &h0, &m0);
+            v[1][1 + t][r] = rpc_reads(&c[t], b, ns, rn - b->memory / 4 / bs,
+                                       rn + 1, b->depth, NULL);
+            cli_hits(&c[t], &h1, &m1);
+            v[2][1 + t][r] = rpc_reads(&c[t], b, ns, 1, rn / 2, b->depth, NULL);
+            cli_hits(&c[t], &h2, &m2);
+            mem[1][0] += h1 > h0 ? (double)(m1 - m0) / (double)(h1 - h0) /
+                                   (2 * b->rounds) : 0;
+            mem[1][1] += h2 > h1 ? (double)(m2 - m1) / (double)(h2 - h1) /
+                                   (2 * b->rounds) : 0;
+        }
+    }
+    for (int t = 0; t < 2; t++)
+        cli_close(&c[t]);
+    rpc_latency(b, &d, bs, rn, latq);
     daemon_stop(b, &d);
+    engine_close(&e);
+    for (int o = 0; o < 3; o++)
+        for (int p = 0; p < 3; p++)
+            med[o][p] = median(v[o][p], b->rounds);
+    for (int o = 0; o < 3; o++)
+        printf("%-6s %-18s %12.2f %11.2f (%3.0f%%) %11.2f (%3.0f%%)\n", name,
+               ops[o], med[o][0], med[o][1], 100 * med[o][1] / med[o][0],
+               med[o][2], 100 * med[o][2] / med[o][0]);
+    printf("%-6s DRAM share of hits: engine dram set %.0f%%, ssd set %.0f%%;"
+           " kvcached dram set %.0f%%, ssd set %.0f%%\n", name,
+           100 * mem[0][0], 100 * mem[0][1], 100 * mem[1][0], 100 * mem[1][1]);
+    printf("%-6s get_prefix ssd latency, depth 1 over unix: alone p50 %.2f ms"
+           " p99 %.2f ms; under a put flood p50 %.2f ms p99 %.2f ms\n", name,
+           latq[0], latq[1], latq[2], latq[3]);
+    fflush(stdout);
 }
 
 static void usage(void)
 {
-    printf("usage: kc_rpcbench [--smoke] [--seconds S] [--depth N] [--dir DIR]"
-           " [--kvcached PATH]\n");
+    printf("usage: kc_rpcbench [--smoke] [--seconds S] [--depth N] [--rounds R]"
+           " [--dir DIR] [--kvcached PATH]\n");
 }
 
 int main(int argc, char **argv)
@@ -662,13 +732,14 @@ int main(int argc, char **argv)
         { "smoke", no_argument, NULL, 'q' },
         { "seconds", required_argument, NULL, 't' },
         { "depth", required_argument, NULL, 'd' },
+        { "rounds", required_argument, NULL, 'r' },
         { "dir", required_argument, NULL, 'o' },
         { "kvcached", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct bench b = { KVCACHED_PATH, NULL, 2.0, 4, 256u << 20,
-                       4ull << 30, 32u << 20, 768u << 20, 0, false, NULL };
+    struct bench b = { KVCACHED_PATH, NULL, 1.0, 4, 256u << 20,
+                       4ull << 30, 32u << 20, 768u << 20, 0, false, 3, NULL };
     static const uint32_t sizes[] = { 256u << 10, 1u << 20 };
     bool smoke = false;
     int ch;
@@ -678,6 +749,7 @@ int main(int argc, char **argv)
         case 'q': smoke = true; break;
         case 't': b.seconds = atof(optarg); break;
         case 'd': b.depth = (unsigned)atoi(optarg); break;
+        case 'r': b.rounds = atoi(optarg); break;
         case 'o': b.dir = optarg; break;
         case 'k': b.kvcached = optarg; break;
         default: usage(); return ch == 'h' ? 0 : 2;
@@ -685,6 +757,8 @@ int main(int argc, char **argv)
     }
     if (b.depth < 1 || b.depth > DEPTH_MAX)
         b.depth = 4;
+    if (b.rounds < 1 || b.rounds > ROUNDS_MAX)
+        b.rounds = 3;
     if (smoke) {
         b.seconds = 0.1;
         b.memory = 16u << 20;
@@ -692,6 +766,7 @@ int main(int argc, char **argv)
         b.device = 256u << 20;
         b.wbytes = 32u << 20;
         b.one_size = true;
+        b.rounds = 1;
     }
     char dirbuf[64], path[600];
 
@@ -710,38 +785,19 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < (1u << 20); i++)
         b.block[i] = (uint8_t)rand();
     printf("kc_rpcbench: device %llu MiB, slabs %u MiB, memory %llu MiB, "
-           "%llu MiB written per put phase, GetPrefix of %d blocks, depth %u, "
-           "%.1f s per read phase\n", (unsigned long long)(b.device >> 20),
-           b.slab >> 20, (unsigned long long)(b.memory >> 20),
-           (unsigned long long)(b.wbytes >> 20), CHAIN, b.depth, b.seconds);
+           "%llu MiB put per path, GetPrefix of %d blocks, depth %u, "
+           "%.1f s per read phase, %d interleaved rounds (medians)\n",
+           (unsigned long long)(b.device >> 20), b.slab >> 20,
+           (unsigned long long)(b.memory >> 20),
+           (unsigned long long)(b.wbytes >> 20), CHAIN, b.depth, b.seconds,
+           b.rounds);
     printf("engine: in this process, values copied to caller buffers (dst);"
            " rpc: through kvcached, data received by the client\n");
     printf("%-6s %-18s %12s %18s %18s\n", "block", "op", "engine GB/s",
            "unix GB/s (%eng)", "tcp GB/s (%eng)");
     for (size_t s = 0; s < (b.one_size ? 1 : sizeof(sizes) / sizeof(sizes[0]));
-         s++) {
-        static const char *const ops[3] = { "put", "get_prefix dram",
-                                            "get_prefix ssd" };
-        double eng[3], mem[2], rpc[2][3], latq[4], rmem[2];
-        uint32_t bs = sizes[s];
-
-        b.bs = bs;
-        engine_run(&b, bs, eng, mem);
-        rpc_run(&b, bs, rpc, latq, rmem);
-        for (int o = 0; o < 3; o++)
-            printf("%-6s %-18s %12.2f %11.2f (%3.0f%%) %11.2f (%3.0f%%)\n",
-                   bs >= (1u << 20) ? "1M" : "256K", ops[o], eng[o], rpc[0][o],
-                   100 * rpc[0][o] / eng[o], rpc[1][o], 100 * rpc[1][o] / eng[o]);
-        printf("%-6s DRAM share of hits: engine dram set %.0f%%, ssd set %.0f%%;"
-               " kvcached dram set %.0f%%, ssd set %.0f%%\n",
-               bs >= (1u << 20) ? "1M" : "256K", 100 * mem[0], 100 * mem[1],
-               100 * rmem[0], 100 * rmem[1]);
-        printf("%-6s get_prefix ssd latency, depth 1 over unix: alone p50 "
-               "%.2f ms p99 %.2f ms; under a put flood p50 %.2f ms p99 %.2f ms\n",
-               bs >= (1u << 20) ? "1M" : "256K", latq[0], latq[1], latq[2],
-               latq[3]);
-        fflush(stdout);
-    }
+         s++)
+        bench_size(&b, sizes[s]);
     free(b.block);
     snprintf(path, sizeof(path), "%s/kvcached.log", b.dir);
     unlink(path);
