@@ -314,7 +314,10 @@ static void server_tick(struct server *s, uint64_t now)
     stats_tick(&s->stats, now, ss.io_errors);
     for (c = s->conns; c; c = next) {
         next = c->next;
-        if (c->gets_inflight == 0 && now - c->last_active_ns > idle_ns) {
+        /* last_active_ns may be later than now (stamped while this
+         * iteration processed the connection): never subtract blindly */
+        if (c->gets_inflight == 0 && c->last_active_ns < now &&
+            now - c->last_active_ns > idle_ns) {
             s->stats.idle_closed++;
             log_info("conn %llu (%s): idle for %u s: closing",
                      (unsigned long long)c->id, c->peer, s->opts->idle_timeout);
@@ -338,19 +341,23 @@ static int server_before_sleep(void *arg)
 {
     struct server *s = arg;
     uint64_t now = loop_now_ns();
-    struct conn **pp, *c;
+    struct conn **pp, *c, *next, *kick;
 
-    /* connections whose reader yielded or was unblocked */
-    while (s->kick) {
-        c = s->kick;
-        s->kick = c->kick_next;
+    /* connections whose reader yielded or was unblocked; those that kick
+     * themselves again wait for the next iteration, after epoll has had
+     * its turn, so one busy connection cannot starve the others */
+    kick = s->kick;
+    s->kick = NULL;
+    for (c = kick; c; c = next) {
+        next = c->kick_next;
         c->kicked = false;
         if (!c->closed)
             conn_process(c);
     }
     /* Puts waiting for a memory slab: retry once per iteration */
     if (s->busy_waiters) {
-        for (c = s->conns; c; c = c->next) {
+        for (c = s->conns; c; c = next) {
+            next = c->next;
             if (!c->busy_wait)
                 continue;
             c->busy_wait = false;
@@ -360,9 +367,10 @@ static int server_before_sleep(void *arg)
     }
     if (now - s->last_tick_ns >= 1000000000ull)
         server_tick(s, now);
-    /* free closed connections once no get of theirs is in flight */
+    /* free closed connections once no get of theirs is in flight and they
+     * are off the kick list */
     for (pp = &s->dead; (c = *pp) != NULL;) {
-        if (c->gets_inflight == 0) {
+        if (c->gets_inflight == 0 && !c->kicked) {
             *pp = c->dead_next;
             conn_free(c);
         } else {

@@ -281,6 +281,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     st->cfg.path = st->path;
     st->dev.fd = -1;
     st->next_seq = 1;
+    st->reclaiming = SLAB_NONE;
     if (cfg->simulate) {
         rc = dev_init_sim(&st->dev, cfg->device_size);
         st->cfg.fresh = true;
