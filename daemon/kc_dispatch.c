@@ -152,9 +152,8 @@ static void get_done(struct store_get *g, void *arg)
     uint32_t *lens = NULL, *pos = NULL;
     Kvcache__Code *st = NULL;
 
-    x->done = true;
     c->gets_inflight--;
-    if (!x->in_submit)
+    if (!s->in_get_submit)
         stats_device_read(&s->stats, now - x->t0);
     if (c->closed) {
         get_ctx_release(s, x);
@@ -262,10 +261,12 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     x->g.done = get_done;
     x->g.arg = x;
     c->gets_inflight++;
-    x->in_submit = true;
+    /* done() may run (and x be sent and freed) inside the call: x is not
+     * touched after it unless it failed, in which case done() never runs */
+    s->in_get_submit = true;
     rc = store_get_submit(s->st, &x->g);
-    x->in_submit = false;
-    if (rc < 0 && !x->done) {
+    s->in_get_submit = false;
+    if (rc < 0) {
         c->gets_inflight--;
         free(x);
         return reply_error(c, op, q->id, t0, code_from_kc(rc), kc_strerror(rc));

@@ -33,8 +33,6 @@ struct get_ctx {
     int op;                /* OPK_GET or OPK_GET_PREFIX */
     uint64_t t0;           /* request decoded */
     uint32_t block_bytes;  /* namespace block size, for miss bytes */
-    bool in_submit;        /* store_get_submit has not returned yet */
-    bool done;             /* callback ran */
     struct store_get g;
     struct store_get_item items[];
 };

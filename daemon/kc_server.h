@@ -36,6 +36,8 @@ struct server {
     unsigned nconns;
     unsigned busy_waiters;          /* connections waiting on KC_EBUSY */
     uint64_t next_conn_id;
+    bool in_get_submit;             /* inside store_get_submit: a get done
+                                       now was served without the device */
     bool stopping;                  /* signal received: draining */
     uint64_t stop_deadline_ns;      /* give up draining at this time */
     uint64_t last_tick_ns;          /* last once-a-second housekeeping */

@@ -132,6 +132,8 @@ void slab_reclaim(struct store *st, uint32_t s)
 static int slab_alloc(struct store *st, uint32_t *out)
 {
     if (st->nfree == 0) {
+        if (st->reclaiming != SLAB_NONE)
+            return KC_EBUSY;   /* a victim is being read back to make room */
         uint32_t v = evict_victim(&st->ev);
         if (v == EVICT_NONE)
             return st->flushing > 0 ? KC_EBUSY : KC_ENOSPC;
@@ -302,7 +304,8 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
 
     if (n == NULL)
         return KC_ENONS;
-    if (st->nfree <= 1 && st->ev.ops->reinsert != NULL && !st->reinserting)
+    if (st->nfree <= 2 && st->ev.ops->reinsert != NULL && !st->reinserting &&
+        st->reclaiming == SLAB_NONE)
         slab_reclaim_ahead(st);
     if (n->block_bytes != 0 && len != n->block_bytes) {
         st->st.puts_rejected++;
@@ -336,7 +339,7 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
     *ws = (struct store_wslot){
         .buf = ms->buf + fmt_slot_off(slot, st->classes.slot[cls]) + FMT_ITEM_HDR,
         .len = len, .ns = ns, .key = *key, .chain_pos = chain_pos,
-        .slab = ms->slab, .slot = slot, .gen = (uint32_t)(ms - st->mem) };
+        .slab = ms->slab, .slot = slot, .mslab = (uint32_t)(ms - st->mem) };
     return 0;
 }
 
@@ -349,12 +352,12 @@ static struct fmt_item *wslot_hdr(struct store_wslot *ws)
 void store_put_abort(struct store *st, struct store_wslot *ws)
 {
     wslot_hdr(ws)->magic = 0;   /* a hole: recovery skips it */
-    mslab_writer_done(st, &st->mem[ws->gen]);
+    mslab_writer_done(st, &st->mem[ws->mslab]);
 }
 
 int store_put_commit(struct store *st, struct store_wslot *ws)
 {
-    struct mslab *ms = &st->mem[ws->gen];
+    struct mslab *ms = &st->mem[ws->mslab];
     struct nsent *n = store_ns_find(st, ws->ns);
     struct fmt_item *h = wslot_hdr(ws);
     struct index_entry *e, stale;
@@ -533,41 +536,64 @@ static void slab_forward_sim(struct store *st, uint32_t v)
     free(fw);
 }
 
+/* The read-back of a victim finished: forward its picked blocks, drop it. */
+static void slab_reclaim_read_done(struct dev_io *io, void *arg)
+{
+    struct store *st = arg;
+    uint32_t v = st->reclaiming;
+
+    st->reclaiming = SLAB_NONE;     /* the copies may need a free slab */
+    st->reinserting = true;
+    if (io->res == 0) {
+        slab_forward_image(st, v, st->scratch, true);
+    } else {
+        st->st.io_errors++;
+        store_log(st, 0, "reading back slab %u for reinsertion failed: %s", v,
+                  kc_strerror(io->res));
+    }
+    slab_drop(st, v);
+    st->reinserting = false;
+}
+
 /*
- * Reclaim the policy's victim now, before a slab is needed, copying forward
- * the live blocks its reinsert() picks. Runs when one free slab is left, so
- * the copies have room. A victim without a DRAM copy is read back first
- * (synchronously: the reads of other requests wait that long).
+ * Reclaim the policy's victim ahead of need (two free slabs left), copying
+ * forward the live blocks its reinsert() picks, so the copies have room. A
+ * victim with a DRAM copy (or in simulation) is handled at once; otherwise it
+ * is read back in the background (throttled with the writes, behind reads)
+ * and handled when the read completes. Meanwhile it is off the policy's
+ * books, and a put that finds no free slab waits (KC_EBUSY).
  */
 void slab_reclaim_ahead(struct store *st)
 {
     uint32_t v = evict_victim(&st->ev);
-    struct mslab *pinned = NULL;
 
     if (v == EVICT_NONE)
         return;
-    st->reinserting = true;
     evict_on_free(&st->ev, v);      /* off the books: not picked again */
     struct slabinfo *si = &st->slabs[v];
+    if (si->nlive > 0 && !st->cfg.simulate && si->mem == 0) {
+        if (st->scratch == NULL)
+            st->scratch = dev_alloc(st->slab_size);
+        if (st->scratch != NULL) {
+            st->reclaiming = v;
+            st->reclaim_io = (struct dev_io){
+                .op = DEV_READ, .bg = true, .buf = st->scratch,
+                .len = (uint32_t)fmt_slot_off(si->nitems, st->classes.slot[si->cls]),
+                .off = FMT_DATA_OFF + (uint64_t)v * st->slab_size,
+                .cb = slab_reclaim_read_done, .arg = st };
+            dev_submit(&st->dev, &st->reclaim_io);
+            return;
+        }
+    }
+    st->reinserting = true;
     if (si->nlive > 0) {
         if (st->cfg.simulate) {
             slab_forward_sim(st, v);
         } else if (si->mem != 0) {
-            pinned = &st->mem[si->mem - 1];
+            struct mslab *pinned = &st->mem[si->mem - 1];
             pinned->pins++;
             slab_forward_image(st, v, pinned->buf, false);
             pinned->pins--;
-        } else {
-            uint64_t len = fmt_slot_off(si->nitems, st->classes.slot[si->cls]);
-            if (st->scratch == NULL)
-                st->scratch = dev_alloc(st->slab_size);
-            int rc = st->scratch == NULL ? -ENOMEM :
-                     dev_rw_sync(&st->dev, DEV_READ, st->scratch, (uint32_t)len,
-                                 FMT_DATA_OFF + (uint64_t)v * st->slab_size);
-            if (rc == 0)
-                slab_forward_image(st, v, st->scratch, true);
-            else
-                st->st.io_errors++;
         }
     }
     slab_drop(st, v);

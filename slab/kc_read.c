@@ -59,7 +59,7 @@ void rbuf_deinit(struct store *st)
 static void get_item_release(struct store *st, struct store_get_item *it)
 {
     if (it->rbuf != NULL) {
-        rbuf_put(st, it->rbuf, it->slot);   /* slot holds the buffer size */
+        rbuf_put(st, it->rbuf, it->rlen);
         it->rbuf = NULL;
     }
     if (it->mslab != 0) {
@@ -140,8 +140,8 @@ static void get_read_done(struct dev_io *io, void *arg)
 
     if (io->res < 0) {
         st->st.io_errors++;
-        store_log(st, 0, "read of slab %u slot %u failed: %s", it->slab, it->slot,
-                  kc_strerror(io->res));
+        store_log(st, 0, "read of slab %u at offset %llu failed: %s", it->slab,
+                  (unsigned long long)io->off, kc_strerror(io->res));
         get_item_miss(st, it, KC_MISS);
     } else if (!fmt_item_check_hdr(h) || h->key_lo != it->key.lo || h->key_hi != it->key.hi ||
                h->ns != g->ns || h->seq != r->seq ||
@@ -149,8 +149,8 @@ static void get_read_done(struct dev_io *io, void *arg)
                (n != NULL && n->block_bytes != 0 && h->len != n->block_bytes) ||
                !fmt_item_check_value(h, h + 1)) {
         st->st.checksum_failures++;
-        store_log(st, 0, "block in slab %u slot %u failed verification: served as a miss",
-                  it->slab, it->slot);
+        store_log(st, 0, "block in slab %u at offset %llu failed verification: "
+                  "served as a miss", it->slab, (unsigned long long)io->off);
         get_item_miss(st, it, KC_MISS);
     } else {
         get_item_deliver(st, it, h + 1, h->len);
@@ -205,7 +205,7 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         free(r);
         return false;
     }
-    it->slot = slot_size;   /* buffer size, for the release */
+    it->rlen = slot_size;
     *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .slot_size = slot_size };
     r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = slot_size,
                              .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +

@@ -281,6 +281,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     st->cfg.path = st->path;
     st->dev.fd = -1;
     st->next_seq = 1;
+    st->reclaiming = SLAB_NONE;
     if (cfg->simulate) {
         rc = dev_init_sim(&st->dev, cfg->device_size);
         st->cfg.fresh = true;
@@ -574,6 +575,10 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->bytes_written = st->dev.bytes_written;
     out->bytes_read = st->dev.bytes_read;
     out->reads_inflight = st->dev.inflight - st->dev.writes_inflight;
+    out->blocks_max = st->items_max;
+    out->dram_per_block = st->items_max == 0 ? 0 :
+        (double)(index_bytes(&st->ix) + (uint64_t)st->nslabs *
+                 (sizeof(struct slabinfo) + sizeof(uint16_t))) / (double)st->items_max;
 }
 
 /* ---- event loop ---- */

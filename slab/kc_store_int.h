@@ -98,6 +98,8 @@ struct store {
 
     bool reinserting;       /* copying a victim's blocks forward */
     void *scratch;          /* slab_size bytes: a victim read back */
+    uint32_t reclaiming;    /* victim being read back, or SLAB_NONE */
+    struct dev_io reclaim_io;
 
     uint64_t items_max;     /* blocks the device holds at min_item_size */
     uint64_t sweep_step;    /* index entries swept per eviction */
