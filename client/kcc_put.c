@@ -3,6 +3,7 @@
  * server and batch like the other calls; its blocks are sent from the
  * caller's buffers (one iovec per block, no copy).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,5 +214,60 @@ int kvcache_stats(kvcache_t *kc, int server, kvcache_stats_t *st)
     t.x = (struct kcc_xfer){.server = (uint32_t)server, .req = &req, .on_resp = stats_resp,
                             .arg = &t};
     kcc_run(&kc->pool, &xp, 1, 0, kcc_now_ms() + (uint64_t)kc->opt.timeout_ms, "stats");
+    return t.x.rc;
+}
+
+/* The Health transfer. */
+struct health_xfer {
+    struct kcc_xfer x;
+    int *state;
+    char *reason;
+    size_t len;
+};
+
+static int health_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data_len,
+                       struct iovec **iov, int *niov)
+{
+    struct health_xfer *t = x->arg;
+    (void)iov;
+    (void)niov;
+    if (resp->code == KVCACHE__CODE__SHUTTING_DOWN) {
+        *t->state = KVCACHE_HEALTH_DOWN;
+        return 0;
+    }
+    if (resp->code != KVCACHE__CODE__OK)
+        return KVCACHE_ESERVER;
+    if (resp->result_case != KVCACHE__RESPONSE__RESULT_HEALTH || data_len)
+        return KVCACHE_EPROTO;
+    switch (resp->health->state) {
+    case KVCACHE__HEALTH_RESPONSE__STATE__OK: *t->state = KVCACHE_HEALTH_OK; break;
+    case KVCACHE__HEALTH_RESPONSE__STATE__DEGRADED: *t->state = KVCACHE_HEALTH_DEGRADED; break;
+    default: *t->state = KVCACHE_HEALTH_DOWN; break;
+    }
+    if (t->reason && t->len)
+        snprintf(t->reason, t->len, "%s", resp->health->reason ? resp->health->reason : "");
+    return 0;
+}
+
+int kvcache_health(kvcache_t *kc, int server, int *state, char *reason, size_t len)
+{
+    Kvcache__Request req = KVCACHE__REQUEST__INIT;
+    Kvcache__HealthRequest hr = KVCACHE__HEALTH_REQUEST__INIT;
+    struct health_xfer t = {.state = state, .reason = reason, .len = len};
+    struct kcc_xfer *xp = &t.x;
+
+    if (kc == NULL || state == NULL || server < 0 || (uint32_t)server >= kc->nservers)
+        return KVCACHE_EINVAL;
+    *state = KVCACHE_HEALTH_DOWN;
+    if (reason && len)
+        reason[0] = '\0';
+    kc->pool.err[0] = '\0';
+    req.op_case = KVCACHE__REQUEST__OP_HEALTH;
+    req.health = &hr;
+    t.x = (struct kcc_xfer){.server = (uint32_t)server, .req = &req, .on_resp = health_resp,
+                            .arg = &t};
+    kcc_run(&kc->pool, &xp, 1, 0, kcc_now_ms() + (uint64_t)kc->opt.timeout_ms, "health");
+    if (t.x.rc)
+        *state = KVCACHE_HEALTH_DOWN;
     return t.x.rc;
 }

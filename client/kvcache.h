@@ -280,6 +280,19 @@ typedef struct kvcache_stats {
 /* Stats of server `server` (0..kvcache_server_count()-1). */
 KVCACHE_API int kvcache_stats(kvcache_t *kc, int server, kvcache_stats_t *st);
 
+/* Health of one server: KVCACHE_HEALTH_OK, _DEGRADED (answering, but its
+ * device I/O is slow or failing: stop waiting on it for latency-critical
+ * work) or _DOWN (stopping, or unreachable: the call's error says which). */
+enum kvcache_health_state {
+    KVCACHE_HEALTH_OK = 0,
+    KVCACHE_HEALTH_DEGRADED = 1,
+    KVCACHE_HEALTH_DOWN = 2,
+};
+
+/* *state gets the server's health; reason (optional, len bytes) its text. */
+KVCACHE_API int kvcache_health(kvcache_t *kc, int server, int *state, char *reason,
+                               size_t len);
+
 /* Counters of the handle itself. */
 typedef struct kvcache_client_stats {
     uint64_t connects;          /* connections opened (first ones and reconnects) */

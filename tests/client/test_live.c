@@ -158,6 +158,10 @@ static void every_call(const char *uri, uint64_t salt)
            (unsigned long long)stats.puts);
     CHECK(stats.items >= NBLK && stats.hits > 0);
     CHECK(kvcache_stats(kc, 1, &stats) == KVCACHE_EINVAL);
+    int health = -1;
+    char reason[128];
+    CHECK_RC(kvcache_health(kc, 0, &health, reason, sizeof(reason)));
+    CHECK(health == KVCACHE_HEALTH_OK);
     kvcache_destroy(kc);
 }
 
@@ -211,6 +215,9 @@ static void frozen(struct kcd *d)
     t0 = now_ms();
     rc = kvcache_match(kc, ns, keys, NBLK, &n);
     CHECK(rc == KVCACHE_EDOWN && n == 0 && now_ms() - t0 < 50);
+    int health = -1;
+    CHECK(kvcache_health(kc, 0, &health, NULL, 0) == KVCACHE_EDOWN);
+    CHECK(health == KVCACHE_HEALTH_DOWN);
     /* A frozen daemon accepts connections (the kernel does) but never
      * answers: after the retry delay the call times out again. */
     struct timespec ts = {0, 350 * 1000000};

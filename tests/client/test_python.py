@@ -107,6 +107,7 @@ def round_trip(c, rng):
     assert c.get_prefix(ns, keys, outs) == 12 and bytes(outs[5]) == blocks[5]
     st = c.stats(0)
     assert st["items"] >= 12 and st["hits"] > 0, st
+    assert c.health(0) == (0, ""), c.health(0)
     cs = c.client_stats()
     assert cs["async_done"] == 1, cs
     # Bad arguments raise; a read-only output buffer is refused.

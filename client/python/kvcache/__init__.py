@@ -117,6 +117,8 @@ _put_async = _proto("kvcache_put_async", ctypes.c_int, _vp, _u64, _KP, _sz, _u32
 _flush = _proto("kvcache_flush", ctypes.c_int, _vp, ctypes.c_int)
 _delete = _proto("kvcache_delete", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
 _stats = _proto("kvcache_stats", ctypes.c_int, _vp, ctypes.c_int, ctypes.POINTER(_Stats))
+_health = _proto("kvcache_health", ctypes.c_int, _vp, ctypes.c_int,
+                 ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, _sz)
 _client_stats = _proto("kvcache_client_stats", ctypes.c_int, _vp,
                        ctypes.POINTER(_ClientStats))
 
@@ -402,6 +404,13 @@ class Client:
         if self._done(_stats(self._h, server, ctypes.byref(s))):
             return {}
         return {name: getattr(s, name) for name, _ in _Stats._fields_}
+
+    def health(self, server=0):
+        """(state, reason): state 0 ok, 1 degraded, 2 down or unreachable."""
+        st = ctypes.c_int(2)
+        reason = ctypes.create_string_buffer(256)
+        self._done(_health(self._h, server, ctypes.byref(st), reason, 256))
+        return st.value, reason.value.decode(errors="replace")
 
     def client_stats(self):
         """Counters of the handle itself."""
