@@ -1,5 +1,5 @@
 /*
- * kcc_put.c - the synchronous put and the stats call.  A put is split by
+ * kcc_put.c - the synchronous put, and the stats and health calls.  A put is split by
  * server and batch like the other calls; its blocks are sent from the
  * caller's buffers (one iovec per block, no copy).
  */
