@@ -263,6 +263,16 @@ static void restart(struct kcd *d)
     kcd_start(d, d->idx, 0);
     CHECK_RC(kvcache_match(kc, ns, keys, NBLK, &n));
     CHECK(n == NBLK);
+    /* Restarted empty (--fresh): the daemon no longer knows the namespace;
+     * the handle opens it again by itself and the put goes through. */
+    kcd_stop(d, SIGKILL);
+    kcd_start(d, d->idx, 1);
+    int st[2];
+    CHECK_RC(kvcache_put(kc, ns, keys, 2, 0, (const void *const *)blocks, BLOCK, st, &n));
+    CHECK(n == 2 && st[0] == KVCACHE_PUT_STORED && st[1] == KVCACHE_PUT_STORED);
+    CHECK_RC(kvcache_get_prefix(kc, ns, keys, NBLK, (void *const *)out, BLOCK, NULL, &n));
+    CHECK(n == 2 && memcmp(out[1], blocks[1], BLOCK) == 0);
+    printf("fresh daemon: namespace reopened by the handle, put and get_prefix ok\n");
     kvcache_destroy(kc);
 }
 
