@@ -275,6 +275,7 @@ class Client:
 
     def __init__(self, servers, timeout_ms=0, connect_timeout_ms=0, retry_ms=0,
                  async_max_bytes=0, async_max_items=0, ring_points=0):
+        self._h = None
         o = _Options(connect_timeout_ms, timeout_ms, retry_ms, async_max_bytes,
                      async_max_items, ring_points)
         err = ctypes.c_int(0)
@@ -296,7 +297,10 @@ class Client:
         self.close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
 
     def _done(self, rc):
         self.last_rc = rc
