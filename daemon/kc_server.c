@@ -314,7 +314,10 @@ static void server_tick(struct server *s, uint64_t now)
     stats_tick(&s->stats, now, ss.io_errors);
     for (c = s->conns; c; c = next) {
         next = c->next;
-        if (c->gets_inflight == 0 && now - c->last_active_ns > idle_ns) {
+        /* last_active_ns may be later than now (stamped while this
+         * iteration processed the connection): never subtract blindly */
+        if (c->gets_inflight == 0 && c->last_active_ns < now &&
+            now - c->last_active_ns > idle_ns) {
             s->stats.idle_closed++;
             log_info("conn %llu (%s): idle for %u s: closing",
                      (unsigned long long)c->id, c->peer, s->opts->idle_timeout);

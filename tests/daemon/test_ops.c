@@ -66,6 +66,21 @@ static void test_transport(struct tc *c, const char *model, uint64_t base)
     tc_put_blocks(c, ns, base, 8, BLK);
     CHECK(tc_get_prefix_check(c, ns, base, 8, BLK) == 8);
 
+    /* empty batches are valid and answered */
+    CHECK(tc_get_prefix_check(c, ns, base, 0, BLK) == 0);
+    tc_put_blocks(c, ns, base, 0, BLK);
+    {
+        Kvcache__GetRequest g0 = KVCACHE__GET_REQUEST__INIT;
+
+        kvcache__request__init(&q);
+        g0.ns = ns;
+        q.op_case = KVCACHE__REQUEST__OP_GET;
+        q.get = &g0;
+        roundtrip(c, &q, &rs);
+        CHECK(rs.r->code == 0 && rs.r->get->n_status == 0 && rs.data_len == 0);
+        tc_resp_free(&rs);
+    }
+
     /* GetPrefix stops at the first missing key */
     keys = tc_keys(base, 8);
     kc_key_pack(keys + 4 * KC_KEY_WIRE_LEN, 999999, 1);

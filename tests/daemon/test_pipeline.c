@@ -148,6 +148,57 @@ static void test_slow_reader(struct td *d, uint64_t ns)
     tc_close(&fast);
 }
 
+/*
+ * Bug: the idle check computed now - last_active with a "now" taken before
+ * the same iteration stamped the connection active, so the subtraction
+ * wrapped and a busy connection was closed as idle. Keep one connection
+ * busy across several once-a-second ticks; it must stay open.
+ */
+static void test_busy_is_not_idle(struct td *d, uint64_t ns)
+{
+    enum { NB = 8, DEPTH = 8 };
+    Kvcache__PutItem items[NB], *ip[NB];
+    static uint8_t data[NB * BLK];
+    struct timespec t0, t1;
+    uint64_t base = 1u << 30;
+    struct tc c;
+
+    tc_connect_unix(&c, d->sock);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {   /* a Put flood: memory slabs run out, Puts wait and are retried */
+        for (int r = 0; r < DEPTH; r++) {
+            Kvcache__Request q = KVCACHE__REQUEST__INIT;
+            Kvcache__PutRequest p = KVCACHE__PUT_REQUEST__INIT;
+            uint8_t *keys = tc_keys(base, NB);
+
+            for (int i = 0; i < NB; i++) {
+                kvcache__put_item__init(&items[i]);
+                items[i].key.data = keys + i * KC_KEY_WIRE_LEN;
+                items[i].key.len = KC_KEY_WIRE_LEN;
+                items[i].length = BLK;
+                ip[i] = &items[i];
+            }
+            p.ns = ns;
+            p.n_items = NB;
+            p.items = ip;
+            q.op_case = KVCACHE__REQUEST__OP_PUT;
+            q.put = &p;
+            tc_send(&c, &q, data, sizeof(data));
+            free(keys);
+            base += NB;
+        }
+        for (int r = 0; r < DEPTH; r++) {
+            struct tc_resp rs;
+
+            CHECK(tc_recv(&c, &rs) == 0);
+            CHECK(rs.r->code == 0);
+            tc_resp_free(&rs);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    } while (t1.tv_sec - t0.tv_sec < 3);
+    tc_close(&c);
+}
+
 int main(int argc, char **argv)
 {
     Kvcache__Request q = KVCACHE__REQUEST__INIT;
@@ -169,6 +220,7 @@ int main(int argc, char **argv)
     test_pipelined(&d, ns);
     test_clients(&d, ns);
     test_slow_reader(&d, ns);
+    test_busy_is_not_idle(&d, ns);
     q.op_case = KVCACHE__REQUEST__OP_STATS;
     q.stats = &sq;
     tc_send(&c, &q, NULL, 0);
@@ -180,6 +232,7 @@ int main(int argc, char **argv)
            (unsigned long long)rs.r->stats->flushes);
     CHECK(rs.r->stats->hits > rs.r->stats->hits_mem);   /* some from the SSD */
     CHECK(rs.r->stats->checksum_failures == 0);
+    CHECK(rs.r->stats->idle_closed == 0);
     tc_resp_free(&rs);
     tc_close(&c);
     CHECK(td_stop(&d) == 0);
