@@ -276,6 +276,30 @@ static void restart(struct kcd *d)
     kvcache_destroy(kc);
 }
 
+/* The daemon closes a connection that stayed idle: the next call notices
+ * before sending and opens a new one, without an error. */
+static void idle_closed(struct kcd *d)
+{
+    kvcache_t *kc;
+    kvcache_client_stats_t cs;
+    uint64_t ns;
+    size_t n;
+
+    kcd_stop(d, SIGTERM);
+    kcd_start_opt(d, d->idx, 0, "--idle-timeout", "1");
+    kc = kvcache_create(d->uri, NULL, NULL);
+    CHECK(kc);
+    CHECK_RC(kvcache_open_namespace(kc, &desc, &ns));
+    CHECK_RC(kvcache_match(kc, ns, keys, NBLK, &n));
+    struct timespec ts = {2, 200 * 1000000};
+    nanosleep(&ts, NULL);
+    CHECK_RC(kvcache_match(kc, ns, keys, NBLK, &n));
+    CHECK_RC(kvcache_client_stats(kc, &cs));
+    printf("idle-closed connection: call ok, %llu connects\n", (unsigned long long)cs.connects);
+    CHECK(cs.connects == 2);
+    kvcache_destroy(kc);
+}
+
 int main(void)
 {
     static struct kcd d;
@@ -296,6 +320,7 @@ int main(void)
     async_bounds(d.uri);
     frozen(&d);
     restart(&d);
+    idle_closed(&d);
     for (int i = 0; i < NBLK; i++)
         free(blocks[i]);
     for (int i = 0; i < NBLK + 8; i++)
