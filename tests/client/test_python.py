@@ -48,6 +48,7 @@ def check_vectors():
     k2 = kvcache.keys(0x0123456789abcdef, [100000, 7, 4294967295], 3)
     assert k2.pairs()[0] == (0xd23769ec822f574d, 0x644086fdf0f46ce5)
     # Continuation and numpy tokens give the same keys.
+    assert kvcache.Keys.from_bytes([k[0], k[1]]).pairs() == k.pairs()
     tail = kvcache.keys(0, list(range(4, 8)), 4, prev=k[:1])
     assert tail[0] == k[1]
     if np is not None:

@@ -207,6 +207,17 @@ class Keys:
         k = self._a[i]
         return k.lo.to_bytes(8, "little") + k.hi.to_bytes(8, "little")
 
+    @classmethod
+    def from_bytes(cls, items):
+        """Keys from 16-byte wire forms (lo LE, hi LE), e.g. computed elsewhere."""
+        items = list(items)
+        a = (_Key * max(len(items), 1))()
+        for i, b in enumerate(items):
+            if len(b) != 16:
+                raise ValueError("a key is 16 bytes")
+            a[i] = _Key(int.from_bytes(b[:8], "little"), int.from_bytes(b[8:], "little"))
+        return cls(a, len(items))
+
     def pairs(self):
         """The keys as (lo, hi) integer pairs."""
         return [(self._a[i].lo, self._a[i].hi) for i in range(self._n)]
