@@ -37,6 +37,11 @@ void kcc_server_init(struct kcc_server *s, const struct kcc_uri *uri)
     s->next_id = 1;
 }
 
+int kcc_server_down(const struct kcc_server *s)
+{
+    return s->conn.fd < 0 && kcc_now_ms() < s->conn.down_until_ms;
+}
+
 void kcc_server_deinit(struct kcc_server *s)
 {
     kcc_conn_deinit(&s->conn);
@@ -126,7 +131,7 @@ static int mux_start(struct kcc_server *s, struct mux_srv *m, const struct kcc_m
      * server closed it (restart, idle timeout); start a new one. */
     if (s->conn.fd >= 0 && kcc_conn_stale(&s->conn))
         kcc_conn_close(&s->conn);
-    if (s->conn.fd < 0 && kcc_now_ms() < s->conn.down_until_ms)
+    if (kcc_server_down(s))
         return KVCACHE_EDOWN;
     rc = kcc_conn_ensure(&s->conn, deadline, cfg->connect_ms);
     if (rc)

@@ -80,6 +80,9 @@ struct kcc_mux_cfg {
     int retry_ms;
 };
 
+/* True while a server is being skipped after a timeout (no I/O). */
+int kcc_server_down(const struct kcc_server *s);
+
 void kcc_server_init(struct kcc_server *s, const struct kcc_uri *uri);
 void kcc_server_deinit(struct kcc_server *s);
 

@@ -308,9 +308,22 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
     struct kcc_split sp;
     size_t nx = 0, k = 0, res = 0;
     uint64_t deadline = kcc_now_ms() + (uint64_t)kc->opt.timeout_ms;
-    int rc;
+    int rc, down_rc = 0;
 
     p->err[0] = '\0';
+    /* A prefix ends at the first key of a server being skipped: ask the
+     * others only for the keys before it (not for blocks past the run). */
+    if ((a->op == OP_MATCH || a->op == OP_GET_PREFIX) && kc->nservers > 1) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t s = kcc_server_of(kc, keys[i]);
+            if (kcc_server_down(&p->srv[s])) {
+                kcc_pool_err(p, s, KVCACHE_EDOWN, names[a->op]);
+                down_rc = KVCACHE_EDOWN;
+                n = i;
+                break;
+            }
+        }
+    }
     rc = kcc_split_keys(kc, keys, n, &sp);
     if (rc)
         return rc;
@@ -337,7 +350,7 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
             xp[k++] = &b->x;
         }
     kcc_run(p, xp, nx, ns, deadline, names[a->op]);
-    rc = kcc_first_rc(xp, nx);
+    rc = down_rc ? down_rc : kcc_first_rc(xp, nx);
     if (a->op == OP_MATCH || a->op == OP_GET_PREFIX) {
         /* A server's run ends at its first short or failed batch; the
          * call's run at the first key missing on any server. */

@@ -64,7 +64,7 @@ int main(void)
     for (int i = 0; i < 3; i++)
         kcd_start(&d[i], i, 1);
     snprintf(uris, sizeof(uris), "%s,%s,%s", d[0].uri, d[1].uri, d[2].uri);
-    kvcache_options_t o = {.timeout_ms = 300, .retry_ms = 60000};
+    kvcache_options_t o = {.timeout_ms = 1000, .retry_ms = 60000};
     kc = kvcache_create(uris, &o, NULL);
     CHECK(kc && kvcache_server_count(kc) == 3);
     CHECK_RC(kvcache_open_namespace(kc, &desc, &ns));
@@ -114,10 +114,31 @@ int main(void)
         if (lens[i])
             CHECK(memcmp(bout[i], bin[i], BLOCK) == 0);
     }
+    uint64_t served = 0;
+    for (int s = 0; s < 3; s++) {
+        kvcache_stats_t st;
+        if (s != fz) {
+            CHECK_RC(kvcache_stats(kc, s, &st));
+            served -= st.hits;
+        }
+    }
     rc = kvcache_get_prefix(kc, ns, keys, NKEYS, bout, BLOCK, NULL, &n);
+    for (int s = 0; s < 3; s++) {
+        kvcache_stats_t st;
+        if (s != fz) {
+            CHECK_RC(kvcache_stats(kc, s, &st));
+            served += st.hits;
+        }
+    }
     printf("daemon %d frozen: get_prefix %s, found %zu (its first key: %d)\n",
            fz, kvcache_strerror(rc), n, first1);
     CHECK(rc == KVCACHE_EDOWN && n == (size_t)first1);
+    /* Only the blocks before the frozen daemon's first key were asked for:
+     * a bug "prefix_fetches_past_down_server" fetched every server's whole
+     * run (here ~8000 blocks), which could time out the healthy servers. */
+    printf("daemon %d frozen: the others served %llu blocks for get_prefix\n", fz,
+           (unsigned long long)served);
+    CHECK(served <= (uint64_t)first1);
     CHECK(memcmp(got, data, (size_t)first1 * BLOCK) == 0);
     /* Puts while it is frozen: its blocks are refused at once (the server
      * is skipped), the others are stored. */
@@ -132,6 +153,9 @@ int main(void)
     for (int i = 0; i < 64; i++) {
         int frozen_key = kvcache_server_of(kc, more[i]) == fz;
         on_fz += frozen_key;
+        if (frozen_key ? st[i] != KVCACHE_EDOWN : st[i] != KVCACHE_PUT_STORED)
+            fprintf(stderr, "key %d (server %d): %s (%s)\n", i, kvcache_server_of(kc, more[i]),
+                    kvcache_strerror(st[i]), kvcache_last_error(kc));
         CHECK(frozen_key ? st[i] == KVCACHE_EDOWN : st[i] == KVCACHE_PUT_STORED);
     }
     printf("daemon %d frozen: put %s, %zu of 64 stored (%d on the frozen one)\n", fz,
