@@ -14,7 +14,7 @@
 #define DEF_RETRY_MS    1000
 #define DEF_ASYNC_BYTES (64u << 20)
 #define DEF_ASYNC_ITEMS 1024
-#define DEF_RING_POINTS 1600
+#define DEF_RING_POINTS 4000
 
 uint32_t kcc_server_of(const struct kvcache *kc, kvcache_key_t key)
 {
@@ -27,6 +27,8 @@ uint32_t kcc_server_of(const struct kvcache *kc, kvcache_key_t key)
 
 void kcc_pool_err(struct kcc_pool *p, uint32_t server, int rc, const char *what)
 {
+    if (p->err[0])
+        return;
     snprintf(p->err, sizeof(p->err), "server %.100s: %.80s: %.60s",
              p->kc->uris[server].name, what ? what : "", kvcache_strerror(rc));
 }

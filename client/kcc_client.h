@@ -11,7 +11,7 @@
 
 #include "kvcache.h"
 #include "kcc_ring.h"
-#include "kcc_rpc.h"
+#include "kcc_mux.h"
 #include "kcc_uri.h"
 
 /* A namespace opened with the handle, replayed to servers that forgot it. */
@@ -33,7 +33,7 @@ struct kcc_async;
 
 struct kvcache {
     kvcache_options_t opt;      /* options with defaults filled in */
-    struct kcc_rpc_cfg cfg;     /* connect and retry settings of the servers */
+    struct kcc_mux_cfg cfg;     /* connect and retry settings of the servers */
     struct kcc_uri *uris;       /* parsed servers */
     uint32_t nservers;
     struct kcc_ring ring;       /* key -> server */
@@ -62,16 +62,23 @@ int kcc_split_keys(const struct kvcache *kc, const kvcache_key_t *keys, size_t n
                    struct kcc_split *sp);
 void kcc_split_free(struct kcc_split *sp);
 
-/* Read the answer to req (sent with data) on server s, reopening the
- * namespace and asking again once if the server forgot it.  0 with *resp
- * holding code OK, or the error (recorded in p->err). */
-int kcc_ops_finish(struct kcc_pool *p, uint32_t s, Kvcache__Request *req, uint64_t ns,
-                   struct iovec *data, int ndata, uint64_t deadline, Kvcache__Response **resp);
+/*
+ * Run transfers with kcc_mux_run; then, for those a server refused with
+ * UNKNOWN_NAMESPACE while the handle knows the namespace (the server lost
+ * it), open it there and run them once more.  The first error of a transfer
+ * is recorded in p->err ("what" names the call).
+ */
+void kcc_run(struct kcc_pool *p, struct kcc_xfer **x, size_t n, uint64_t ns,
+             uint64_t deadline, const char *what);
+
+/* First non-zero rc of x[0..n), 0 if none. */
+int kcc_first_rc(struct kcc_xfer **x, size_t n);
 
 /* Server index of a key. */
 uint32_t kcc_server_of(const struct kvcache *kc, kvcache_key_t key);
 
-/* Record an error detail in the pool ("server NAME: text"). */
+/* Record an error detail in the pool ("server NAME: what: text"), unless
+ * one is already recorded for this call. */
 void kcc_pool_err(struct kcc_pool *p, uint32_t server, int rc, const char *what);
 
 int kcc_pool_init(struct kcc_pool *p, struct kvcache *kc);

@@ -1,14 +1,14 @@
 /*
- * kcc_ops.c - the calls: requests are split by server (the ring), sent to
- * every server first, then the answers are read one server after the other,
- * so that servers work in parallel.  Blocks are read from the socket straight
- * into the caller's buffers.  A failed server counts as missing its keys.
+ * kcc_ops.c - the calls on lists of keys (match, get_prefix, get, delete)
+ * and open_namespace.  Keys are split by server (the ring) and by batch; all
+ * batches of all servers go out at once through the mux, and blocks are
+ * read from the sockets straight into the caller's buffers.  A failed server
+ * counts as missing its keys.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "kcc_client.h"
-
 
 void kcc_split_free(struct kcc_split *sp)
 {
@@ -53,107 +53,134 @@ out:
     return rc;
 }
 
+int kcc_first_rc(struct kcc_xfer **x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i]->rc)
+            return x[i]->rc;
+    return 0;
+}
+
+/* Shared check of a response: its code, then that it answers this op. */
+static int resp_check(struct kcc_pool *p, struct kcc_xfer *x, const Kvcache__Response *resp)
+{
+    int rc;
+    if (resp->code != KVCACHE__CODE__OK) {
+        rc = kcc_code(resp->code);
+        if (rc == 0)
+            rc = KVCACHE_ESERVER;
+        if (resp->code != KVCACHE__CODE__UNKNOWN_NAMESPACE)
+            kcc_pool_err(p, x->server, rc, resp->message);
+        return rc;
+    }
+    if ((int)resp->result_case != (int)x->req->op_case)
+        return KVCACHE_EPROTO;
+    return 0;
+}
+
+/* ---- open_namespace ---------------------------------------------------- */
+
+/* One OpenNamespace transfer. */
+struct ns_xfer {
+    struct kcc_xfer x;
+    struct kcc_pool *p;
+    Kvcache__Request req;
+    Kvcache__OpenNamespaceRequest on;
+    Kvcache__NamespaceDesc pd;
+};
+
+static int ns_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data_len,
+                   struct iovec **iov, int *niov)
+{
+    struct ns_xfer *t = x->arg;
+    (void)iov;
+    (void)niov;
+    int rc = resp_check(t->p, x, resp);
+    return rc ? rc : data_len ? KVCACHE_EPROTO : 0;
+}
+
 int kcc_open_ns_on(struct kcc_pool *p, uint32_t s, const kvcache_ns_desc_t *d,
                    uint64_t deadline_ms)
 {
-    Kvcache__Request req = KVCACHE__REQUEST__INIT;
-    Kvcache__OpenNamespaceRequest on = KVCACHE__OPEN_NAMESPACE_REQUEST__INIT;
-    Kvcache__NamespaceDesc pd = KVCACHE__NAMESPACE_DESC__INIT;
-    Kvcache__Response *resp;
-    struct kcc_server *srv = &p->srv[s];
-    int rc;
+    Kvcache__Request ri = KVCACHE__REQUEST__INIT;
+    Kvcache__OpenNamespaceRequest oi = KVCACHE__OPEN_NAMESPACE_REQUEST__INIT;
+    Kvcache__NamespaceDesc di = KVCACHE__NAMESPACE_DESC__INIT;
+    struct ns_xfer t = {.p = p, .req = ri, .on = oi, .pd = di};
+    struct kcc_xfer *xp = &t.x;
 
-    pd.model = (char *)d->model;
-    pd.layer_begin = d->layer_begin;
-    pd.layer_end = d->layer_end;
-    pd.tokens_per_block = d->tokens_per_block;
-    pd.dtype = (char *)(d->dtype ? d->dtype : "");
-    pd.kv_heads = d->kv_heads;
-    pd.head_dim = d->head_dim;
-    pd.block_bytes = d->block_bytes;
-    on.desc = &pd;
-    req.op_case = KVCACHE__REQUEST__OP_OPEN_NAMESPACE;
-    req.open_namespace = &on;
-    rc = kcc_rpc_send(srv, &p->kc->cfg, &req, NULL, 0, deadline_ms);
-    if (rc == 0)
-        rc = kcc_rpc_recv(srv, &p->kc->cfg, &resp, deadline_ms);
-    if (rc) {
-        kcc_pool_err(p, s, rc, "open namespace");
-        return rc;
-    }
-    if (resp->code != KVCACHE__CODE__OK) {
-        rc = kcc_rpc_code(resp->code);
-        if (rc == 0)
-            rc = KVCACHE_ESERVER;
-        kcc_pool_err(p, s, rc, resp->message);
-    } else if (srv->data_left) {
-        kcc_server_fail(srv, &p->kc->cfg, KVCACHE_EPROTO);
-        rc = KVCACHE_EPROTO;
-    }
-    kvcache__response__free_unpacked(resp, NULL);
-    return rc;
+    t.pd.model = (char *)d->model;
+    t.pd.layer_begin = d->layer_begin;
+    t.pd.layer_end = d->layer_end;
+    t.pd.tokens_per_block = d->tokens_per_block;
+    t.pd.dtype = (char *)(d->dtype ? d->dtype : "");
+    t.pd.kv_heads = d->kv_heads;
+    t.pd.head_dim = d->head_dim;
+    t.pd.block_bytes = d->block_bytes;
+    t.on.desc = &t.pd;
+    t.req.op_case = KVCACHE__REQUEST__OP_OPEN_NAMESPACE;
+    t.req.open_namespace = &t.on;
+    t.x = (struct kcc_xfer){.server = s, .req = &t.req, .on_resp = ns_resp, .arg = &t};
+    kcc_mux_run(p->srv, &p->kc->cfg, &xp, 1, deadline_ms);
+    if (t.x.rc)
+        kcc_pool_err(p, s, t.x.rc, "open namespace");
+    return t.x.rc;
 }
 
-/*
- * Read the answer to req on server s; if the server does not know the
- * namespace but the handle does, open it there and ask again once.  On
- * success *resp has code OK; otherwise the error is returned and recorded.
- */
-int kcc_ops_finish(struct kcc_pool *p, uint32_t s, Kvcache__Request *req, uint64_t ns,
-                      struct iovec *data, int ndata, uint64_t deadline, Kvcache__Response **resp)
+void kcc_run(struct kcc_pool *p, struct kcc_xfer **x, size_t n, uint64_t ns,
+             uint64_t deadline, const char *what)
 {
-    struct kcc_server *srv = &p->srv[s];
+    struct kcc_xfer **again = NULL;
+    size_t nagain = 0;
     kvcache_ns_desc_t d;
-    int rc;
 
-    rc = kcc_rpc_recv(srv, &p->kc->cfg, resp, deadline);
-    if (rc == 0 && (*resp)->code == KVCACHE__CODE__UNKNOWN_NAMESPACE &&
-        kcc_ns_lookup(p->kc, ns, &d) == 0) {
-        kvcache__response__free_unpacked(*resp, NULL);
-        *resp = NULL;
-        rc = kcc_open_ns_on(p, s, &d, deadline);
-        if (rc == 0)
-            rc = kcc_rpc_send(srv, &p->kc->cfg, req, data, ndata, deadline);
-        if (rc == 0)
-            rc = kcc_rpc_recv(srv, &p->kc->cfg, resp, deadline);
+    kcc_mux_run(p->srv, &p->kc->cfg, x, n, deadline);
+    for (size_t i = 0; i < n; i++)
+        if (x[i]->code == KVCACHE__CODE__UNKNOWN_NAMESPACE)
+            nagain++;
+    if (nagain && kcc_ns_lookup(p->kc, ns, &d) == 0 &&
+        (again = malloc(sizeof(*again) * nagain)) != NULL) {
+        uint32_t last = UINT32_MAX;
+        nagain = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (x[i]->code != KVCACHE__CODE__UNKNOWN_NAMESPACE)
+                continue;
+            /* x is grouped by server, so one open per server suffices. */
+            if (x[i]->server != last && kcc_open_ns_on(p, x[i]->server, &d, deadline))
+                continue;
+            last = x[i]->server;
+            again[nagain++] = x[i];
+        }
+        kcc_mux_run(p->srv, &p->kc->cfg, again, nagain, deadline);
+        free(again);
     }
-    if (rc) {
-        kcc_pool_err(p, s, rc, "recv");
-        return rc;
-    }
-    if ((*resp)->code != KVCACHE__CODE__OK) {
-        rc = kcc_rpc_code((*resp)->code);
-        if (rc == 0)
-            rc = KVCACHE_ESERVER;
-        kcc_pool_err(p, s, rc, (*resp)->message);
-    } else if ((int)(*resp)->result_case != (int)req->op_case) {
-        rc = KVCACHE_EPROTO;
-        kcc_pool_err(p, s, rc, "wrong result type");
-    }
-    if (rc) {
-        if (srv->data_left)
-            kcc_server_fail(srv, &p->kc->cfg, KVCACHE_EPROTO);
-        kvcache__response__free_unpacked(*resp, NULL);
-        *resp = NULL;
-    }
-    return rc;
+    for (size_t i = 0; i < n; i++)
+        if (x[i]->rc) {
+            kcc_pool_err(p, x[i]->server, x[i]->rc, what);
+            break;
+        }
 }
 
-/* The operations on lists of keys. */
+/* ---- key operations ---------------------------------------------------- */
+
 enum keyop { OP_MATCH, OP_GET_PREFIX, OP_GET, OP_DELETE };
 
-/* Arguments and results of one key operation. */
+/* Arguments of one key operation. */
 struct keyop_args {
+    struct kcc_pool *p;
     enum keyop op;
-    void *const *bufs;          /* get/get_prefix: caller buffers */
+    void *const *bufs;          /* get/get_prefix: caller buffers, by key index */
     size_t buf_size;
-    uint32_t *lengths;          /* get/get_prefix: per-key lengths (optional for prefix) */
-    size_t *local;              /* per server: leading run found (match/prefix) */
-    size_t hits;                /* get/delete: keys found */
+    uint32_t *lengths;          /* per key (optional for get_prefix) */
 };
 
-/* One server's request of a key operation. */
-struct keyop_req {
+/* One batch of one server's keys. */
+struct keyop_xfer {
+    struct kcc_xfer x;
+    struct keyop_args *a;
+    const uint32_t *idx;        /* key indices of the batch, ascending */
+    size_t count;
+    size_t found;               /* prefix: leading run; get/delete: hits */
+    struct iovec *iov;          /* where the blocks go */
     Kvcache__Request req;
     union {
         Kvcache__MatchRequest m;
@@ -161,286 +188,249 @@ struct keyop_req {
         Kvcache__GetRequest g;
         Kvcache__DeleteRequest d;
     } u;
-    int rc;                     /* result of the send, then of the exchange */
 };
 
-static void keyop_build(struct keyop_req *r, enum keyop op, uint64_t ns, uint8_t *wire,
-                        size_t count)
+static void keyop_build(struct keyop_xfer *t, enum keyop op, uint64_t ns, uint8_t *wire)
 {
-    ProtobufCBinaryData keys = {.len = 16 * count, .data = wire};
+    ProtobufCBinaryData keys = {.len = 16 * t->count, .data = wire};
     Kvcache__Request init = KVCACHE__REQUEST__INIT;
 
-    r->req = init;
+    t->req = init;
     switch (op) {
     case OP_MATCH: {
         Kvcache__MatchRequest m = KVCACHE__MATCH_REQUEST__INIT;
-        r->u.m = m;
-        r->u.m.ns = ns;
-        r->u.m.keys = keys;
-        r->req.op_case = KVCACHE__REQUEST__OP_MATCH;
-        r->req.match = &r->u.m;
+        t->u.m = m;
+        t->u.m.ns = ns;
+        t->u.m.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_MATCH;
+        t->req.match = &t->u.m;
         break;
     }
     case OP_GET_PREFIX: {
         Kvcache__GetPrefixRequest gp = KVCACHE__GET_PREFIX_REQUEST__INIT;
-        r->u.gp = gp;
-        r->u.gp.ns = ns;
-        r->u.gp.keys = keys;
-        r->req.op_case = KVCACHE__REQUEST__OP_GET_PREFIX;
-        r->req.get_prefix = &r->u.gp;
+        t->u.gp = gp;
+        t->u.gp.ns = ns;
+        t->u.gp.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_GET_PREFIX;
+        t->req.get_prefix = &t->u.gp;
         break;
     }
     case OP_GET: {
         Kvcache__GetRequest g = KVCACHE__GET_REQUEST__INIT;
-        r->u.g = g;
-        r->u.g.ns = ns;
-        r->u.g.keys = keys;
-        r->req.op_case = KVCACHE__REQUEST__OP_GET;
-        r->req.get = &r->u.g;
+        t->u.g = g;
+        t->u.g.ns = ns;
+        t->u.g.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_GET;
+        t->req.get = &t->u.g;
         break;
     }
     case OP_DELETE: {
         Kvcache__DeleteRequest d = KVCACHE__DELETE_REQUEST__INIT;
-        r->u.d = d;
-        r->u.d.ns = ns;
-        r->u.d.keys = keys;
-        r->req.op_case = KVCACHE__REQUEST__OP_DELETE;
-        r->req.delete_ = &r->u.d;
+        t->u.d = d;
+        t->u.d.ns = ns;
+        t->u.d.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_DELETE;
+        t->req.delete_ = &t->u.d;
         break;
     }
     }
 }
 
-/* Take server s's answer apart; read its blocks into the caller's buffers. */
-static int keyop_result(struct kcc_pool *p, uint32_t s, const Kvcache__Response *resp,
-                        const uint32_t *idx, size_t count, struct keyop_args *a,
-                        uint64_t deadline)
+/* A batch's response: counts, and the caller's buffers for its blocks. */
+static int keyop_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data_len,
+                      struct iovec **iov, int *niov)
 {
-    struct kcc_server *srv = &p->srv[s];
-    struct iovec *iov = NULL;
-    int rc = KVCACHE_EPROTO, niov = 0;
+    struct keyop_xfer *t = x->arg;
+    struct keyop_args *a = t->a;
+    int rc = resp_check(a->p, x, resp), n = 0;
 
+    t->found = 0;
+    if (rc)
+        return rc;
     switch (a->op) {
     case OP_MATCH:
-        if (resp->match->matched > count || srv->data_left)
-            goto bad;
-        a->local[s] = resp->match->matched;
+        if (resp->match->matched > t->count || data_len)
+            return KVCACHE_EPROTO;
+        t->found = resp->match->matched;
         return 0;
     case OP_DELETE:
-        if (resp->delete_->n_status != count || srv->data_left)
-            goto bad;
-        for (size_t j = 0; j < count; j++)
-            a->hits += resp->delete_->status[j] == KVCACHE__CODE__OK;
+        if (resp->delete_->n_status != t->count || data_len)
+            return KVCACHE_EPROTO;
+        for (size_t j = 0; j < t->count; j++)
+            t->found += resp->delete_->status[j] == KVCACHE__CODE__OK;
         return 0;
     case OP_GET_PREFIX: {
         const Kvcache__GetPrefixResponse *g = resp->get_prefix;
-        if (g->found > count || g->n_lengths < g->found)
-            goto bad;
-        iov = malloc(sizeof(*iov) * (g->found ? g->found : 1));
-        if (iov == NULL) {
-            rc = KVCACHE_ENOMEM;
-            goto bad;
-        }
+        if (g->found > t->count || g->n_lengths < g->found)
+            return KVCACHE_EPROTO;
         for (size_t j = 0; j < g->found; j++) {
-            if (g->lengths[j] > a->buf_size) {
-                rc = KVCACHE_ESIZE;
-                goto bad;
-            }
-            iov[niov++] = (struct iovec){a->bufs[idx[j]], g->lengths[j]};
+            if (g->lengths[j] > a->buf_size)
+                return KVCACHE_ESIZE;
+            t->iov[n++] = (struct iovec){a->bufs[t->idx[j]], g->lengths[j]};
             if (a->lengths)
-                a->lengths[idx[j]] = g->lengths[j];
+                a->lengths[t->idx[j]] = g->lengths[j];
         }
-        rc = kcc_rpc_recv_data(srv, &p->kc->cfg, iov, niov, deadline);
-        free(iov);
-        if (rc) {
-            kcc_pool_err(p, s, rc, "get_prefix data");
-            return rc;
-        }
-        a->local[s] = g->found;
-        return 0;
+        t->found = g->found;
+        break;
     }
     case OP_GET: {
         const Kvcache__GetResponse *g = resp->get;
-        if (g->n_status != count || g->n_lengths != count)
-            goto bad;
-        iov = malloc(sizeof(*iov) * (count ? count : 1));
-        if (iov == NULL) {
-            rc = KVCACHE_ENOMEM;
-            goto bad;
-        }
-        for (size_t j = 0; j < count; j++) {
+        if (g->n_status != t->count || g->n_lengths != t->count)
+            return KVCACHE_EPROTO;
+        for (size_t j = 0; j < t->count; j++)
+            if (g->status[j] == KVCACHE__CODE__OK && g->lengths[j] > a->buf_size)
+                return KVCACHE_ESIZE;
+        for (size_t j = 0; j < t->count; j++) {
             int hit = g->status[j] == KVCACHE__CODE__OK;
-            if (hit && g->lengths[j] > a->buf_size) {
-                rc = KVCACHE_ESIZE;
-                goto bad;
-            }
             if (hit)
-                iov[niov++] = (struct iovec){a->bufs[idx[j]], g->lengths[j]};
-            a->lengths[idx[j]] = hit ? g->lengths[j] : 0;
+                t->iov[n++] = (struct iovec){a->bufs[t->idx[j]], g->lengths[j]};
+            a->lengths[t->idx[j]] = hit ? g->lengths[j] : 0;
         }
-        rc = kcc_rpc_recv_data(srv, &p->kc->cfg, iov, niov, deadline);
-        free(iov);
-        if (rc) {
-            /* Whatever this server said was found is lost now. */
-            for (size_t j = 0; j < count; j++)
-                a->lengths[idx[j]] = 0;
-            kcc_pool_err(p, s, rc, "get data");
-            return rc;
-        }
-        a->hits += (size_t)niov;
-        return 0;
+        t->found = (size_t)n;
+        break;
     }
     }
-bad:
-    free(iov);
-    kcc_server_fail(srv, &p->kc->cfg, rc);
-    kcc_pool_err(p, s, rc, "bad answer");
-    return rc;
-}
-
-/* One key operation over keys[0..n) (n <= KCC_MAX_BATCH).  Returns the first
- * error; results in a (per-server runs, hits, lengths). */
-static int keyop_run(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_t n,
-                     struct keyop_args *a, uint64_t deadline)
-{
-    struct kvcache *kc = p->kc;
-    struct keyop_req *rq = NULL;
-    struct kcc_split sp;
-    int rc, first = 0;
-
-    rc = kcc_split_keys(kc, keys, n, &sp);
-    if (rc)
-        return rc;
-    rq = calloc(kc->nservers, sizeof(*rq));
-    if (rq == NULL) {
-        kcc_split_free(&sp);
-        return KVCACHE_ENOMEM;
-    }
-    for (uint32_t s = 0; s < kc->nservers; s++) {
-        a->local[s] = 0;
-        if (sp.count[s] == 0)
-            continue;
-        keyop_build(&rq[s], a->op, ns, sp.wire + 16 * (size_t)sp.start[s], sp.count[s]);
-        rq[s].rc = kcc_rpc_send(&p->srv[s], &kc->cfg, &rq[s].req, NULL, 0, deadline);
-        if (rq[s].rc)
-            kcc_pool_err(p, s, rq[s].rc, "send");
-    }
-    for (uint32_t s = 0; s < kc->nservers; s++) {
-        Kvcache__Response *resp;
-        if (sp.count[s] == 0)
-            continue;
-        if (rq[s].rc == 0)
-            rq[s].rc = kcc_ops_finish(p, s, &rq[s].req, ns, NULL, 0, deadline, &resp);
-        if (rq[s].rc == 0) {
-            rq[s].rc = keyop_result(p, s, resp, sp.idx + sp.start[s], sp.count[s], a, deadline);
-            kvcache__response__free_unpacked(resp, NULL);
-        }
-        if (rq[s].rc && first == 0)
-            first = rq[s].rc;
-    }
-    /* Turn per-server runs into the global leading run. */
-    if (a->op == OP_MATCH || a->op == OP_GET_PREFIX) {
-        size_t run = n;
-        for (uint32_t s = 0; s < kc->nservers; s++)
-            if (a->local[s] < sp.count[s] && sp.idx[sp.start[s] + a->local[s]] < run)
-                run = sp.idx[sp.start[s] + a->local[s]];
-        a->hits = run;
-    }
-    free(rq);
-    kcc_split_free(&sp);
-    return first;
-}
-
-/* Check the common arguments of a call and start its clock. */
-static int ops_begin(kvcache_t *kc, const kvcache_key_t *keys, size_t n, uint64_t *deadline)
-{
-    if (kc == NULL || (keys == NULL && n))
-        return KVCACHE_EINVAL;
-    kc->pool.err[0] = '\0';
-    *deadline = kcc_now_ms() + (uint64_t)kc->opt.timeout_ms;
+    *iov = t->iov;
+    *niov = n;
     return 0;
 }
 
-/* match and get_prefix: chunk by chunk while every key of a chunk is found. */
-static int ops_prefix(kvcache_t *kc, enum keyop op, uint64_t ns, const kvcache_key_t *keys,
-                      size_t n, void *const *bufs, size_t buf_size, uint32_t *lengths,
-                      size_t *found)
+/* Run one key operation over keys[0..n); results per key index in a, the
+ * leading run (prefix ops) or the hits (get/delete) in *result. */
+static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
+                     const kvcache_key_t *keys, size_t n, size_t *result)
 {
-    size_t local[kc ? kc->nservers : 1];
-    struct keyop_args a = {.op = op, .buf_size = buf_size, .lengths = lengths, .local = local};
-    uint64_t deadline;
-    size_t done = 0;
-    int rc;
+    static const char *const names[] = {"match", "get_prefix", "get", "delete"};
+    struct kcc_pool *p = &kc->pool;
+    struct keyop_xfer *t = NULL;
+    struct kcc_xfer **xp = NULL;
+    struct iovec *iovs = NULL;
+    struct kcc_split sp;
+    size_t nx = 0, k = 0, res = 0;
+    uint64_t deadline = kcc_now_ms() + (uint64_t)kc->opt.timeout_ms;
+    int rc, down_rc = 0;
 
-    if (found)
-        *found = 0;
-    rc = ops_begin(kc, keys, n, &deadline);
-    if (rc || found == NULL || (op == OP_GET_PREFIX && bufs == NULL && n))
-        return rc ? rc : KVCACHE_EINVAL;
-    while (done < n) {
-        size_t chunk = n - done < KCC_MAX_BATCH ? n - done : KCC_MAX_BATCH;
-        a.bufs = bufs ? bufs + done : NULL;
-        a.lengths = lengths ? lengths + done : NULL;
-        rc = keyop_run(&kc->pool, ns, keys + done, chunk, &a, deadline);
-        done += a.hits;
-        if (rc || a.hits < chunk)
-            break;
+    p->err[0] = '\0';
+    /* A prefix ends at the first key of a server being skipped: ask the
+     * others only for the keys before it (not for blocks past the run). */
+    if ((a->op == OP_MATCH || a->op == OP_GET_PREFIX) && kc->nservers > 1) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t s = kcc_server_of(kc, keys[i]);
+            if (kcc_server_down(&p->srv[s])) {
+                kcc_pool_err(p, s, KVCACHE_EDOWN, names[a->op]);
+                down_rc = KVCACHE_EDOWN;
+                n = i;
+                break;
+            }
+        }
     }
-    *found = done;
+    rc = kcc_split_keys(kc, keys, n, &sp);
+    if (rc)
+        return rc;
+    for (uint32_t s = 0; s < kc->nservers; s++)
+        nx += (sp.count[s] + KCC_MAX_BATCH - 1) / KCC_MAX_BATCH;
+    t = calloc(nx ? nx : 1, sizeof(*t));
+    xp = calloc(nx ? nx : 1, sizeof(*xp));
+    iovs = calloc(n ? n : 1, sizeof(*iovs));
+    if (!t || !xp || !iovs) {
+        rc = KVCACHE_ENOMEM;
+        goto out;
+    }
+    for (uint32_t s = 0; s < kc->nservers; s++)
+        for (uint32_t off = 0; off < sp.count[s]; off += KCC_MAX_BATCH) {
+            struct keyop_xfer *b = &t[k];
+            size_t first = (size_t)sp.start[s] + off;
+            b->a = a;
+            b->idx = sp.idx + first;
+            b->count = sp.count[s] - off < KCC_MAX_BATCH ? sp.count[s] - off : KCC_MAX_BATCH;
+            b->iov = iovs + first;
+            keyop_build(b, a->op, ns, sp.wire + 16 * first);
+            b->x = (struct kcc_xfer){.server = s, .req = &b->req, .on_resp = keyop_resp,
+                                     .arg = b};
+            xp[k++] = &b->x;
+        }
+    kcc_run(p, xp, nx, ns, deadline, names[a->op]);
+    rc = down_rc ? down_rc : kcc_first_rc(xp, nx);
+    if (a->op == OP_MATCH || a->op == OP_GET_PREFIX) {
+        /* A server's run ends at its first short or failed batch; the
+         * call's run at the first key missing on any server. */
+        res = n;
+        k = 0;
+        for (uint32_t s = 0; s < kc->nservers; s++) {
+            size_t nb = (sp.count[s] + KCC_MAX_BATCH - 1) / KCC_MAX_BATCH, run = 0;
+            int open = 1;
+            for (size_t b = 0; b < nb; b++, k++) {
+                if (!open)
+                    continue;
+                run += t[k].x.rc ? 0 : t[k].found;
+                open = !t[k].x.rc && t[k].found == t[k].count;
+            }
+            if (run < sp.count[s] && sp.idx[sp.start[s] + run] < res)
+                res = sp.idx[sp.start[s] + run];
+        }
+    } else {
+        for (size_t i = 0; i < nx; i++) {
+            if (t[i].x.rc == 0) {
+                res += t[i].found;
+            } else if (a->op == OP_GET) {
+                for (size_t j = 0; j < t[i].count; j++)
+                    a->lengths[t[i].idx[j]] = 0;
+            }
+        }
+    }
+out:
+    *result = res;
+    free(t);
+    free(xp);
+    free(iovs);
+    kcc_split_free(&sp);
     return rc;
 }
 
 int kvcache_match(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
                   size_t *matched)
 {
-    return ops_prefix(kc, OP_MATCH, ns_id, keys, n, NULL, 0, NULL, matched);
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_MATCH};
+    if (matched)
+        *matched = 0;
+    if (kc == NULL || matched == NULL || (keys == NULL && n))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, matched);
 }
 
 int kvcache_get_prefix(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
                        void *const *bufs, size_t buf_size, uint32_t *lengths, size_t *found)
 {
-    return ops_prefix(kc, OP_GET_PREFIX, ns_id, keys, n, bufs, buf_size, lengths, found);
-}
-
-/* get and delete: every chunk, whatever was found. */
-static int ops_each(kvcache_t *kc, enum keyop op, uint64_t ns, const kvcache_key_t *keys,
-                    size_t n, void *const *bufs, size_t buf_size, uint32_t *lengths,
-                    size_t *nfound)
-{
-    size_t local[kc ? kc->nservers : 1];
-    struct keyop_args a = {.op = op, .buf_size = buf_size, .local = local};
-    uint64_t deadline;
-    size_t hits = 0;
-    int rc, first = 0;
-
-    if (nfound)
-        *nfound = 0;
-    rc = ops_begin(kc, keys, n, &deadline);
-    if (rc || (op == OP_GET && (bufs == NULL || lengths == NULL) && n))
-        return rc ? rc : KVCACHE_EINVAL;
-    for (size_t done = 0; done < n; done += KCC_MAX_BATCH) {
-        size_t chunk = n - done < KCC_MAX_BATCH ? n - done : KCC_MAX_BATCH;
-        a.bufs = bufs ? bufs + done : NULL;
-        a.lengths = lengths ? lengths + done : NULL;
-        a.hits = 0;
-        rc = keyop_run(&kc->pool, ns, keys + done, chunk, &a, deadline);
-        hits += a.hits;
-        if (rc && first == 0)
-            first = rc;
-    }
-    if (nfound)
-        *nfound = hits;
-    return first;
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_GET_PREFIX, .bufs = bufs,
+                           .buf_size = buf_size, .lengths = lengths};
+    if (found)
+        *found = 0;
+    if (kc == NULL || found == NULL || (n && (keys == NULL || bufs == NULL)))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, found);
 }
 
 int kvcache_get(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
                 void *const *bufs, size_t buf_size, uint32_t *lengths, size_t *nfound)
 {
-    return ops_each(kc, OP_GET, ns_id, keys, n, bufs, buf_size, lengths, nfound);
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_GET, .bufs = bufs,
+                           .buf_size = buf_size, .lengths = lengths};
+    size_t dummy;
+    if (nfound)
+        *nfound = 0;
+    if (kc == NULL || (n && (keys == NULL || bufs == NULL || lengths == NULL)))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, nfound ? nfound : &dummy);
 }
 
 int kvcache_delete(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
                    size_t *ndeleted)
 {
-    return ops_each(kc, OP_DELETE, ns_id, keys, n, NULL, 0, NULL, ndeleted);
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_DELETE};
+    size_t dummy;
+    if (ndeleted)
+        *ndeleted = 0;
+    if (kc == NULL || (keys == NULL && n))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, ndeleted ? ndeleted : &dummy);
 }

@@ -62,9 +62,9 @@
  * key goes to the first point >= md5(16 key bytes)[0..3] read as u32 LE,
  * wrapping to the first point.  NAME is "host:port" for tcp and the socket
  * path for unix.  Adding a server to n moves about 1/(n+1) of the keys.
- * That is the ring with options.ring_points = 160; the default, 1600, adds
- * the points of "NAME-40" .. "NAME-399" for an even spread (each server's
- * share deviates by about 1/sqrt(points): 8% at 160, 2.5% at 1600).
+ * That is the ring with options.ring_points = 160; the default, 4000, adds
+ * the points of "NAME-40" .. "NAME-999" for an even spread (each server's
+ * share deviates by about 1/sqrt(points): 8% at 160, 1.6% at 4000).
  */
 #ifndef KVCACHE_H
 #define KVCACHE_H
@@ -147,7 +147,7 @@ typedef struct kvcache_options {
     int retry_ms;            /* after a timeout, skip the server for this long (default 1000) */
     size_t async_max_bytes;  /* async put queue: block bytes held (default 64 MiB) */
     size_t async_max_items;  /* async put queue: batches held (default 1024) */
-    int ring_points;         /* ring points per server (default 1600; 160 = twemproxy's ring) */
+    int ring_points;         /* ring points per server (default 4000; 160 = twemproxy's ring) */
 } kvcache_options_t;
 
 /*
@@ -279,6 +279,19 @@ typedef struct kvcache_stats {
 
 /* Stats of server `server` (0..kvcache_server_count()-1). */
 KVCACHE_API int kvcache_stats(kvcache_t *kc, int server, kvcache_stats_t *st);
+
+/* Health of one server: KVCACHE_HEALTH_OK, _DEGRADED (answering, but its
+ * device I/O is slow or failing: stop waiting on it for latency-critical
+ * work) or _DOWN (stopping, or unreachable: the call's error says which). */
+enum kvcache_health_state {
+    KVCACHE_HEALTH_OK = 0,
+    KVCACHE_HEALTH_DEGRADED = 1,
+    KVCACHE_HEALTH_DOWN = 2,
+};
+
+/* *state gets the server's health; reason (optional, len bytes) its text. */
+KVCACHE_API int kvcache_health(kvcache_t *kc, int server, int *state, char *reason,
+                               size_t len);
 
 /* Counters of the handle itself. */
 typedef struct kvcache_client_stats {

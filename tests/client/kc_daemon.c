@@ -42,6 +42,11 @@ static void sleep_ms(int ms)
 
 void kcd_start(struct kcd *d, int idx, int fresh)
 {
+    kcd_start_opt(d, idx, fresh, NULL, NULL);
+}
+
+void kcd_start_opt(struct kcd *d, int idx, int fresh, const char *opt, const char *val)
+{
     char store[300], portfile[300], log[300];
     const char *bin = getenv("KC_TEST_DAEMON");
 
@@ -73,7 +78,14 @@ void kcd_start(struct kcd *d, int idx, int fresh)
         dup2(1, 2);
         char *argv[] = {(char *)bin, "-s", d->sock, "-p", "0", "--port-file", portfile,
                         "-D", store, "-S", "64m", "-m", "8", "--slab-size", "1m",
-                        "--min-item-size", "4k", fresh ? "--fresh" : NULL, NULL};
+                        "--min-item-size", "4k", NULL, NULL, NULL, NULL};
+        int k = 17;
+        if (opt) {
+            argv[k++] = (char *)opt;
+            argv[k++] = (char *)val;
+        }
+        if (fresh)
+            argv[k++] = "--fresh";
         execv(bin, argv);
         _exit(127);
     }

@@ -28,6 +28,9 @@ const char *kcd_setup(void);
  * with an empty store.  Exits the test on failure. */
 void kcd_start(struct kcd *d, int idx, int fresh);
 
+/* The same with one extra option and its value (e.g. "--idle-timeout", "1"). */
+void kcd_start_opt(struct kcd *d, int idx, int fresh, const char *opt, const char *val);
+
 /* Stop with SIGTERM (clean, the store stays warm) or SIGKILL, and reap. */
 void kcd_stop(struct kcd *d, int sig);
 

@@ -158,6 +158,10 @@ static void every_call(const char *uri, uint64_t salt)
            (unsigned long long)stats.puts);
     CHECK(stats.items >= NBLK && stats.hits > 0);
     CHECK(kvcache_stats(kc, 1, &stats) == KVCACHE_EINVAL);
+    int health = -1;
+    char reason[128];
+    CHECK_RC(kvcache_health(kc, 0, &health, reason, sizeof(reason)));
+    CHECK(health == KVCACHE_HEALTH_OK);
     kvcache_destroy(kc);
 }
 
@@ -211,6 +215,9 @@ static void frozen(struct kcd *d)
     t0 = now_ms();
     rc = kvcache_match(kc, ns, keys, NBLK, &n);
     CHECK(rc == KVCACHE_EDOWN && n == 0 && now_ms() - t0 < 50);
+    int health = -1;
+    CHECK(kvcache_health(kc, 0, &health, NULL, 0) == KVCACHE_EDOWN);
+    CHECK(health == KVCACHE_HEALTH_DOWN);
     /* A frozen daemon accepts connections (the kernel does) but never
      * answers: after the retry delay the call times out again. */
     struct timespec ts = {0, 350 * 1000000};
@@ -256,6 +263,40 @@ static void restart(struct kcd *d)
     kcd_start(d, d->idx, 0);
     CHECK_RC(kvcache_match(kc, ns, keys, NBLK, &n));
     CHECK(n == NBLK);
+    /* Restarted empty (--fresh): the daemon no longer knows the namespace;
+     * the handle opens it again by itself and the put goes through. */
+    kcd_stop(d, SIGKILL);
+    kcd_start(d, d->idx, 1);
+    int st[2];
+    CHECK_RC(kvcache_put(kc, ns, keys, 2, 0, (const void *const *)blocks, BLOCK, st, &n));
+    CHECK(n == 2 && st[0] == KVCACHE_PUT_STORED && st[1] == KVCACHE_PUT_STORED);
+    CHECK_RC(kvcache_get_prefix(kc, ns, keys, NBLK, (void *const *)out, BLOCK, NULL, &n));
+    CHECK(n == 2 && memcmp(out[1], blocks[1], BLOCK) == 0);
+    printf("fresh daemon: namespace reopened by the handle, put and get_prefix ok\n");
+    kvcache_destroy(kc);
+}
+
+/* The daemon closes a connection that stayed idle: the next call notices
+ * before sending and opens a new one, without an error. */
+static void idle_closed(struct kcd *d)
+{
+    kvcache_t *kc;
+    kvcache_client_stats_t cs;
+    uint64_t ns;
+    size_t n;
+
+    kcd_stop(d, SIGTERM);
+    kcd_start_opt(d, d->idx, 0, "--idle-timeout", "1");
+    kc = kvcache_create(d->uri, NULL, NULL);
+    CHECK(kc);
+    CHECK_RC(kvcache_open_namespace(kc, &desc, &ns));
+    CHECK_RC(kvcache_match(kc, ns, keys, NBLK, &n));
+    struct timespec ts = {2, 200 * 1000000};
+    nanosleep(&ts, NULL);
+    CHECK_RC(kvcache_match(kc, ns, keys, NBLK, &n));
+    CHECK_RC(kvcache_client_stats(kc, &cs));
+    printf("idle-closed connection: call ok, %llu connects\n", (unsigned long long)cs.connects);
+    CHECK(cs.connects == 2);
     kvcache_destroy(kc);
 }
 
@@ -279,6 +320,7 @@ int main(void)
     async_bounds(d.uri);
     frozen(&d);
     restart(&d);
+    idle_closed(&d);
     for (int i = 0; i < NBLK; i++)
         free(blocks[i]);
     for (int i = 0; i < NBLK + 8; i++)

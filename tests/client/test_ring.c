@@ -10,7 +10,7 @@
 #include "kc_test.h"
 
 #define NKEYS 200000
-#define POINTS 1600  /* the library's default points per server */
+#define POINTS 4000  /* the library's default points per server */
 
 static uint64_t rng_state;
 
