@@ -2,7 +2,8 @@
  * kvc_rpc.h - the RPCs the CLI needs that libkvcache does not offer
  * (Stats with every counter, Health, ListNamespaces, ListSlabs,
  * DescribeKey): one request, one response, on one server, with a deadline.
- * Built on libkvcache's internal connection and framing modules.
+ * Self-contained: a blocking socket with poll() deadlines, the frame of
+ * proto/kc_frame.h and the protobuf-c messages; libkvcache is not needed.
  */
 #ifndef KVC_RPC_H
 #define KVC_RPC_H

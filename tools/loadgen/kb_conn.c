@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define MC_RBUF (64u * 1024)
@@ -40,6 +41,18 @@ int kb_conn_open(struct kb_conn *c, const struct kb_target *t)
         }
         return 0;
     }
+    if (t->mc_port == 0) {   /* a Unix socket: mc_host is its path */
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", t->mc_host);
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+            rc = -errno;
+            snprintf(c->err, sizeof(c->err), "unix:%s: %s", t->mc_host, strerror(errno));
+            kb_conn_close(c);
+            return rc;
+        }
+        goto connected;
+    }
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai;
     char port[16];
     snprintf(port, sizeof(port), "%d", t->mc_port);
@@ -58,6 +71,7 @@ int kb_conn_open(struct kb_conn *c, const struct kb_target *t)
     freeaddrinfo(ai);
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+connected:
     c->rcap = MC_RBUF;
     c->rbuf = malloc(c->rcap);
     if (c->rbuf == NULL) {

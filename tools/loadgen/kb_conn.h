@@ -19,8 +19,8 @@ enum kb_proto { KB_KVCACHED, KB_MEMCACHE };
 struct kb_target {
     enum kb_proto proto;
     const char *servers;     /* kvcached: libkvcache URI list */
-    const char *mc_host;     /* memcache: host */
-    int mc_port;             /*           port */
+    const char *mc_host;     /* memcache: host, or a Unix socket path */
+    int mc_port;             /*           port; 0 for a Unix socket */
     int timeout_ms;          /* per call */
     uint64_t ns;             /* kvcached namespace id */
 };

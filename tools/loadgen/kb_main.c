@@ -24,7 +24,8 @@ struct kb_opt {
 
 static const struct kb_opt opts[] = {
     { "server", 's', "URIS", "kvcached servers, libkvcache URIs (default unix:./var/kvcached.sock)" },
-    { "memcache", 'M', "HOST:PORT", "drive a memcache text-protocol server instead (random only)" },
+    { "memcache", 'M', "HOST:PORT", "drive a memcache text-protocol server instead (random only);\n"
+                                          "                               HOST:PORT or unix:PATH" },
     { "workload", 'w', "NAME", "random | chat | trace (default random)" },
     { "conns", 'c', "N", "connections, one client thread each (default 4)" },
     { "duration", 'd', "SECONDS", "length of the measured phase (default 10)" },
@@ -159,6 +160,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(n, "memcache")) {
             static char host[256];
             const char *colon = strrchr(a, ':');
+            if (!strncmp(a, "unix:", 5) && a[5]) {
+                c->target.proto = KB_MEMCACHE;
+                c->target.mc_host = a + 5;
+                c->target.mc_port = 0;
+                continue;
+            }
             if (colon == NULL || colon == a || (size_t)(colon - a) >= sizeof(host) ||
                 parse_u64(colon + 1, &v) || v == 0 || v > 65535)
                 return bad(n, a);

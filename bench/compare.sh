@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# bench/compare.sh - kvcached side by side with the device limit (fio) and
+# with memcached+extstore, in one run, on one file.
+#
+#   bash bench/compare.sh [options]
+#
+# 1. fio on the benchmark file: sequential write (1 MiB, iodepth 32) and
+#    random read at each block size and each connection count used below.
+# 2. kvcached on the same file (same size, DRAM budget --dram): fill the key
+#    space (--data bytes of blocks, well over the DRAM budget), then random
+#    gets at each connection count; then the chat and trace workloads.
+# 3. memcached with extstore on the same file, same size, same -m: the same
+#    fill (with -M, so nothing is silently evicted: a refused set is retried)
+#    and the same random gets, its page cache dropped continually so that
+#    extstore reads reach the disk (bench/compare_dropcache.py).
+# 4. OUT/compare.md (table, each figure also as a ratio to fio) and
+#    OUT/compare.png (gnuplot), from OUT/results.jsonl.
+#
+# Runs in about 5-6 minutes at the defaults. The machine must be otherwise
+# idle for the figures to mean anything (see /work/shared/PEERS.md).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+DIR=/var/tmp/kvcache-compare      # where the benchmark file lives
+OUT=""
+FILE_SIZE_G=8                     # file size, GiB
+DRAM_M=1024                       # DRAM budget of both servers, MiB
+DATA_G=6                          # bytes of blocks written by the fill, GiB
+BLOCKS="256k 1m"                  # block sizes
+CONNS="1 4 16"                    # connection counts (= fio iodepths)
+SECS=8                            # seconds per measured run
+TRANSPORT=unix                    # unix or tcp, for both servers
+WORKLOADS="random chat trace"     # kvcached workloads (random also on memcached)
+TRACE=/work/shared/traces/mooncake_synthetic_trace.jsonl
+KEEP=0
+
+usage() {
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    cat <<EOT
+Options (defaults in brackets):
+  --dir DIR          where the benchmark file is created [$DIR]
+  --out DIR          results [bench/results/compare-DATE]
+  --file-size GIB    benchmark file size [$FILE_SIZE_G]
+  --dram MIB         DRAM budget of kvcached (-m) and memcached (-m) [$DRAM_M]
+  --data GIB         data written by the fill [$DATA_G]
+  --blocks "LIST"    block sizes [$BLOCKS]
+  --conns "LIST"     connection counts [$CONNS]
+  --secs N           seconds per measured run [$SECS]
+  --transport T      unix or tcp [$TRANSPORT]
+  --workloads "LIST" kvcached workloads among random chat trace [$WORKLOADS]
+  --trace FILE       trace of the trace workload [$TRACE]
+  --keep             keep the benchmark file
+  --quick            a smoke run: 1 GiB file, 256 MiB DRAM, 256k, conns 1 4, 2 s
+EOT
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+    --dir) DIR=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --file-size) FILE_SIZE_G=$2; shift ;;
+    --dram) DRAM_M=$2; shift ;;
+    --data) DATA_G=$2; shift ;;
+    --blocks) BLOCKS=$2; shift ;;
+    --conns) CONNS=$2; shift ;;
+    --secs) SECS=$2; shift ;;
+    --transport) TRANSPORT=$2; shift ;;
+    --workloads) WORKLOADS=$2; shift ;;
+    --trace) TRACE=$2; shift ;;
+    --keep) KEEP=1 ;;
+    --quick) FILE_SIZE_G=1; DRAM_M=256; DATA_G=0.75; BLOCKS=256k; CONNS="1 4"; SECS=2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+OUT=${OUT:-$ROOT/bench/results/compare-$(date -u +%Y%m%d-%H%M%S)}
+KVCACHED=$BUILD/daemon/kvcached
+BENCH=$BUILD/tools/loadgen/kvcache-bench
+REPORT="python3 $ROOT/bench/compare_report.py"
+for t in fio memcached gnuplot python3; do
+    command -v $t >/dev/null || { echo "compare.sh: $t missing (bash scripts/deps.sh)" >&2; exit 1; }
+done
+for b in "$KVCACHED" "$BENCH"; do
+    [ -x "$b" ] || { echo "compare.sh: $b missing: meson setup build && ninja -C build" >&2; exit 1; }
+done
+mkdir -p "$DIR" "$OUT"
+FILE=$DIR/bench.store
+SOCK=$DIR/server.sock
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+LOG=$OUT/log.txt
+SERVER_PID=""; DROP_PID=""
+
+# Stop what this script started, by pid.
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+    if [ -n "$DROP_PID" ]; then
+        kill "$DROP_PID" 2>/dev/null || true
+        wait "$DROP_PID" 2>/dev/null || true
+        DROP_PID=""
+    fi
+    rm -f "$SOCK"
+}
+cleanup() {
+    stop_server
+    [ "$KEEP" = 1 ] || rm -f "$FILE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free TCP port.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Size argument in bytes ("256k" -> 262144).
+bytes_of() {
+    python3 -c 'import sys; s=sys.argv[1].lower(); m={"k":1<<10,"m":1<<20,"g":1<<30}
+print(int(float(s[:-1])*m[s[-1]]) if s[-1] in m else int(s))' "$1"
+}
+
+# Wait until a path exists or a port accepts (max 30 s).
+wait_ready() {
+    for _ in $(seq 300); do
+        if [ "$TRANSPORT" = unix ]; then [ -S "$SOCK" ] && return 0
+        else (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && return 0; fi
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "server died, see $LOG" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "server not ready after 30 s" >&2; exit 1
+}
+
+# After a burst of writes the host's write cache drains for a while and
+# reads crawl (0.04 GB/s instead of 0.7 on these machines): wait until 1 s
+# random-read probes of the file agree within 25% before measuring reads.
+settle() {
+    local prev=0 cur i
+    sync
+    for i in $(seq 20); do
+        cur=$(fio --name=probe --filename="$FILE" --size="$FILE_BYTES" --rw=randread --bs=256k \
+                  --iodepth=4 --ioengine=io_uring --direct=1 --time_based --runtime=1 \
+                  --randrepeat=0 --output-format=json 2>>"$LOG" |
+              python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["read"]["bw_bytes"])')
+        if [ "$i" -gt 1 ] && python3 -c "import sys; a,b=$prev,$cur; sys.exit(0 if b>1e8 and abs(a-b)<=0.25*max(a,b) else 1)"; then
+            echo "  settled after $i s ($(python3 -c "print(f'{$cur/1e9:.2f}')") GB/s probe)" >&2
+            return 0
+        fi
+        prev=$cur
+    done
+    echo "  device did not settle in 20 s: read figures may be low" >&2
+}
+
+FILE_BYTES=$((FILE_SIZE_G * 1024 * 1024 * 1024))
+MAXCONNS=$(echo $CONNS | tr ' ' '\n' | sort -n | tail -1)
+START=$(date +%s)
+echo "compare: file $FILE (${FILE_SIZE_G} GiB), DRAM ${DRAM_M} MiB, fill ${DATA_G} GiB," \
+     "blocks $BLOCKS, conns $CONNS, ${SECS} s a run, $TRANSPORT sockets; results in $OUT" >&2
+uptime >&2
+
+# ---- 1. fio ----
+echo "== fio" >&2
+rm -f "$FILE"
+# one pass over the file: it lays the file out for everything after
+fio --name=seqwrite --filename="$FILE" --size="$FILE_BYTES" --rw=write --bs=1m --iodepth=32 \
+    --ioengine=io_uring --direct=1 --output-format=json \
+    2>>"$LOG" | $REPORT add "$RESULTS" fio seqwrite $((1 << 20)) 32
+settle
+for bs in $BLOCKS; do
+    for qd in $CONNS; do
+        fio --name=randread --filename="$FILE" --size="$FILE_BYTES" --rw=randread --bs="$bs" \
+            --iodepth="$qd" --ioengine=io_uring --direct=1 --time_based --runtime="$SECS" \
+            --randrepeat=0 --output-format=json 2>>"$LOG" |
+            $REPORT add "$RESULTS" fio randread "$(bytes_of "$bs")" "$qd"
+    done
+done
+
+# Run kvcache-bench against the server now up; record `test` from its JSON.
+bench() {  # system test block conns args...
+    local system=$1 test=$2 block=$3 conns=$4; shift 4
+    local target
+    if [ "$system" = memcached ]; then
+        target="--memcache $([ "$TRANSPORT" = unix ] && echo "unix:$SOCK" || echo "127.0.0.1:$PORT")"
+    else
+        target="--server $([ "$TRANSPORT" = unix ] && echo "unix:$SOCK" || echo "tcp:127.0.0.1:$PORT")"
+    fi
+    local json=$OUT/$system-$test-$block-$conns.json
+    "$BENCH" $target --json -q -c "$conns" "$@" >"$json" 2>>"$LOG" || {
+        local rc=$?
+        # 3 = ran with some failed requests: keep the figures, say so
+        [ $rc -eq 3 ] || { echo "kvcache-bench failed ($rc), see $LOG" >&2; exit 1; }
+        echo "  (some requests failed: see $json)" >&2
+    }
+    if [ "$test" = fill ]; then
+        $REPORT add "$RESULTS" "$system" fill "$block" "$conns" <"$json"
+    else
+        $REPORT add "$RESULTS" "$system" "$test" "$block" "$conns" <"$json"
+    fi
+}
+
+# Random blocks: fill with the most connections, then gets at each count.
+random_runs() {  # system
+    local system=$1 bs=$2
+    local block; block=$(bytes_of "$bs")
+    local keys; keys=$(python3 -c "print(int($DATA_G * (1 << 30) // $block))")
+    bench "$system" fill "$block" "$MAXCONNS" -b "$block" -k "$keys" --fill -n 1 --seed 7
+    settle
+    for c in $CONNS; do
+        bench "$system" get "$block" "$c" -b "$block" -k "$keys" -d "$SECS" --seed 7
+    done
+}
+
+start_kvcached() {  # block
+    rm -f "$SOCK"
+    PORT=$(free_port)
+    local listen="-s $SOCK -p -1"
+    [ "$TRANSPORT" = tcp ] && listen="-s \"\" -p $PORT"
+    eval "\"$KVCACHED\" $listen -D \"$FILE\" -S ${FILE_SIZE_G}g -m $DRAM_M --fresh \
+        --min-item-size $1" >>"$LOG" 2>&1 &
+    SERVER_PID=$!
+    wait_ready
+}
+
+start_memcached() {
+    rm -f "$SOCK"
+    PORT=$(free_port)
+    local listen="-s $SOCK -a 0700"
+    [ "$TRANSPORT" = tcp ] && listen="-l 127.0.0.1 -p $PORT"
+    rm -f "$FILE"
+    # -M: refuse rather than evict; -I 2m: 1 MiB values fit; extstore on the
+    # same file size, items over 4 KiB go to it
+    memcached -u "$(id -un)" $listen -U 0 -m "$DRAM_M" -c 1024 -t 2 -M -I 2m \
+        -o "ext_path=$FILE:${FILE_SIZE_G}G,ext_item_size=4096,ext_threads=4" >>"$LOG" 2>&1 &
+    SERVER_PID=$!
+    wait_ready
+}
+
+# ---- 2. kvcached ----
+for bs in $BLOCKS; do
+    echo "== kvcached, $bs blocks" >&2
+    start_kvcached "$bs"
+    case " $WORKLOADS " in *" random "*) random_runs kvcached "$bs" ;; esac
+    stop_server
+done
+FIRST_BLOCK=$(bytes_of "$(echo $BLOCKS | cut -d' ' -f1)")
+case " $WORKLOADS " in *" chat "*)
+    echo "== kvcached, chat" >&2
+    start_kvcached "$FIRST_BLOCK"
+    bench kvcached chat "$FIRST_BLOCK" "$MAXCONNS" -w chat -b "$FIRST_BLOCK" -d "$SECS" \
+        --conversations 256 --seed 7
+    stop_server ;;
+esac
+case " $WORKLOADS " in *" trace "*)
+    echo "== kvcached, trace replay" >&2
+    start_kvcached "$FIRST_BLOCK"
+    bench kvcached trace "$FIRST_BLOCK" "$MAXCONNS" -w trace -t "$TRACE" -b "$FIRST_BLOCK" \
+        -d "$SECS" --seed 7
+    stop_server ;;
+esac
+
+# ---- 3. memcached + extstore ----
+case " $WORKLOADS " in *" random "*)
+    for bs in $BLOCKS; do
+        echo "== memcached+extstore, $bs blocks" >&2
+        start_memcached
+        block=$(bytes_of "$bs")
+        keys=$(python3 -c "print(int($DATA_G * (1 << 30) // $block))")
+        bench memcached fill "$block" "$MAXCONNS" -b "$block" -k "$keys" --fill -n 1 --seed 7
+        settle
+        python3 "$ROOT/bench/compare_dropcache.py" "$FILE" 10 &
+        DROP_PID=$!
+        for c in $CONNS; do
+            bench memcached get "$block" "$c" -b "$block" -k "$keys" -d "$SECS" --seed 7
+        done
+        # its own counters, to show the gets were served by extstore
+        python3 - "$TRANSPORT" "$SOCK" "${PORT:-0}" >"$OUT/memcached-stats-$bs.txt" <<'PY' || true
+import socket, sys
+t, path, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_UNIX) if t == "unix" else socket.socket()
+s.connect(path if t == "unix" else ("127.0.0.1", port))
+s.sendall(b"stats\r\n")
+buf = b""
+while not buf.endswith(b"END\r\n"):
+    buf += s.recv(65536)
+print(buf.decode().replace("\r", ""), end="")
+PY
+        grep -E "get_hits|get_misses|get_extstore|extstore_bytes_read|extstore_objects_evicted|evictions" \
+            "$OUT/memcached-stats-$bs.txt" | tr '\n' ' ' | sed 's/STAT //g; s/^/  memcached: /' >&2
+        echo >&2
+        stop_server
+    done ;;
+esac
+
+# ---- 4. report ----
+$REPORT report "$RESULTS" "$OUT"
+echo "compare: done in $(( $(date +%s) - START )) s: $OUT/compare.md, $OUT/compare.png" >&2
+cat "$OUT/compare.md"
