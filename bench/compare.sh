@@ -5,7 +5,9 @@
 #   bash bench/compare.sh [options]
 #
 # 1. fio on the benchmark file: sequential write (1 MiB, iodepth 32) and
-#    random read at each block size and each connection count used below.
+#    random read at each block size and each connection count used below;
+#    the random reads again just before each server's gets, on the file as
+#    that server wrote it (the limit its figures are divided by).
 # 2. kvcached on the same file (same size, DRAM budget --dram): fill the key
 #    space (--data bytes of blocks, well over the DRAM budget), then random
 #    gets at each connection count; then the chat and trace workloads.
@@ -138,25 +140,51 @@ wait_ready() {
 }
 
 # After a burst of writes the host's write cache drains for a while and
-# reads crawl (0.04 GB/s instead of 0.7 on these machines): wait until 1 s
-# random-read probes of the file agree within 25% before measuring reads.
-settle() {
-    local prev=0 cur i size
-    sync
-    # read-only, and only what exists: memcached grows its file as it goes
+# reads crawl (0.04-0.2 GB/s instead of 1+ on these machines). Wait until
+# 1-second random-read probes of the file (256 KiB, iodepth 4, read-only)
+# reach 60% of the first settled probe (BASELINE), or, for that first one,
+# until two probes agree within 25%; at most SETTLE_MAX seconds.
+BASELINE=0
+SETTLE_MAX=45
+probe() {
+    local size
     size=$(( $(stat -c %s "$FILE") / 1048576 * 1048576 ))
-    for i in $(seq 20); do
-        cur=$(fio --name=probe --filename="$FILE" --size="$size" --readonly --rw=randread --bs=256k \
-                  --iodepth=4 --ioengine=io_uring --direct=1 --time_based --runtime=1 \
-                  --randrepeat=0 --output-format=json 2>>"$LOG" |
-              python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["read"]["bw_bytes"])')
-        if [ "$i" -gt 1 ] && python3 -c "import sys; a,b=$prev,$cur; sys.exit(0 if b>1e8 and abs(a-b)<=0.25*max(a,b) else 1)"; then
+    fio --name=probe --filename="$FILE" --size="$size" --readonly --rw=randread --bs=256k \
+        --iodepth=4 --ioengine=io_uring --direct=1 --time_based --runtime=1 \
+        --randrepeat=0 --output-format=json 2>>"$LOG" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["read"]["bw_bytes"])'
+}
+settle() {
+    local prev=0 cur i ok
+    sync
+    for i in $(seq "$SETTLE_MAX"); do
+        cur=$(probe)
+        if [ "$BASELINE" = 0 ]; then
+            ok=$(python3 -c "print(int($i > 1 and $cur > 1e8 and abs($prev - $cur) <= 0.25 * max($prev, $cur)))")
+        else
+            ok=$(python3 -c "print(int($cur >= 0.6 * $BASELINE))")
+        fi
+        if [ "$ok" = 1 ]; then
+            [ "$BASELINE" = 0 ] && BASELINE=$cur
             echo "  settled after $i s ($(python3 -c "print(f'{$cur/1e9:.2f}')") GB/s probe)" >&2
             return 0
         fi
         prev=$cur
     done
-    echo "  device did not settle in 20 s: read figures may be low" >&2
+    echo "  device did not settle in $SETTLE_MAX s (last probe $(python3 -c "print(f'{$cur/1e9:.2f}')") GB/s)" >&2
+}
+
+# fio random reads of one block size at each iodepth, read-only, within the
+# file as it is now; TAG says when ("start", or before whose gets).
+fio_reads() {  # tag bs
+    local size
+    size=$(( $(stat -c %s "$FILE") / 1048576 * 1048576 ))
+    for qd in $CONNS; do
+        fio --name=randread --filename="$FILE" --size="$size" --readonly --rw=randread \
+            --bs="$2" --iodepth="$qd" --ioengine=io_uring --direct=1 --time_based \
+            --runtime="$SECS" --randrepeat=0 --output-format=json 2>>"$LOG" |
+            $REPORT add "$RESULTS" fio randread "$(bytes_of "$2")" "$qd" "$1"
+    done
 }
 
 FILE_BYTES=$((FILE_SIZE_G * 1024 * 1024 * 1024))
@@ -175,12 +203,7 @@ fio --name=seqwrite --filename="$FILE" --size="$FILE_BYTES" --rw=write --bs=1m -
     2>>"$LOG" | $REPORT add "$RESULTS" fio seqwrite $((1 << 20)) 32
 settle
 for bs in $BLOCKS; do
-    for qd in $CONNS; do
-        fio --name=randread --filename="$FILE" --size="$FILE_BYTES" --rw=randread --bs="$bs" \
-            --iodepth="$qd" --ioengine=io_uring --direct=1 --time_based --runtime="$SECS" \
-            --randrepeat=0 --output-format=json 2>>"$LOG" |
-            $REPORT add "$RESULTS" fio randread "$(bytes_of "$bs")" "$qd"
-    done
+    fio_reads start "$bs"
 done
 
 # Run kvcache-bench against the server now up; record `test` from its JSON.
@@ -213,6 +236,7 @@ random_runs() {  # system
     local keys; keys=$(python3 -c "print(int($DATA_G * (1 << 30) // $block))")
     bench "$system" fill "$block" "$MAXCONNS" -b "$block" -k "$keys" --fill -n 1 --seed 7
     settle
+    fio_reads "$system" "$bs"
     for c in $CONNS; do
         bench "$system" get "$block" "$c" -b "$block" -k "$keys" -d "$SECS" --seed 7
     done
@@ -275,6 +299,7 @@ case " $WORKLOADS " in *" random "*)
         keys=$(python3 -c "print(int($DATA_G * (1 << 30) // $block))")
         bench memcached fill "$block" "$MAXCONNS" -b "$block" -k "$keys" --fill -n 1 --seed 7
         settle
+        fio_reads memcached "$bs"
         python3 "$ROOT/bench/compare_dropcache.py" "$FILE" 10 &
         DROP_PID=$!
         for c in $CONNS; do

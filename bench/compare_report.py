@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
 """compare_report.py - the bookkeeping of bench/compare.sh.
 
-  compare_report.py add RESULTS SYSTEM TEST BLOCK CONNS < tool.json
+  compare_report.py add RESULTS SYSTEM TEST BLOCK CONNS [AT] < tool.json
       normalise one fio or kvcache-bench JSON output into a record and append
-      it (one JSON object a line) to RESULTS.
+      it (one JSON object a line) to RESULTS. AT (fio only): "start", or the
+      server whose gets the fio run came just before.
   compare_report.py report RESULTS OUTDIR
       write OUTDIR/compare.md (a markdown table, every figure also as a ratio
       to the fio limit of the same access pattern), OUTDIR/compare.dat and
       OUTDIR/compare.gp (gnuplot), then run gnuplot for OUTDIR/compare.png.
 
 The fio limit of a test: random get of BLOCK at N connections -> fio random
-read of BLOCK at iodepth N; fill -> fio sequential write (1 MiB, iodepth 32);
-chat and trace -> fio random read of BLOCK at the deepest iodepth measured.
+read of BLOCK at iodepth N, the run made just before that server's gets if
+there is one (same file, same moment), else the one at the start; fill -> fio
+sequential write (1 MiB, iodepth 32); chat and trace -> fio random read of
+BLOCK at the deepest iodepth measured before kvcached's gets.
 """
 import json
 import os
@@ -26,9 +29,9 @@ def human(n):
         n /= 1024
 
 
-def add(results, system, test, block, conns):
+def add(results, system, test, block, conns, at="start"):
     doc = json.load(sys.stdin)
-    rec = {"system": system, "test": test, "block": int(block), "conns": int(conns)}
+    rec = {"system": system, "test": test, "block": int(block), "conns": int(conns), "at": at}
     if system == "fio":
         job = doc["jobs"][0]
         side = job["write"] if test == "seqwrite" else job["read"]
@@ -47,22 +50,30 @@ def add(results, system, test, block, conns):
                    retries=phase.get("retries", 0), seconds=phase["seconds"])
     with open(results, "a") as f:
         f.write(json.dumps(rec) + "\n")
-    print(f"  {system:9s} {test:9s} {human(int(block)):>5s} x{int(conns):<3d} "
+    print(f"  {system if system != 'fio' else 'fio@' + at:13s} {test:9s} {human(int(block)):>5s} x{int(conns):<3d} "
           f"{rec['gbps']:7.3f} GB/s  p50 {rec['p50_us']:8.0f} us  p99 {rec['p99_us']:8.0f} us"
           + (f"  hit {rec['hit']:.3f}" if "hit" in rec else ""), file=sys.stderr)
 
 
 def report(results, outdir):
     recs = [json.loads(l) for l in open(results) if l.strip()]
-    fio = {(r["test"], r["block"], r["conns"]): r for r in recs if r["system"] == "fio"}
+    fio = {}
+    for r in recs:
+        if r["system"] == "fio":
+            fio[(r["test"], r["block"], r["conns"], r.get("at", "start"))] = r
 
-    def limit(test, block, conns):
+    def limit(test, block, conns, system="kvcached"):
         if test == "fill":
             return next((r for k, r in fio.items() if k[0] == "seqwrite"), None)
         if test == "get":
-            return fio.get(("randread", block, conns))
-        deep = [r for k, r in fio.items() if k[0] == "randread" and k[1] == block]
-        return max(deep, key=lambda r: r["conns"]) if deep else None
+            return fio.get(("randread", block, conns, system)) or \
+                fio.get(("randread", block, conns, "start"))
+        for at in (system, "start"):
+            deep = [r for k, r in fio.items() if k[0] == "randread" and k[1] == block
+                    and k[3] == at]
+            if deep:
+                return max(deep, key=lambda r: r["conns"])
+        return None
 
     rows = {}
     for r in recs:
@@ -73,24 +84,28 @@ def report(results, outdir):
     keys = sorted(rows, key=lambda k: (k[1], order.get(k[0], 9), k[2]))
 
     md = ["# kvcached vs memcached+extstore vs the device (fio)", "",
-          "GB/s of block data; the ratio in parentheses is to the fio limit of the same "
-          "pattern (fill: sequential write 1 MiB x32; get: random read of the block size at "
-          "an iodepth equal to the connections; chat/trace: random read at the deepest "
-          "iodepth measured). Latency is per request, p50 / p99 in microseconds.", "",
-          "| test | block | conns | fio GB/s | kvcached GB/s (x fio) | kvcached p50/p99 us "
-          "| memcached GB/s (x fio) | memcached p50/p99 us | kvcached / memcached |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "GB/s of block data; in parentheses the ratio to the fio limit of the same "
+          "pattern, measured on the same file just before that server's gets (get: random "
+          "read of the block size at an iodepth equal to the connections; fill: sequential "
+          "write 1 MiB x32 at the start; chat/trace: random read at the deepest iodepth). "
+          "Latency per request, p50 / p99 in microseconds.", "",
+          "| test | block | conns | fio GB/s before kvcached | kvcached GB/s (x fio) "
+          "| kvcached p50/p99 us | fio GB/s before memcached | memcached GB/s (x fio) "
+          "| memcached p50/p99 us | kvcached / memcached |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
     dat = []
     for k in keys:
         test, block, conns = k
-        lim = limit(test, block, conns)
-        lg = lim["gbps"] if lim else 0
-        cells = []
+        cells, ratios = [], {}
         for system in ("kvcached", "memcached"):
             r = rows[k].get(system)
+            lim = limit(test, block, conns, system)
+            lg = lim["gbps"] if lim else 0
             if r is None:
-                cells += ["-", "-"]
+                cells += ["-", "-", "-"]
                 continue
+            ratios[system] = (r["gbps"] / lg if lg else 0, r["p99_us"] / 1000,
+                              lim["p99_us"] / 1000 if lim else 0)
             ratio = f" ({r['gbps'] / lg:.2f})" if lg else ""
             extra = ""
             if r.get("errors"):
@@ -99,19 +114,18 @@ def report(results, outdir):
                 extra += f", hit {r['hit']:.3f}"
             elif test == "get" and r.get("hit", 1) < 0.999:
                 extra += f", hit {r['hit']:.3f}"
-            cells += [f"{r['gbps']:.3f}{ratio}{extra}", f"{r['p50_us']:.0f} / {r['p99_us']:.0f}"]
+            cells += [f"{lg:.3f}" if lim else "-", f"{r['gbps']:.3f}{ratio}{extra}",
+                      f"{r['p50_us']:.0f} / {r['p99_us']:.0f}"]
         kv, mc = rows[k].get("kvcached"), rows[k].get("memcached")
         vs = f"{kv['gbps'] / mc['gbps']:.2f}x" if kv and mc and mc["gbps"] > 0 else "-"
-        md.append(f"| {test} | {human(block)} | {conns} | {lg:.3f} | " + " | ".join(cells)
-                  + f" | {vs} |")
+        md.append(f"| {test} | {human(block)} | {conns} | " + " | ".join(cells) + f" | {vs} |")
         label = f"{test} {human(block)} x{conns}"
-        dat.append((label, kv["gbps"] / lg if kv and lg else 0, mc["gbps"] / lg if mc and lg else 0,
-                    kv["p99_us"] / 1000 if kv else 0, mc["p99_us"] / 1000 if mc else 0,
-                    lim["p99_us"] / 1000 if lim else 0))
-    md += ["", "fio limits measured in the same run:", "",
-           "| fio test | block | iodepth | GB/s | p50 / p99 us |", "|---|---|---|---|---|"]
-    for (t, b, c), r in sorted(fio.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
-        md.append(f"| {t} | {human(b)} | {c} | {r['gbps']:.3f} | {r['p50_us']:.0f} / "
+        kr, mr = ratios.get("kvcached", (0, 0, 0)), ratios.get("memcached", (0, 0, 0))
+        dat.append((label, kr[0], mr[0], kr[1], mr[1], kr[2] or mr[2]))
+    md += ["", "fio runs of this report (at: start of the run, or just before whose gets):", "",
+           "| fio test | block | iodepth | at | GB/s | p50 / p99 us |", "|---|---|---|---|---|---|"]
+    for (t, b, c, at), r in sorted(fio.items()):
+        md.append(f"| {t} | {human(b)} | {c} | {at} | {r['gbps']:.3f} | {r['p50_us']:.0f} / "
                   f"{r['p99_us']:.0f} |")
     # goals on 256 KiB random gets
     g = [(k, rows[k]) for k in keys if k[0] == "get" and k[1] == 256 * 1024]
@@ -119,7 +133,8 @@ def report(results, outdir):
         md += ["", "Goals (256 KiB random gets): kvcached >= 2x memcached+extstore, and >= 0.85 "
                "of fio.", ""]
         for k, rr in g:
-            kv, mc, lim = rr.get("kvcached"), rr.get("memcached"), limit(*k)
+            kv, mc = rr.get("kvcached"), rr.get("memcached")
+            lim = limit(*k, "kvcached")
             if not kv:
                 continue
             a = kv["gbps"] / mc["gbps"] if mc and mc["gbps"] else float("nan")
@@ -169,8 +184,8 @@ unset multiplot
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 7 and sys.argv[1] == "add":
-        add(*sys.argv[2:7])
+    if len(sys.argv) in (7, 8) and sys.argv[1] == "add":
+        add(*sys.argv[2:])
     elif len(sys.argv) == 4 and sys.argv[1] == "report":
         report(sys.argv[2], sys.argv[3])
     else:

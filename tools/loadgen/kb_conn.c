@@ -225,6 +225,26 @@ static int mc_read(struct kb_conn *c, char *dst, size_t len)
     return 0;
 }
 
+/* After an error line: send "mn" (meta no-op) and skip everything up to
+ * its "MN", values included, so the next request starts in step. */
+static int mc_resync(struct kb_conn *c)
+{
+    struct iovec iov = { "mn\r\n", 4 };
+    int rc = mc_sendv(c, &iov, 1);
+    while (rc == 0) {
+        char *line, key[251];
+        unsigned flags;
+        unsigned long long bytes;
+        if ((rc = mc_line(c, &line)) != 0)
+            break;
+        if (strcmp(line, "MN") == 0)
+            return 0;
+        if (sscanf(line, "VALUE %250s %u %llu", key, &flags, &bytes) == 3)
+            rc = mc_read(c, NULL, bytes + 2);
+    }
+    return rc;
+}
+
 static int mc_get(struct kb_conn *c, const kvcache_key_t *keys, size_t n, bool prefix,
                   void *const *bufs, size_t block_len, uint32_t *lens, size_t *found)
 {
@@ -253,6 +273,17 @@ static int mc_get(struct kb_conn *c, const kvcache_key_t *keys, size_t n, bool p
             goto out;
         if (strcmp(line, "END") == 0)
             break;
+        if (!strncmp(line, "SERVER_ERROR", 12) || !strncmp(line, "ERROR", 5) ||
+            !strncmp(line, "CLIENT_ERROR", 12)) {
+            /* e.g. memcached -M with extstore: "SERVER_ERROR out of memory
+             * writing get response". The rest of this answer is dropped:
+             * resynchronise on a meta no-op before the next request. */
+            snprintf(c->err, sizeof(c->err), "memcache get: %.200s", line);
+            rc = mc_resync(c);
+            if (rc == 0)
+                rc = KVCACHE_ESERVER;
+            goto out;
+        }
         if (sscanf(line, "VALUE %250s %u %llu", key, &flags, &bytes) != 3) {
             snprintf(c->err, sizeof(c->err), "memcache: unexpected \"%.100s\"", line);
             rc = -EPROTO;
