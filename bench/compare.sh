@@ -42,7 +42,7 @@ usage() {
     cat <<EOT
 Options (defaults in brackets):
   --dir DIR          where the benchmark file is created [$DIR]
-  --out DIR          results [bench/results/compare-DATE]
+  --out DIR          results [build/compare-DATE]
   --file-size GIB    benchmark file size [$FILE_SIZE_G]
   --dram MIB         DRAM budget of kvcached (-m) and memcached (-m) [$DRAM_M]
   --data GIB         data written by the fill [$DATA_G]
@@ -78,7 +78,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-OUT=${OUT:-$ROOT/bench/results/compare-$(date -u +%Y%m%d-%H%M%S)}
+OUT=${OUT:-$BUILD/compare-$(date -u +%Y%m%d-%H%M%S)}
 KVCACHED=$BUILD/daemon/kvcached
 BENCH=$BUILD/tools/loadgen/kvcache-bench
 REPORT="python3 $ROOT/bench/compare_report.py"

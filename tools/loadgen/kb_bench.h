@@ -116,7 +116,10 @@ struct kb_run {
 /* Seconds on the monotonic clock. */
 double kb_now(void);
 
-/* Key of block i of the random workload. */
+/* Key of block i of the random workload: the same for every --seed, so a
+ * run with another seed reads what a fill wrote (the seed varies the order
+ * of accesses, not the keys). */
+#define KB_KEY_SEED 0x6b76636163686521ull
 kvcache_key_t kb_random_key(uint64_t seed, uint64_t i);
 
 /* Run one phase (0 fill, 1 measured) on every thread; the stats of each

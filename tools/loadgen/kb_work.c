@@ -164,7 +164,7 @@ static void random_fill(struct kb_thread *t)
             return;
         size_t n = c->keys - first < c->batch ? (size_t)(c->keys - first) : c->batch;
         for (size_t i = 0; i < n; i++)
-            t->keys[i] = kb_random_key(c->seed, first + i);
+            t->keys[i] = kb_random_key(KB_KEY_SEED, first + i);
         /* a server out of memory (memcached -M while extstore catches up)
          * refuses: retry for up to 30 s, as a filling client would */
         int rc, tries = 0;
@@ -183,7 +183,7 @@ static void random_op(struct kb_thread *t)
 {
     struct kb_cfg *c = &t->run->cfg;
     for (unsigned i = 0; i < c->batch; i++)
-        t->keys[i] = kb_random_key(c->seed, rnd(&t->rng) % c->keys);
+        t->keys[i] = kb_random_key(KB_KEY_SEED, rnd(&t->rng) % c->keys);
     if (rnd01(&t->rng) < c->read_ratio)
         do_get(t, c->batch, false);
     else
