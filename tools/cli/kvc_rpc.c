@@ -48,9 +48,10 @@ struct kvc_rpc *kvc_rpc_create(const char *uri, int timeout_ms)
     r->next_id = 1;
     r->timeout_ms = timeout_ms;
     snprintf(r->uri, sizeof(r->uri), "%s", uri);
-    if (!strncmp(uri, "unix:", 5) && uri[5] && strlen(uri + 5) < sizeof(r->path)) {
+    size_t len = strlen(uri);
+    if (len > 5 && len - 5 < sizeof(r->path) && !strncmp(uri, "unix:", 5)) {
         r->unix_sock = true;
-        snprintf(r->path, sizeof(r->path), "%s", uri + 5);
+        memcpy(r->path, uri + 5, len - 5 + 1);
         return r;
     }
     const char *colon = strrchr(uri, ':');
