@@ -62,7 +62,7 @@ int main(int argc, char **argv)
         char cmd[1200];
 
         td_mkdir(&d2);
-        snprintf(cmd, sizeof(cmd), "'%s' -D '%s/kc.store' -S 64m "
+        snprintf(cmd, sizeof(cmd), "timeout 10 '%s' -D '%s/kc.store' -S 64m "
                  "--slab-size 1m -m 4 -s '%s/x.sock' -p -1 2>'%s/err'; "
                  "test $? -eq 1 && grep -q 'in use' '%s/err'",
                  td_binary_path(), d.dir, d2.dir, d2.dir, d2.dir);
