@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# bench/engine.sh - the storage engine beside fio, on the same file, in one run.
+#
+# For each block size: fio writes the file sequentially (bs = slab size,
+# iodepth = the engine's flushes in flight) and reads random blocks
+# (bs = block size) at 1, 8 and 32 in flight, all with ioengine=io_uring
+# direct=1; then kc_enginebench writes the same amount through the engine
+# into the same (removed, re-created) file and reads random blocks that have
+# no DRAM copy at the same depths. Prints a markdown table with the ratio to
+# fio and the goals (writes >= 90% of fio, random reads >= 85%).
+#
+# usage: bench/engine.sh [--smoke] [--gib N] [--seconds S] [--dir DIR]
+#                        [--build DIR] [--configs "256K:32M 2M:32M 32M:64M"]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+gib=2            # GiB written per block size
+secs=5           # seconds per random-read depth
+dir=./var        # a folder on the real disk (not tmpfs)
+build=build
+wqd=4            # slab writes in flight (fio iodepth; engine wmem = wqd+1 slabs)
+qds="1 8 32"
+configs="256K:32M 2M:32M 32M:64M"   # block:slab
+smoke=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --smoke) smoke=1 ;;
+    --gib) gib=$2; shift ;;
+    --seconds) secs=$2; shift ;;
+    --dir) dir=$2; shift ;;
+    --build) build=$2; shift ;;
+    --configs) configs=$2; shift ;;
+    *) echo "usage: $0 [--smoke] [--gib N] [--seconds S] [--dir DIR] [--build DIR] [--configs LIST]" >&2; exit 2 ;;
+    esac
+    shift
+done
+write="${gib}G"
+if [ "$smoke" = 1 ]; then
+    write=48M; secs=0.5; configs="256K:4M"
+fi
+
+bench=$build/bench/kc_enginebench
+[ -x "$bench" ] || { echo "build first: meson setup $build && ninja -C $build" >&2; exit 1; }
+command -v fio >/dev/null || { echo "fio is not installed (apt-get install fio)" >&2; exit 1; }
+mkdir -p "$dir"
+file=$dir/bench.store
+out=$(mktemp -d)
+trap 'rm -f "$file"; rm -rf "$out"' EXIT
+if [ "$(stat -f -c %T "$dir")" = tmpfs ]; then
+    echo "$dir is tmpfs: O_DIRECT needs a real disk; use --dir" >&2; exit 1
+fi
+
+bytes() {  # 256K -> 262144
+    python3 -c 'import sys
+s=sys.argv[1]; m={"K":1<<10,"M":1<<20,"G":1<<30}
+print(int(float(s[:-1])*m[s[-1]]) if s[-1] in m else int(s))' "$1"
+}
+
+# fio json -> "gbps p50_us p99_us" of the read or write side
+fio_result() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0][sys.argv[2]]
+lat = j.get("lat_ns", {}).get("percentile") or j["clat_ns"]["percentile"]
+print("%.4f %.1f %.1f" % (j["bw_bytes"] / 1e9, lat["50.000000"] / 1e3, lat["99.000000"] / 1e3))
+PY
+}
+
+results=$out/results.tsv
+: >"$results"
+fio_common=(--ioengine=io_uring --direct=1 --filename="$file" --numjobs=1
+            --lat_percentiles=1 --output-format=json)
+echo "# engine benchmark: $(date -u +%FT%TZ), $(uname -r), $(fio --version), file $file" \
+     "on $(df --output=source "$dir" | tail -1), ${write} per block size, ${secs} s per read depth"
+for cfg in $configs; do
+    blk=${cfg%%:*}; slab=${cfg##*:}
+    b=$(bytes "$blk"); s=$(bytes "$slab"); w=$(bytes "$write")
+    w=$(( w / s * s ))                   # whole slabs, same bytes for both
+    echo "## block $blk, slab $slab" >&2
+
+    rm -f "$file"
+    fio --name=seqwrite --rw=write --bs="$s" --size="$w" --iodepth="$wqd" \
+        --end_fsync=0 "${fio_common[@]}" >"$out/w.json"
+    echo "fio write $b $wqd $(fio_result "$out/w.json" write)" >>"$results"
+    for q in $qds; do
+        fio --name=randread --rw=randread --bs="$b" --size="$w" --iodepth="$q" \
+            --time_based --runtime="$secs" --norandommap --randrepeat=0 \
+            "${fio_common[@]}" >"$out/r.json"
+        echo "fio randread $b $q $(fio_result "$out/r.json" read)" >>"$results"
+    done
+
+    rm -f "$file"
+    "$bench" --path "$file" --block "$b" --slab "$s" --write "$w" \
+        --wmem $(( (wqd + 1) * s )) --seconds "$secs" --qd "$(echo $qds | tr ' ' ,)" \
+        | tee "$out/engine.txt" >&2
+    grep '^RESULT ' "$out/engine.txt" | while read -r _ t bb q g p50 p99; do
+        [ "$t" = write ] && q=$wqd
+        echo "kvcached $t $bb $q $g $p50 $p99" >>"$results"
+    done
+    rm -f "$file"
+done
+
+python3 - "$results" "$configs" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    src, test, blk, q, g, p50, p99 = line.split()
+    rows[(test, int(blk), int(q), src)] = (float(g), float(p50), float(p99))
+slabs = {}
+def size(s):
+    m = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(s[:-1]) * m[s[-1]]) if s[-1] in m else int(s)
+for c in sys.argv[2].split():
+    b, s = c.split(":")
+    slabs[size(b)] = s
+def human(b):
+    return "%d MiB" % (b >> 20) if b >= 1 << 20 else "%d KiB" % (b >> 10)
+print()
+print("| test | block | slab | in flight | fio GB/s | kvcached GB/s | kvcached/fio | goal "
+      "| fio p50 / p99 µs | kvcached p50 / p99 µs |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+ok = True
+for (test, blk, q, src) in sorted(k for k in rows if k[3] == "fio"):
+    f = rows[(test, blk, q, "fio")]
+    e = rows.get((test, blk, q, "kvcached"))
+    goal = 0.90 if test == "write" else 0.85
+    name = "sequential write" if test == "write" else "random read"
+    if e is None:
+        print("| %s | %s | %s | %d | %.2f | - | - | missing | %.0f / %.0f | - |"
+              % (name, human(blk), slabs.get(blk, "?"), q, f[0], f[1], f[2]))
+        ok = False
+        continue
+    r = e[0] / f[0] if f[0] > 0 else 0
+    met = r >= goal
+    ok &= met
+    print("| %s | %s | %s | %d | %.2f | %.2f | %.0f%% | %s %.0f%% | %.0f / %.0f | %.0f / %.0f%s |"
+          % (name, human(blk), slabs.get(blk, "?"), q, f[0], e[0], 100 * r,
+             "met" if met else "**missed**", 100 * goal, f[1], f[2], e[1], e[2],
+             " (put)" if test == "write" else ""))
+print()
+print("fio write latency is per slab-sized write; kvcached's is per store_put() call "
+      "(a memcpy, or a wait for a free memory slab).")
+print("goals: %s" % ("all met" if ok else "not all met"))
+PY
