@@ -71,6 +71,10 @@ struct store_config {
     bool fresh;              /* start empty, ignoring what is on the device */
     const char *evict;       /* eviction policy by name; NULL = "fifo" */
     unsigned queue_depth;    /* io_uring submission queue entries */
+    /* Log sink for what the store has to say (checksum failures, I/O
+     * errors, recovery); level 0 error, 1 warning, 2 info. NULL = stderr. */
+    void (*log)(void *arg, int level, const char *msg);
+    void *log_arg;
 };
 
 /* Defaults: 32 MiB slabs, 256 MiB memory, 256 KiB min item, fifo, qd 64. */
@@ -218,7 +222,8 @@ struct store_get {
 /*
  * Submit a get batch. Items in DRAM are served at once; others are read
  * from the device with several reads in flight. done() runs exactly once,
- * from store_poll() (or from inside this call if nothing needed the device).
+ * from store_poll() (or from inside this call if nothing needed the device),
+ * unless the call returns a negative code (KC_ENONS): then it never runs.
  * In prefix mode only the leading run of present keys is read, and a block
  * that fails verification ends the run there. Data stays valid (and memory
  * slabs pinned) until store_get_release().

@@ -1,0 +1,123 @@
+/*
+ * kc_evict.c - eviction policies (kc_evict.h).
+ */
+#include "slab/kc_evict.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Unlink slab s from the list, if on it. */
+static void list_unlink(struct evict *ev, uint32_t s)
+{
+    uint32_t p = ev->prev[s], n = ev->next[s];
+
+    if (p == EVICT_NONE && ev->head != s)
+        return;  /* not on the list */
+    if (p != EVICT_NONE)
+        ev->next[p] = n;
+    else
+        ev->head = n;
+    if (n != EVICT_NONE)
+        ev->prev[n] = p;
+    else
+        ev->tail = p;
+    ev->prev[s] = ev->next[s] = EVICT_NONE;
+    ev->count--;
+}
+
+/* Append slab s at the tail (the youngest end). */
+static void list_append(struct evict *ev, uint32_t s)
+{
+    ev->prev[s] = ev->tail;
+    ev->next[s] = EVICT_NONE;
+    if (ev->tail != EVICT_NONE)
+        ev->next[ev->tail] = s;
+    else
+        ev->head = s;
+    ev->tail = s;
+    ev->count++;
+}
+
+static void list_on_write(struct evict *ev, uint32_t s)
+{
+    list_unlink(ev, s);
+    list_append(ev, s);
+}
+
+static void list_on_free(struct evict *ev, uint32_t s)
+{
+    list_unlink(ev, s);
+}
+
+static uint32_t list_victim(struct evict *ev)
+{
+    return ev->head;
+}
+
+static void fifo_on_read(struct evict *ev, uint32_t s)
+{
+    (void)ev;
+    (void)s;
+}
+
+/* LRU: a read makes the slab the youngest. */
+static void lru_on_read(struct evict *ev, uint32_t s)
+{
+    if (ev->tail != s && (ev->prev[s] != EVICT_NONE || ev->head == s)) {
+        list_unlink(ev, s);
+        list_append(ev, s);
+    }
+}
+
+static const struct evict_ops evict_fifo = {
+    .name = "fifo", .help = "the oldest written slab (fatcache)",
+    .on_write = list_on_write, .on_read = fifo_on_read,
+    .on_free = list_on_free, .victim = list_victim,
+};
+
+static const struct evict_ops evict_lru = {
+    .name = "lru", .help = "the slab least recently read or written",
+    .on_write = list_on_write, .on_read = lru_on_read,
+    .on_free = list_on_free, .victim = list_victim,
+};
+
+static const struct evict_ops *const evict_all[] = { &evict_fifo, &evict_lru, NULL };
+static const char *const evict_all_names[] = { "fifo", "lru", NULL };
+
+const struct evict_ops *evict_find(const char *name)
+{
+    for (size_t i = 0; evict_all[i] != NULL; i++)
+        if (strcmp(evict_all[i]->name, name) == 0)
+            return evict_all[i];
+    return NULL;
+}
+
+const char *const *evict_names(void)
+{
+    return evict_all_names;
+}
+
+int evict_init(struct evict *ev, const struct evict_ops *ops, uint32_t nslabs)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->ops = ops;
+    ev->nslabs = nslabs;
+    ev->head = ev->tail = EVICT_NONE;
+    ev->prev = malloc(sizeof(uint32_t) * nslabs);
+    ev->next = malloc(sizeof(uint32_t) * nslabs);
+    if (ev->prev == NULL || ev->next == NULL) {
+        evict_deinit(ev);
+        return -ENOMEM;
+    }
+    memset(ev->prev, 0xff, sizeof(uint32_t) * nslabs);
+    memset(ev->next, 0xff, sizeof(uint32_t) * nslabs);
+    return 0;
+}
+
+void evict_deinit(struct evict *ev)
+{
+    free(ev->prev);
+    free(ev->next);
+    ev->prev = ev->next = NULL;
+}

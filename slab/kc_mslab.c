@@ -1,0 +1,433 @@
+/*
+ * kc_mslab.c - memory slabs and device slabs: putting blocks into the open
+ * memory slab of their class, writing full memory slabs to the next free
+ * device slab (log-structured), and reclaiming device slabs when none is
+ * free.
+ *
+ * A memory slab is tied to its device slab from the moment it is opened, so
+ * index entries name the device slab and its slot from the start and never
+ * move: a flush changes no entry. After the write the memory slab stays the
+ * DRAM copy of that device slab (reads are served from it) until it is
+ * reused for another, coldest copy first.
+ */
+#include "slab/kc_store_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+int mslab_init_all(struct store *st)
+{
+    uint32_t nchunks = (st->slab_size + STORE_CHUNK - 1) / STORE_CHUNK;
+
+    st->mem = calloc(st->nmem, sizeof(*st->mem));
+    if (st->mem == NULL)
+        return KC_ENOMEM;
+    for (uint32_t m = 0; m < st->nmem; m++) {
+        struct mslab *ms = &st->mem[m];
+        ms->st = st;
+        ms->slab = SLAB_NONE;
+        ms->cls = CLASS_NONE;
+        ms->buf = mmap(NULL, st->slab_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        ms->ios = calloc(nchunks, sizeof(*ms->ios));
+        if (ms->buf == MAP_FAILED || ms->ios == NULL) {
+            if (ms->buf == MAP_FAILED)
+                ms->buf = NULL;
+            return KC_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void mslab_deinit_all(struct store *st)
+{
+    if (st->mem == NULL)
+        return;
+    for (uint32_t m = 0; m < st->nmem; m++) {
+        if (st->mem[m].buf != NULL)
+            munmap(st->mem[m].buf, st->slab_size);
+        free(st->mem[m].ios);
+    }
+    free(st->mem);
+    st->mem = NULL;
+}
+
+/* Cut the tie between device slab s and its DRAM copy, if any. */
+static void slab_detach_mem(struct store *st, uint32_t s)
+{
+    if (st->slabs[s].mem == 0)
+        return;
+    struct mslab *ms = &st->mem[st->slabs[s].mem - 1];
+    ms->slab = SLAB_NONE;
+    if (ms->state == MS_CLEAN)
+        ms->state = MS_FREE;   /* reusable once unpinned */
+    st->slabs[s].mem = 0;
+}
+
+void mslab_unpin(struct store *st, uint32_t m)
+{
+    st->mem[m].pins--;
+}
+
+void slab_forget_entry(struct store *st, const struct index_entry *e)
+{
+    uint32_t s = index_slab(e);
+    struct nsent *n = &st->ns[index_ns(e)];
+    uint64_t b = store_item_bytes(st, n, s);
+
+    st->slabs[s].nlive--;
+    st->slabs[s].bytes -= b;
+    if (n->items > 0) {
+        n->items--;
+        n->bytes -= b < n->bytes ? b : n->bytes;
+    }
+    st->st.items--;
+    st->st.bytes -= b;
+}
+
+void store_stale_gone(struct store *st, const struct index_entry *e)
+{
+    struct nsent *n = &st->ns[index_ns(e)];
+
+    if (n->items == 0)
+        return;
+    uint64_t b = n->bytes / n->items;   /* exact for fixed-size blocks */
+    n->items--;
+    n->bytes -= b;
+}
+
+/* Sweep callback for stale entries met after an eviction. */
+static void slab_sweep_cb(const struct index_entry *e, bool live, void *arg)
+{
+    (void)live;
+    store_stale_gone(arg, e);
+}
+
+void slab_reclaim(struct store *st, uint32_t s)
+{
+    struct slabinfo *si = &st->slabs[s];
+
+    evict_on_free(&st->ev, s);
+    slab_detach_mem(st, s);
+    st->st.evictions++;
+    st->st.evicted_items += si->nlive;
+    st->st.items -= si->nlive;
+    st->st.bytes -= si->bytes;
+    /* Every index entry into s is stale from here on. */
+    st->slab_gen[s]++;
+    *si = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
+    st->nfree++;
+    index_sweep(&st->ix, st->sweep_step, NULL, slab_sweep_cb, st);
+}
+
+/* The next free device slab from the write head, reclaiming one if none. */
+static int slab_alloc(struct store *st, uint32_t *out)
+{
+    if (st->nfree == 0) {
+        uint32_t v = evict_victim(&st->ev);
+        if (v == EVICT_NONE)
+            return st->flushing > 0 ? KC_EBUSY : KC_ENOSPC;
+        slab_reclaim(st, v);
+    }
+    for (uint32_t i = 0; i < st->nslabs; i++) {
+        uint32_t s = (st->write_head + i) % st->nslabs;
+        if (st->slabs[s].state == STORE_SLAB_FREE) {
+            st->write_head = (s + 1) % st->nslabs;
+            st->nfree--;
+            *out = s;
+            return 0;
+        }
+    }
+    return KC_ENOSPC;  /* not reached: nfree counts free slabs */
+}
+
+/* A memory slab to fill: a free one, else the coldest unpinned DRAM copy.
+ * If none, starts writing an open one so that it can be reused later. */
+static int mslab_take(struct store *st, struct mslab **out)
+{
+    struct mslab *best = NULL;
+
+    for (uint32_t m = 0; m < st->nmem; m++) {
+        struct mslab *ms = &st->mem[m];
+        if (ms->pins > 0)
+            continue;
+        if (ms->state == MS_FREE) {
+            *out = ms;
+            return 0;
+        }
+        if (ms->state == MS_CLEAN && (best == NULL || ms->tick < best->tick))
+            best = ms;
+    }
+    if (best != NULL) {
+        slab_detach_mem(st, best->slab);
+        *out = best;
+        return 0;
+    }
+    for (uint32_t m = 0; m < st->nmem; m++) {
+        struct mslab *ms = &st->mem[m];
+        if (ms->state == MS_OPEN && ms->writers == 0 && ms->next_slot > 0) {
+            mslab_flush(st, ms);
+            break;
+        }
+    }
+    return KC_EBUSY;
+}
+
+/* Open a memory slab for class cls, tied to a fresh device slab. */
+static int mslab_open(struct store *st, uint16_t cls, struct mslab **out)
+{
+    struct mslab *ms;
+    uint32_t s;
+    int rc;
+
+    if ((rc = mslab_take(st, &ms)) < 0)
+        return rc;
+    ms->state = MS_FREE;
+    if ((rc = slab_alloc(st, &s)) < 0)
+        return rc;
+    uint32_t m = (uint32_t)(ms - st->mem);
+    st->slabs[s] = (struct slabinfo){ .seq = st->next_seq++, .cls = cls,
+                                      .state = STORE_SLAB_OPEN, .mem = m + 1 };
+    ms->slab = s;
+    ms->cls = cls;
+    ms->state = MS_OPEN;
+    ms->full = false;
+    ms->next_slot = 0;
+    ms->nslots = fmt_nslots(st->slab_size, st->classes.slot[cls]);
+    ms->writers = 0;
+    ms->tick = ++st->tick;
+    ms->flush_err = 0;
+    st->class_open[cls] = m + 1;
+    *out = ms;
+    return 0;
+}
+
+/* All writes of a flush are done: the slab is on the device, or lost. */
+static void mslab_flush_done(struct dev_io *io, void *arg)
+{
+    struct mslab *ms = arg;
+    struct store *st = ms->st;
+
+    if (io->res < 0 && ms->flush_err == 0)
+        ms->flush_err = io->res;
+    if (--ms->chunks > 0)
+        return;
+    st->flushing--;
+    uint32_t s = ms->slab;
+    if (ms->flush_err < 0) {
+        st->st.io_errors++;
+        store_log(st, 0, "write of slab %u failed (%s): its %u blocks are dropped",
+                  s, kc_strerror(ms->flush_err), st->slabs[s].nlive);
+        st->slabs[s].state = STORE_SLAB_SSD;   /* so that reclaim accepts it */
+        evict_on_write(&st->ev, s);
+        slab_reclaim(st, s);
+        st->st.evictions--;                   /* a loss, not an eviction */
+        ms->state = MS_FREE;
+        ms->slab = SLAB_NONE;
+        return;
+    }
+    st->slabs[s].state = STORE_SLAB_SSD;
+    ms->state = MS_CLEAN;
+    st->st.flushes++;
+    evict_on_write(&st->ev, s);
+}
+
+void mslab_flush(struct store *st, struct mslab *ms)
+{
+    uint32_t m = (uint32_t)(ms - st->mem);
+    uint32_t s = ms->slab;
+    uint32_t slot_size = st->classes.slot[ms->cls];
+
+    if (ms->state != MS_OPEN)
+        return;
+    if (st->class_open[ms->cls] == m + 1)
+        st->class_open[ms->cls] = 0;
+    ms->full = true;
+    if (ms->next_slot == 0) {
+        /* Nothing in it: give both slabs back unwritten. */
+        st->slabs[s] = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
+        st->nfree++;
+        ms->slab = SLAB_NONE;
+        ms->state = MS_FREE;
+        return;
+    }
+    ms->state = MS_FLUSHING;
+    st->slabs[s].state = STORE_SLAB_FLUSHING;
+    st->slabs[s].nitems = ms->next_slot;
+    memset(ms->buf, 0, FMT_SLAB_HDR);
+    struct fmt_slab *h = (struct fmt_slab *)ms->buf;
+    *h = (struct fmt_slab){ .magic = FMT_SLAB_MAGIC, .version = FMT_VERSION,
+                            .slab_id = s, .store_id = st->store_id,
+                            .seq = st->slabs[s].seq, .slot_size = slot_size,
+                            .nitems = ms->next_slot };
+    fmt_slab_seal(h);
+    uint64_t len = fmt_slot_off(ms->next_slot, slot_size);
+    uint64_t base = FMT_DATA_OFF + (uint64_t)s * st->slab_size;
+    uint32_t n = (uint32_t)((len + STORE_CHUNK - 1) / STORE_CHUNK);
+    ms->chunks = n;
+    st->flushing++;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t off = (uint64_t)i * STORE_CHUNK;
+        struct dev_io *io = &ms->ios[i];
+        *io = (struct dev_io){ .op = DEV_WRITE, .buf = ms->buf + off,
+                               .len = (uint32_t)(len - off < STORE_CHUNK ? len - off : STORE_CHUNK),
+                               .off = base + off, .cb = mslab_flush_done, .arg = ms };
+        dev_submit(&st->dev, io);
+    }
+}
+
+/* A reservation of ms ended: write it out if it is full and now quiet. */
+static void mslab_writer_done(struct store *st, struct mslab *ms)
+{
+    ms->writers--;
+    if (ms->writers == 0 && ms->full)
+        mslab_flush(st, ms);
+}
+
+int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
+                      uint32_t chain_pos, uint32_t len, struct store_wslot *ws)
+{
+    struct nsent *n = store_ns_find(st, ns);
+    struct mslab *ms = NULL;
+    uint16_t cls;
+    int rc;
+
+    if (n == NULL)
+        return KC_ENONS;
+    if (n->block_bytes != 0 && len != n->block_bytes) {
+        st->st.puts_rejected++;
+        return KC_EBADSIZE;
+    }
+    cls = n->block_bytes != 0 ? n->cls : class_geometric(&st->classes, len);
+    if (cls == CLASS_NONE) {
+        st->st.puts_rejected++;
+        return KC_ETOOBIG;
+    }
+    if (index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns)) != NULL) {
+        st->st.puts_exists++;
+        return KC_EXISTS;
+    }
+    if (st->class_open[cls] != 0)
+        ms = &st->mem[st->class_open[cls] - 1];
+    if (ms == NULL || ms->full) {
+        rc = mslab_open(st, cls, &ms);
+        if (rc < 0) {
+            if (rc != KC_EBUSY)
+                st->st.puts_rejected++;
+            return rc;
+        }
+    }
+    uint32_t slot = ms->next_slot++;
+    ms->writers++;
+    if (ms->next_slot == ms->nslots) {
+        ms->full = true;                /* the next put opens another */
+        st->class_open[cls] = 0;
+    }
+    *ws = (struct store_wslot){
+        .buf = ms->buf + fmt_slot_off(slot, st->classes.slot[cls]) + FMT_ITEM_HDR,
+        .len = len, .ns = ns, .key = *key, .chain_pos = chain_pos,
+        .slab = ms->slab, .slot = slot, .gen = (uint32_t)(ms - st->mem) };
+    return 0;
+}
+
+/* The item header of a reserved slot. */
+static struct fmt_item *wslot_hdr(struct store_wslot *ws)
+{
+    return (struct fmt_item *)((uint8_t *)ws->buf - FMT_ITEM_HDR);
+}
+
+void store_put_abort(struct store *st, struct store_wslot *ws)
+{
+    wslot_hdr(ws)->magic = 0;   /* a hole: recovery skips it */
+    mslab_writer_done(st, &st->mem[ws->gen]);
+}
+
+int store_put_commit(struct store *st, struct store_wslot *ws)
+{
+    struct mslab *ms = &st->mem[ws->gen];
+    struct nsent *n = store_ns_find(st, ws->ns);
+    struct fmt_item *h = wslot_hdr(ws);
+    struct index_entry *e, stale;
+    int rc;
+
+    if (n == NULL) {            /* dropped since the reservation */
+        store_put_abort(st, ws);
+        return KC_ENONS;
+    }
+    uint32_t s = ws->slab, nsidx = (uint32_t)(n - st->ns);
+    *h = (struct fmt_item){ .len = ws->len, .key_lo = ws->key.lo, .key_hi = ws->key.hi,
+                            .ns = ws->ns, .seq = st->slabs[s].seq,
+                            .chain_pos = ws->chain_pos, .ns_epoch = n->epoch };
+    fmt_item_seal(h, ws->buf);
+    rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
+                      st->slab_gen[s], ws->chain_pos, &e, &stale);
+    if (rc < 0) {
+        /* Full of stale entries? Sweep them all once and try again. */
+        index_sweep(&st->ix, st->ix.cap, NULL, slab_sweep_cb, st);
+        rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
+                          st->slab_gen[s], ws->chain_pos, &e, &stale);
+    }
+    if (rc != 0) {
+        h->magic = 0;
+        mslab_writer_done(st, ms);
+        if (rc == 1) {
+            st->st.puts_exists++;
+            return KC_EXISTS;
+        }
+        st->st.puts_rejected++;
+        return KC_ENOSPC;
+    }
+    if (!index_empty(&stale))
+        store_stale_gone(st, &stale);
+    uint64_t b = store_item_bytes(st, n, s);
+    st->slabs[s].nlive++;
+    st->slabs[s].bytes += b;
+    n->items++;
+    n->bytes += b;
+    st->st.items++;
+    st->st.bytes += b;
+    st->st.puts++;
+    st->st.put_bytes += ws->len;
+    mslab_writer_done(st, ms);
+    return 0;
+}
+
+int store_put(struct store *st, uint64_t ns, struct store_put_item *items, size_t n)
+{
+    struct store_wslot ws;
+
+    if (store_ns_find(st, ns) == NULL)
+        return KC_ENONS;
+    for (size_t i = 0; i < n; i++) {
+        struct store_put_item *it = &items[i];
+        int rc;
+        for (;;) {
+            rc = store_put_reserve(st, ns, &it->key, it->chain_pos, it->len, &ws);
+            if (rc != KC_EBUSY || !store_busy(st))
+                break;
+            if (store_poll(st, true) < 0)
+                break;
+        }
+        if (rc == 0) {
+            memcpy(ws.buf, it->data, it->len);
+            rc = store_put_commit(st, &ws);
+        }
+        it->status = rc;
+    }
+    return 0;
+}
+
+int store_flush(struct store *st)
+{
+    for (uint32_t m = 0; m < st->nmem; m++) {
+        struct mslab *ms = &st->mem[m];
+        if (ms->state == MS_OPEN && ms->writers == 0)
+            mslab_flush(st, ms);
+    }
+    while (store_busy(st))
+        if (store_poll(st, true) < 0)
+            return KC_EIO;
+    return 0;
+}

@@ -1,0 +1,313 @@
+/*
+ * kc_read.c - reading blocks: batches of gets served from DRAM copies or
+ * read from the device with many reads in flight, every device read
+ * verified (item header, key, namespace, sequence, value checksum) before
+ * its bytes are handed out; match and delete.
+ */
+#include "slab/kc_store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One device read of a get batch. */
+struct rd {
+    struct dev_io io;
+    struct store *st;
+    struct store_get *g;
+    struct store_get_item *it;
+    uint64_t seq;        /* the slab's sequence number when submitted */
+    uint32_t slot_size;
+};
+
+void *rbuf_get(struct store *st, uint32_t len)
+{
+    for (uint32_t i = 0; i < st->nrcache; i++) {
+        if (st->rcache[i].len == len) {
+            void *p = st->rcache[i].p;
+            st->rcache[i] = st->rcache[--st->nrcache];
+            st->rcache_bytes -= len;
+            return p;
+        }
+    }
+    return dev_alloc(len);
+}
+
+void rbuf_put(struct store *st, void *p, uint32_t len)
+{
+    if (st->rcache_bytes + len <= STORE_RBUF_CACHE && st->nrcache < 1024) {
+        if (st->rcache == NULL)
+            st->rcache = malloc(1024 * sizeof(*st->rcache));
+        if (st->rcache != NULL) {
+            st->rcache[st->nrcache++] = (struct rbuf){ .p = p, .len = len };
+            st->rcache_bytes += len;
+            return;
+        }
+    }
+    dev_free(p, len);
+}
+
+void rbuf_deinit(struct store *st)
+{
+    for (uint32_t i = 0; i < st->nrcache; i++)
+        dev_free(st->rcache[i].p, st->rcache[i].len);
+    free(st->rcache);
+    st->rcache = NULL;
+    st->nrcache = 0;
+}
+
+/* Give back what an item holds (read buffer or memory slab pin). */
+static void get_item_release(struct store *st, struct store_get_item *it)
+{
+    if (it->rbuf != NULL) {
+        rbuf_put(st, it->rbuf, it->slot);   /* slot holds the buffer size */
+        it->rbuf = NULL;
+    }
+    if (it->mslab != 0) {
+        mslab_unpin(st, it->mslab - 1);
+        it->mslab = 0;
+    }
+}
+
+/* Hand the value at src to the item: copy to dst if given, else point. */
+static void get_item_deliver(struct store *st, struct store_get_item *it,
+                             const void *src, uint32_t len)
+{
+    it->len = len;
+    if (it->dst != NULL) {
+        if (len > it->dst_cap) {
+            it->status = KC_EINVAL;
+            it->data = NULL;
+            get_item_release(st, it);
+            return;
+        }
+        memcpy(it->dst, src, len);
+        it->data = it->dst;
+        get_item_release(st, it);   /* nothing to hold on to */
+    } else {
+        it->data = src;
+    }
+    it->status = KC_OK;
+    st->st.hits++;
+    st->st.hit_bytes += len;
+}
+
+/* Mark an item missed, dropping whatever it held. */
+static void get_item_miss(struct store *st, struct store_get_item *it, int status)
+{
+    get_item_release(st, it);
+    it->data = NULL;
+    it->len = 0;
+    it->status = status;
+    st->st.misses++;
+}
+
+/* Every item of g has its outcome: settle the prefix and call back. */
+static void get_finish(struct store *st, struct store_get *g)
+{
+    size_t found = 0;
+
+    if (g->prefix) {
+        while (found < g->n && g->items[found].status == KC_OK)
+            found++;
+        for (size_t i = found; i < g->n; i++) {
+            if (g->items[i].status == KC_OK) {
+                /* Beyond a hole the block is of no use: not returned. */
+                st->st.hits--;
+                st->st.hit_bytes -= g->items[i].len;
+                get_item_miss(st, &g->items[i], KC_MISS);
+            }
+        }
+    } else {
+        for (size_t i = 0; i < g->n; i++)
+            found += g->items[i].status == KC_OK;
+    }
+    g->found = found;
+    if (g->done != NULL)
+        g->done(g, g->arg);
+}
+
+/* A device read finished: verify it, then deliver or miss. */
+static void get_read_done(struct dev_io *io, void *arg)
+{
+    struct rd *r = arg;
+    struct store *st = r->st;
+    struct store_get_item *it = r->it;
+    struct store_get *g = r->g;
+    const struct fmt_item *h = it->rbuf;
+    const struct nsent *n = store_ns_find(st, g->ns);
+
+    if (io->res < 0) {
+        st->st.io_errors++;
+        store_log(st, 0, "read of slab %u slot %u failed: %s", it->slab, it->slot,
+                  kc_strerror(io->res));
+        get_item_miss(st, it, KC_MISS);
+    } else if (!fmt_item_check_hdr(h) || h->key_lo != it->key.lo || h->key_hi != it->key.hi ||
+               h->ns != g->ns || h->seq != r->seq ||
+               (uint64_t)h->len + FMT_ITEM_HDR > r->slot_size ||
+               (n != NULL && n->block_bytes != 0 && h->len != n->block_bytes) ||
+               !fmt_item_check_value(h, h + 1)) {
+        st->st.checksum_failures++;
+        store_log(st, 0, "block in slab %u slot %u failed verification: served as a miss",
+                  it->slab, it->slot);
+        get_item_miss(st, it, KC_MISS);
+    } else {
+        get_item_deliver(st, it, h + 1, h->len);
+    }
+    free(r);
+    if (--g->pending == 0)
+        get_finish(st, g);
+}
+
+/* Look up one item and serve it from DRAM or start its device read.
+ * Returns false if the key is not there. */
+static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx,
+                           struct store_get_item *it)
+{
+    struct index_entry *e = index_find(&st->ix, it->key.lo, it->key.hi, nsidx);
+
+    if (e == NULL)
+        return false;
+    uint32_t s = index_slab(e), slot = index_slot(e);
+    struct slabinfo *si = &st->slabs[s];
+    uint32_t slot_size = st->classes.slot[si->cls];
+
+    index_hit(e);
+    evict_on_read(&st->ev, s);
+    it->slab = s;
+    it->chain_pos = index_chain_pos(e);
+    if (si->mem != 0) {
+        struct mslab *ms = &st->mem[si->mem - 1];
+        const struct fmt_item *h = (const void *)(ms->buf + fmt_slot_off(slot, slot_size));
+        if (h->key_lo != it->key.lo || h->key_hi != it->key.hi || h->ns != g->ns) {
+            st->st.checksum_failures++;   /* never expected: DRAM is ours */
+            store_log(st, 0, "DRAM copy of slab %u slot %u holds another key", s, slot);
+            return false;
+        }
+        ms->pins++;
+        ms->tick = ++st->tick;
+        it->mslab = si->mem;
+        st->st.hits_mem++;
+        get_item_deliver(st, it, h + 1, h->len);
+        return true;
+    }
+    struct rd *r = malloc(sizeof(*r));
+    it->rbuf = r != NULL ? rbuf_get(st, slot_size) : NULL;
+    if (it->rbuf == NULL) {
+        free(r);
+        return false;
+    }
+    it->slot = slot_size;   /* buffer size, for the release */
+    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .slot_size = slot_size };
+    r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = slot_size,
+                             .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +
+                                    fmt_slot_off(slot, slot_size),
+                             .cb = get_read_done, .arg = r };
+    it->status = KC_MISS;   /* until verified */
+    g->pending++;
+    dev_submit(&st->dev, &r->io);
+    return true;
+}
+
+int store_get_submit(struct store *st, struct store_get *g)
+{
+    struct nsent *n = store_ns_find(st, g->ns);
+    size_t i;
+
+    g->found = 0;
+    g->status = 0;
+    if (n == NULL) {
+        g->status = KC_ENONS;
+        for (i = 0; i < g->n; i++)
+            g->items[i].status = KC_MISS;
+        return KC_ENONS;
+    }
+    uint32_t nsidx = (uint32_t)(n - st->ns);
+    g->pending = 1;   /* held until every item is started */
+    for (i = 0; i < g->n; i++) {
+        struct store_get_item *it = &g->items[i];
+        it->data = NULL;
+        it->rbuf = NULL;
+        it->mslab = 0;
+        it->len = 0;
+        it->chain_pos = 0;
+        st->st.gets++;
+        if (!get_item_start(st, g, nsidx, it)) {
+            get_item_miss(st, it, KC_MISS);
+            if (g->prefix)
+                break;
+        }
+    }
+    if (g->prefix) {
+        for (i = i + 1; i < g->n; i++) {
+            g->items[i].status = KC_MISS;
+            g->items[i].data = NULL;
+            g->items[i].rbuf = NULL;
+            g->items[i].mslab = 0;
+            g->items[i].len = 0;
+        }
+    }
+    if (--g->pending == 0)
+        get_finish(st, g);
+    return 0;
+}
+
+/* done() of a synchronous get: note that the batch ended. */
+static void get_sync_done(struct store_get *g, void *arg)
+{
+    (void)g;
+    *(int *)arg = 1;
+}
+
+int store_get(struct store *st, struct store_get *g)
+{
+    void (*done)(struct store_get *, void *) = g->done;
+    void *arg = g->arg;
+    int finished = 0;
+
+    g->done = get_sync_done;
+    g->arg = &finished;
+    int rc = store_get_submit(st, g);
+    while (rc == 0 && !finished)
+        if (store_poll(st, true) < 0)
+            break;
+    g->done = done;
+    g->arg = arg;
+    if (rc == 0 && done != NULL)
+        done(g, arg);
+    return rc;
+}
+
+void store_get_release(struct store *st, struct store_get *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        get_item_release(st, &g->items[i]);
+        g->items[i].data = NULL;
+    }
+}
+
+size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n)
+{
+    struct nsent *e = store_ns_find(st, ns);
+    size_t i = 0;
+
+    if (e == NULL)
+        return 0;
+    while (i < n && index_find(&st->ix, keys[i].lo, keys[i].hi, (uint32_t)(e - st->ns)) != NULL)
+        i++;
+    return i;
+}
+
+int store_delete(struct store *st, uint64_t ns, const struct kc_key *key)
+{
+    struct nsent *n = store_ns_find(st, ns);
+
+    if (n == NULL)
+        return KC_ENONS;
+    struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
+    if (e == NULL)
+        return KC_MISS;
+    slab_forget_entry(st, e);
+    index_remove(&st->ix, e);
+    st->st.deletes++;
+    return KC_OK;
+}

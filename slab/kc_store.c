@@ -1,0 +1,587 @@
+/*
+ * kc_store.c - opening, recovering and closing a store; namespaces; stats
+ * and the views the inspection tools use. See kc_store.h for the contract.
+ */
+#include "slab/kc_store_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "ssd/kc_recover.h"
+
+const char *kc_strerror(int code)
+{
+    switch (code) {
+    case KC_OK: return "ok";
+    case KC_EXISTS: return "already present";
+    case KC_MISS: return "not found";
+    case KC_EINVAL: return "invalid argument";
+    case KC_ENONS: return "unknown namespace";
+    case KC_EBADSIZE: return "value size does not match the namespace's block size";
+    case KC_ETOOBIG: return "value larger than a slab holds";
+    case KC_ENOSPC: return "no space: nothing can be evicted or the index is full";
+    case KC_EBUSY: return "no memory slab free right now";
+    case KC_EIO: return "device I/O error";
+    case KC_ECSUM: return "checksum mismatch";
+    case KC_ENOMEM: return "out of memory";
+    case KC_EFORMAT: return "store on the device has another format or geometry";
+    case KC_ENSFULL: return "namespace table full";
+    default: return code < 0 && code > -4096 ? strerror(-code) : "unknown error";
+    }
+}
+
+void store_config_default(struct store_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->path = "var/kvcache.store";
+    cfg->slab_size = 32u << 20;
+    cfg->memory = 256ull << 20;
+    cfg->min_item_size = 256u << 10;
+    cfg->queue_depth = 64;
+}
+
+void store_log(struct store *st, int level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (st->cfg.log != NULL)
+        st->cfg.log(st->cfg.log_arg, level, msg);
+    else
+        fprintf(stderr, "kvstore %s: %s\n", level == 0 ? "error" : level == 1 ? "warning" : "info", msg);
+}
+
+struct nsent *store_ns_find(struct store *st, uint64_t ns)
+{
+    for (uint32_t i = 0; i < st->nns; i++)
+        if (st->ns[i].live && st->ns[i].id == ns)
+            return &st->ns[i];
+    return NULL;
+}
+
+uint64_t store_item_bytes(const struct store *st, const struct nsent *n, uint32_t slab)
+{
+    if (n->block_bytes != 0)
+        return n->block_bytes;
+    uint16_t cls = st->slabs[slab].cls;
+    return cls == CLASS_NONE ? 0 : st->classes.slot[cls] - FMT_ITEM_HDR;
+}
+
+/* Write the namespace table and geometry to the next superblock copy. */
+int store_sb_write(struct store *st)
+{
+    struct fmt_sb *sb = st->sbuf;
+    struct fmt_ns *rec = (struct fmt_ns *)(sb + 1);
+
+    memset(st->sbuf, 0, FMT_SB_COPY);
+    *sb = (struct fmt_sb){ .magic = FMT_SB_MAGIC, .version = FMT_VERSION,
+                           .ns_count = st->nns, .store_id = st->store_id,
+                           .generation = ++st->sb_gen, .device_size = st->dev.size,
+                           .slab_size = st->slab_size, .nslabs = st->nslabs,
+                           .data_off = FMT_DATA_OFF };
+    for (uint32_t i = 0; i < st->nns; i++) {
+        const struct nsent *n = &st->ns[i];
+        rec[i] = (struct fmt_ns){ .id = n->id, .block_bytes = n->block_bytes,
+                                  .epoch = n->epoch, .live = n->live,
+                                  .desc_len = n->desc_len };
+        memcpy(rec[i].desc, n->desc, n->desc_len);
+    }
+    int rc = recover_sb_store(&st->dev, st->sbuf);
+    if (rc < 0) {
+        st->st.io_errors++;
+        store_log(st, 0, "superblock write failed: %s", strerror(-rc));
+        return KC_EIO;
+    }
+    return 0;
+}
+
+/* Load the namespace table from a valid superblock in st->sbuf. */
+static int store_sb_adopt(struct store *st)
+{
+    const struct fmt_sb *sb = st->sbuf;
+    const struct fmt_ns *rec = (const struct fmt_ns *)(sb + 1);
+
+    st->store_id = sb->store_id;
+    st->sb_gen = sb->generation;
+    st->nns = sb->ns_count;
+    for (uint32_t i = 0; i < st->nns; i++) {
+        struct nsent *n = &st->ns[i];
+        memset(n, 0, sizeof(*n));
+        n->id = rec[i].id;
+        n->block_bytes = rec[i].block_bytes;
+        n->epoch = rec[i].epoch;
+        n->live = rec[i].live != 0;
+        n->desc_len = rec[i].desc_len > FMT_NS_DESC_MAX ? FMT_NS_DESC_MAX : rec[i].desc_len;
+        memcpy(n->desc, rec[i].desc, n->desc_len);
+        n->cls = n->block_bytes ? class_exact(&st->classes, n->block_bytes) : CLASS_NONE;
+    }
+    return 0;
+}
+
+/* Recovery: a valid slab header; take the slab back as written. */
+static bool store_rec_slab(void *arg, const struct fmt_slab *h)
+{
+    struct store *st = arg;
+    uint16_t cls = class_for_slot(&st->classes, h->slot_size);
+
+    if (cls == CLASS_NONE)
+        return false;
+    struct slabinfo *s = &st->slabs[h->slab_id];
+    *s = (struct slabinfo){ .seq = h->seq, .nitems = h->nitems, .cls = cls,
+                            .state = STORE_SLAB_SSD };
+    st->nfree--;
+    /* Slabs arrive oldest first, so the policy sees them in write order. */
+    evict_on_write(&st->ev, h->slab_id);
+    if (h->seq >= st->next_seq) {
+        st->next_seq = h->seq + 1;
+        st->write_head = (h->slab_id + 1) % st->nslabs;
+    }
+    st->rec.slabs_valid++;
+    return true;
+}
+
+/* Recovery: an intact item; index it unless a newer copy is there. */
+static void store_rec_item(void *arg, const struct fmt_slab *h, uint32_t slot,
+                           const struct fmt_item *it)
+{
+    struct store *st = arg;
+    struct nsent *n = store_ns_find(st, it->ns);
+    struct index_entry *e, stale;
+
+    if (n == NULL || n->epoch != it->ns_epoch ||
+        (n->block_bytes != 0 && it->len != n->block_bytes)) {
+        st->rec.items_skipped++;
+        return;
+    }
+    uint32_t nsidx = (uint32_t)(n - st->ns);
+    int rc = index_insert(&st->ix, it->key_lo, it->key_hi, nsidx, h->slab_id,
+                          slot, st->slab_gen[h->slab_id], it->chain_pos, &e, &stale);
+    if (rc < 0) {
+        st->rec.items_skipped++;
+        return;
+    }
+    if (rc == 1) {
+        if (st->slabs[index_slab(e)].seq >= h->seq) {
+            st->rec.items_skipped++;   /* the copy indexed is newer */
+            return;
+        }
+        slab_forget_entry(st, e);      /* an older copy: replace it */
+        e->loc = (uint64_t)h->slab_id | ((uint64_t)slot << 24) |
+                 ((uint64_t)(st->slab_gen[h->slab_id] & INDEX_GEN_MASK) << 40) |
+                 ((uint64_t)nsidx << 52);
+        e->aux = (it->chain_pos > INDEX_POS_MAX ? INDEX_POS_MAX : it->chain_pos) << 8;
+    }
+    uint64_t b = store_item_bytes(st, n, h->slab_id);
+    st->slabs[h->slab_id].nlive++;
+    st->slabs[h->slab_id].bytes += b;
+    n->items++;
+    n->bytes += b;
+    st->st.items++;
+    st->st.bytes += b;
+    st->rec.items++;
+    st->rec.bytes += it->len;
+}
+
+/* Rebuild the index from the device. */
+static int store_recover(struct store *st, char *err, size_t errlen)
+{
+    struct recover_geo geo = { .data_off = FMT_DATA_OFF, .slab_size = st->slab_size,
+                               .nslabs = st->nslabs, .store_id = st->store_id };
+    struct recover_ops ops = { .slab = store_rec_slab, .item = store_rec_item };
+    struct recover_result res;
+    struct timespec t0, t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = recover_scan(&st->dev, &geo, &ops, st, &res);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    st->rec.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    st->rec.slabs_scanned = res.slabs_scanned;
+    st->rec.items_skipped += res.items_bad;
+    if (rc < 0) {
+        snprintf(err, errlen, "recovery scan: %s", strerror(-rc));
+        return KC_EIO;
+    }
+    return 0;
+}
+
+/* Check the configuration and work out the geometry. */
+static int store_geometry(struct store *st, char *err, size_t errlen)
+{
+    const struct store_config *c = &st->cfg;
+
+    if (c->slab_size < (1u << 20) || c->slab_size % (1u << 20) != 0) {
+        snprintf(err, errlen, "slab size %u: must be a multiple of 1 MiB", c->slab_size);
+        return KC_EINVAL;
+    }
+    st->slab_size = c->slab_size;
+    if (st->dev.size < FMT_DATA_OFF + 3ull * st->slab_size) {
+        snprintf(err, errlen, "device of %llu bytes holds fewer than 3 slabs of %u bytes",
+                 (unsigned long long)st->dev.size, st->slab_size);
+        return KC_EINVAL;
+    }
+    uint64_t n = (st->dev.size - FMT_DATA_OFF) / st->slab_size;
+    st->nslabs = n > INDEX_SLAB_MAX - 1 ? INDEX_SLAB_MAX - 1 : (uint32_t)n;
+    uint64_t nmem = c->memory / st->slab_size;
+    if (nmem < 2)
+        nmem = 2;
+    if (nmem > st->nslabs - 1)
+        nmem = st->nslabs - 1;
+    st->nmem = (uint32_t)nmem;
+    class_init(&st->classes, st->slab_size);
+    uint32_t min = c->min_item_size ? c->min_item_size : FMT_BLOCK;
+    if (min > class_max_value(&st->classes))
+        min = class_max_value(&st->classes);
+    st->items_max = (uint64_t)st->nslabs * fmt_nslots(st->slab_size, fmt_slot_size(min));
+    return 0;
+}
+
+/* Allocate the tables that depend on the geometry. */
+static int store_alloc(struct store *st)
+{
+    st->slabs = calloc(st->nslabs, sizeof(*st->slabs));
+    st->slab_gen = calloc(st->nslabs, sizeof(*st->slab_gen));
+    st->ns = calloc(FMT_NS_MAX, sizeof(*st->ns));
+    st->sbuf = dev_alloc(FMT_SB_COPY);
+    if (st->slabs == NULL || st->slab_gen == NULL || st->ns == NULL || st->sbuf == NULL)
+        return KC_ENOMEM;
+    for (uint32_t i = 0; i < st->nslabs; i++)
+        st->slabs[i].cls = CLASS_NONE;
+    st->nfree = st->nslabs;
+    /* 9/8 entries per block: 28-byte entries make 31.5 bytes per block. */
+    uint64_t cap = st->items_max + st->items_max / 8;
+    if (index_init(&st->ix, cap, st->slab_gen) < 0)
+        return KC_ENOMEM;
+    uint64_t step = 32 * (st->ix.cap / st->nslabs);
+    st->sweep_step = step < 1024 ? 1024 : step;
+    const struct evict_ops *ops = evict_find(st->cfg.evict ? st->cfg.evict : "fifo");
+    if (ops == NULL || evict_init(&st->ev, ops, st->nslabs) < 0)
+        return ops == NULL ? KC_EINVAL : KC_ENOMEM;
+    return mslab_init_all(st);
+}
+
+int store_open(const struct store_config *cfg, struct store **out, char *err, size_t errlen)
+{
+    struct store *st = calloc(1, sizeof(*st));
+    int rc;
+
+    *out = NULL;
+    if (st == NULL)
+        return KC_ENOMEM;
+    st->cfg = *cfg;
+    st->path = strdup(cfg->path);
+    st->cfg.path = st->path;
+    st->dev.fd = -1;
+    st->next_seq = 1;
+    rc = dev_init(&st->dev, cfg->path, cfg->device_size, cfg->queue_depth ? cfg->queue_depth : 64,
+                  err, errlen);
+    if (rc < 0)
+        goto fail;
+    if (!st->dev.direct)
+        store_log(st, 1, "%s does not support O_DIRECT: using buffered I/O", cfg->path);
+    if ((rc = store_geometry(st, err, errlen)) < 0)
+        goto fail;
+    if (cfg->evict != NULL && evict_find(cfg->evict) == NULL) {
+        snprintf(err, errlen, "unknown eviction policy '%s'", cfg->evict);
+        rc = KC_EINVAL;
+        goto fail;
+    }
+    if ((rc = store_alloc(st)) < 0) {
+        snprintf(err, errlen, "allocating tables: %s", kc_strerror(rc));
+        goto fail;
+    }
+    rc = cfg->fresh ? 0 : recover_sb_load(&st->dev, st->sbuf);
+    if (rc < 0) {
+        snprintf(err, errlen, "reading superblock: %s", strerror(-rc));
+        rc = KC_EIO;
+        goto fail;
+    }
+    if (rc == 1) {
+        const struct fmt_sb *sb = st->sbuf;
+        if (sb->slab_size != st->slab_size || sb->nslabs != st->nslabs) {
+            snprintf(err, errlen, "%s holds a store of %u slabs of %u bytes, not %u of %u: "
+                     "start with the same geometry, or fresh to erase it", cfg->path,
+                     sb->nslabs, sb->slab_size, st->nslabs, st->slab_size);
+            rc = KC_EFORMAT;
+            goto fail;
+        }
+        store_sb_adopt(st);
+        if ((rc = store_recover(st, err, errlen)) < 0)
+            goto fail;
+    } else {
+        if (getrandom(&st->store_id, sizeof(st->store_id), 0) != sizeof(st->store_id))
+            st->store_id = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
+        if ((rc = store_sb_write(st)) < 0) {
+            snprintf(err, errlen, "writing superblock to %s failed", cfg->path);
+            goto fail;
+        }
+    }
+    *out = st;
+    return 0;
+fail:
+    store_close(st);
+    return rc;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    if (st->dev.fd >= 0 && st->mem != NULL) {
+        store_flush(st);
+        if (st->sbuf != NULL)
+            store_sb_write(st);
+    }
+    dev_deinit(&st->dev);
+    mslab_deinit_all(st);
+    rbuf_deinit(st);
+    index_deinit(&st->ix);
+    evict_deinit(&st->ev);
+    dev_free(st->sbuf, FMT_SB_COPY);
+    free(st->ns);
+    free(st->slab_gen);
+    free(st->slabs);
+    free(st->path);
+    free(st);
+}
+
+void store_recovery_info(const struct store *st, struct store_recovery *r)
+{
+    *r = st->rec;
+}
+
+/* ---- namespaces ---- */
+
+int store_ns_open(struct store *st, uint64_t ns, uint32_t block_bytes,
+                  const void *desc, uint32_t desc_len)
+{
+    struct nsent *n = store_ns_find(st, ns);
+
+    if (desc_len > FMT_NS_DESC_MAX)
+        return KC_EINVAL;
+    if (block_bytes > class_max_value(&st->classes))
+        return KC_ETOOBIG;
+    if (n != NULL)
+        return n->block_bytes == block_bytes ? 0 : KC_EBADSIZE;
+    /* Reuse the dropped record of this id (its epoch goes on), else a new one. */
+    for (uint32_t i = 0; i < st->nns && n == NULL; i++)
+        if (!st->ns[i].live && st->ns[i].id == ns)
+            n = &st->ns[i];
+    if (n == NULL) {
+        if (st->nns >= FMT_NS_MAX || st->nns > INDEX_NS_MAX)
+            return KC_ENSFULL;
+        n = &st->ns[st->nns++];
+        memset(n, 0, sizeof(*n));
+    }
+    n->epoch++;
+    n->id = ns;
+    n->block_bytes = block_bytes;
+    n->live = true;
+    n->items = n->bytes = 0;
+    n->cls = block_bytes ? class_exact(&st->classes, block_bytes) : CLASS_NONE;
+    n->desc_len = desc_len;
+    if (desc_len > 0)
+        memcpy(n->desc, desc, desc_len);
+    return store_sb_write(st);
+}
+
+/* What a namespace drop's sweep needs. */
+struct drop_arg {
+    struct store *st;
+    uint32_t nsidx;
+};
+
+/* Sweep filter: entries of the namespace being dropped. */
+static bool store_drop_match(const struct index_entry *e, void *arg)
+{
+    return index_ns(e) == ((struct drop_arg *)arg)->nsidx;
+}
+
+/* Sweep callback: a removed entry leaves its slab's and namespace's counts. */
+static void store_drop_cb(const struct index_entry *e, bool live, void *arg)
+{
+    struct store *st = ((struct drop_arg *)arg)->st;
+
+    if (live)
+        slab_forget_entry(st, e);
+    else
+        store_stale_gone(st, e);
+}
+
+int store_ns_drop(struct store *st, uint64_t ns)
+{
+    struct nsent *n = store_ns_find(st, ns);
+    struct drop_arg arg = { .st = st };
+
+    if (n == NULL)
+        return KC_ENONS;
+    arg.nsidx = (uint32_t)(n - st->ns);
+    /* One full pass over the index removes every entry of the namespace. */
+    uint64_t saved = st->ix.cursor;
+    st->ix.cursor = 0;
+    index_sweep(&st->ix, st->ix.cap, store_drop_match, store_drop_cb, &arg);
+    st->ix.cursor = saved < st->ix.cap ? saved : 0;
+    n->live = false;
+    n->items = n->bytes = 0;
+    return store_sb_write(st);
+}
+
+/* Fill the public view of a namespace. */
+static void store_ns_fill(const struct nsent *n, struct store_ns_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = n->id;
+    out->block_bytes = n->block_bytes;
+    out->desc_len = n->desc_len;
+    memcpy(out->desc, n->desc, n->desc_len);
+    out->items = n->items;
+    out->bytes = n->bytes;
+}
+
+int store_ns_get(const struct store *st, uint64_t ns, struct store_ns_info *out)
+{
+    const struct nsent *n = store_ns_find((struct store *)st, ns);
+
+    if (n == NULL)
+        return KC_ENONS;
+    store_ns_fill(n, out);
+    return 0;
+}
+
+int store_ns_at(const struct store *st, size_t i, struct store_ns_info *out)
+{
+    for (uint32_t k = 0; k < st->nns; k++) {
+        if (!st->ns[k].live)
+            continue;
+        if (i-- == 0) {
+            store_ns_fill(&st->ns[k], out);
+            return 0;
+        }
+    }
+    return KC_ENONS;
+}
+
+/* ---- views ---- */
+
+uint32_t store_nslabs(const struct store *st)
+{
+    return st->nslabs;
+}
+
+int store_slab_get(const struct store *st, uint32_t id, struct store_slab_info *out)
+{
+    if (id >= st->nslabs)
+        return KC_EINVAL;
+    const struct slabinfo *s = &st->slabs[id];
+    memset(out, 0, sizeof(*out));
+    out->id = id;
+    out->state = s->state;
+    if (s->cls != CLASS_NONE) {
+        out->slot_size = st->classes.slot[s->cls];
+        out->nslots = fmt_nslots(st->slab_size, out->slot_size);
+    }
+    out->nitems = s->nitems;
+    out->nlive = s->nlive;
+    out->seq = s->seq;
+    out->in_memory = s->mem != 0;
+    return 0;
+}
+
+/* Public view of an index entry. */
+static void store_item_fill(const struct store *st, const struct index_entry *e,
+                            struct store_item_info *out)
+{
+    const struct nsent *n = &st->ns[index_ns(e)];
+    const struct slabinfo *s = &st->slabs[index_slab(e)];
+
+    memset(out, 0, sizeof(*out));
+    out->ns = n->id;
+    out->key.lo = e->key_lo;
+    out->key.hi = e->key_hi;
+    out->slab = index_slab(e);
+    out->slot = index_slot(e);
+    out->len = n->block_bytes;
+    if (out->len == 0 && s->mem != 0) {
+        const struct mslab *ms = &st->mem[s->mem - 1];
+        const struct fmt_item *h = (const void *)(ms->buf + fmt_slot_off(out->slot, st->classes.slot[s->cls]));
+        out->len = h->len;
+    }
+    out->chain_pos = index_chain_pos(e);
+    out->hits = index_hits(e);
+    out->in_memory = s->mem != 0;
+}
+
+int store_describe(const struct store *st, uint64_t ns, const struct kc_key *key,
+                   struct store_item_info *out)
+{
+    const struct nsent *n = store_ns_find((struct store *)st, ns);
+
+    if (n == NULL)
+        return KC_ENONS;
+    const struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
+    if (e == NULL)
+        return KC_MISS;
+    store_item_fill(st, e, out);
+    return 0;
+}
+
+void store_foreach_item(const struct store *st,
+                        int (*cb)(const struct store_item_info *, void *), void *arg)
+{
+    struct store_item_info info;
+
+    for (uint64_t i = 0; i < st->ix.cap; i++) {
+        const struct index_entry *e = &st->ix.tab[i];
+        if (!index_live(&st->ix, e))
+            continue;
+        store_item_fill(st, e, &info);
+        if (cb(&info, arg) != 0)
+            return;
+    }
+}
+
+void store_stats(const struct store *st, struct store_stats *out)
+{
+    *out = st->st;
+    out->index_capacity = st->ix.cap;
+    out->index_bytes = index_bytes(&st->ix);
+    out->index_entry_bytes = sizeof(struct index_entry);
+    out->mem_slabs = st->nmem;
+    out->mem_slabs_free = 0;
+    for (uint32_t m = 0; m < st->nmem; m++)
+        out->mem_slabs_free += st->mem[m].state == MS_FREE;
+    out->mem_bytes = (uint64_t)st->nmem * st->slab_size;
+    out->ssd_slabs = st->nslabs;
+    out->ssd_slabs_free = st->nfree;
+    out->ssd_slabs_used = st->nslabs - st->nfree;
+    out->slab_size = st->slab_size;
+    out->device_size = st->dev.size;
+    out->bytes_written = st->dev.bytes_written;
+    out->bytes_read = st->dev.bytes_read;
+    out->reads_inflight = st->dev.inflight - st->dev.writes_inflight;
+}
+
+/* ---- event loop ---- */
+
+int store_fd(const struct store *st)
+{
+    return st->dev.efd;
+}
+
+int store_poll(struct store *st, bool wait)
+{
+    int rc = dev_reap(&st->dev, wait);
+    return rc < 0 ? KC_EIO : rc;
+}
+
+bool store_busy(const struct store *st)
+{
+    return dev_busy(&st->dev);
+}

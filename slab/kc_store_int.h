@@ -1,0 +1,132 @@
+/*
+ * kc_store_int.h - the store's internal state, shared by kc_store.c (open,
+ * close, namespaces, stats), kc_mslab.c (memory slabs, device slabs, put,
+ * flush, eviction) and kc_read.c (get, match, delete). Not a public header.
+ */
+#ifndef KC_STORE_INT_H
+#define KC_STORE_INT_H
+
+#include "slab/kc_class.h"
+#include "slab/kc_evict.h"
+#include "slab/kc_index.h"
+#include "slab/kc_store.h"
+#include "ssd/kc_dev.h"
+#include "ssd/kc_format.h"
+
+#define SLAB_NONE UINT32_MAX
+#define STORE_CHUNK (4u << 20)        /* bytes per write of a flush */
+#define STORE_RBUF_CACHE (256u << 20) /* read buffers kept for reuse */
+
+enum mslab_state { MS_FREE = 0, MS_OPEN, MS_FLUSHING, MS_CLEAN };
+
+/* A memory slab: the DRAM image of one device slab. */
+struct mslab {
+    uint8_t *buf;          /* slab_size bytes, 4 KiB aligned */
+    uint32_t slab;         /* device slab it is the image of, or SLAB_NONE */
+    uint16_t cls;
+    uint8_t state;         /* enum mslab_state */
+    bool full;             /* no more reservations: flush once writers is 0 */
+    uint32_t next_slot;    /* slots handed out */
+    uint32_t nslots;
+    uint32_t writers;      /* reservations outstanding */
+    uint32_t pins;         /* get batches holding pointers into buf */
+    uint64_t tick;         /* last use: the coldest clean copy goes first */
+    uint32_t chunks;       /* flush writes outstanding */
+    int flush_err;
+    struct dev_io *ios;    /* one per flush chunk */
+    struct store *st;      /* owner, for flush completions */
+};
+
+/* A device slab. */
+struct slabinfo {
+    uint64_t seq;          /* write sequence; orders FIFO and recovery */
+    uint64_t bytes;        /* live value bytes */
+    uint32_t nitems;       /* slots used */
+    uint32_t nlive;        /* items indexed */
+    uint32_t mem;          /* memory slab index + 1, or 0 */
+    uint16_t cls;          /* CLASS_NONE when free */
+    uint8_t state;         /* enum store_slab_state */
+};
+
+/* A namespace: a slot in the namespace table, persisted in the superblock. */
+struct nsent {
+    uint64_t id;
+    uint32_t block_bytes;  /* 0 = variable */
+    uint32_t epoch;
+    bool live;
+    uint16_t cls;          /* class of fixed-size blocks */
+    uint32_t desc_len;
+    uint8_t desc[FMT_NS_DESC_MAX];
+    uint64_t items;        /* index entries, stale ones until swept */
+    uint64_t bytes;
+};
+
+/* A cached read buffer. */
+struct rbuf {
+    void *p;
+    uint32_t len;
+};
+
+struct store {
+    struct store_config cfg;
+    char *path;
+    struct dev dev;
+    struct class_table classes;
+    uint32_t class_open[CLASS_MAX];  /* open memory slab + 1 per class */
+    struct index ix;
+    struct evict ev;
+
+    uint32_t slab_size;
+    uint32_t nslabs;
+    struct slabinfo *slabs;
+    uint16_t *slab_gen;     /* generation per slab, read by the index */
+    uint32_t write_head;    /* where the search for a free slab starts */
+    uint32_t nfree;
+    uint64_t next_seq;
+    uint32_t flushing;      /* memory slabs being written */
+
+    uint32_t nmem;
+    struct mslab *mem;
+    uint64_t tick;
+
+    uint64_t store_id;
+    uint64_t sb_gen;
+    void *sbuf;             /* superblock buffer */
+
+    struct nsent *ns;
+    uint32_t nns;           /* slots used in ns[] */
+
+    uint64_t items_max;     /* blocks the device holds at min_item_size */
+    uint64_t sweep_step;    /* index entries swept per eviction */
+
+    struct rbuf *rcache;
+    uint32_t nrcache;
+    uint64_t rcache_bytes;
+
+    struct store_stats st;
+    struct store_recovery rec;
+};
+
+/* kc_store.c */
+void store_log(struct store *st, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+struct nsent *store_ns_find(struct store *st, uint64_t ns);
+uint64_t store_item_bytes(const struct store *st, const struct nsent *n,
+                          uint32_t slab);
+int store_sb_write(struct store *st);
+
+/* kc_mslab.c */
+int mslab_init_all(struct store *st);
+void mslab_deinit_all(struct store *st);
+void mslab_flush(struct store *st, struct mslab *ms);
+void mslab_unpin(struct store *st, uint32_t m);
+void slab_forget_entry(struct store *st, const struct index_entry *e);
+void store_stale_gone(struct store *st, const struct index_entry *e);
+void slab_reclaim(struct store *st, uint32_t s);
+
+/* kc_read.c */
+void *rbuf_get(struct store *st, uint32_t len);
+void rbuf_put(struct store *st, void *p, uint32_t len);
+void rbuf_deinit(struct store *st);
+
+#endif

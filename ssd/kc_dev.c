@@ -1,0 +1,300 @@
+/*
+ * kc_dev.c - device open and io_uring submission/completion (kc_dev.h).
+ */
+#include "ssd/kc_dev.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Open the file or device, O_DIRECT if the filesystem allows it. */
+static int dev_open_fd(struct dev *d, const char *path, char *err, size_t errlen)
+{
+    d->fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+    d->direct = true;
+    if (d->fd < 0 && errno == EINVAL) {
+        /* tmpfs and some others refuse O_DIRECT: go on buffered. */
+        d->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        d->direct = false;
+    }
+    if (d->fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "open %s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
+
+/* Work out the usable size; extend a regular file to size if needed. */
+static int dev_size_fd(struct dev *d, const char *path, uint64_t size,
+                       char *err, size_t errlen)
+{
+    struct stat sb;
+
+    if (fstat(d->fd, &sb) < 0)
+        goto err;
+    if (S_ISBLK(sb.st_mode)) {
+        uint64_t bytes;
+        d->blockdev = true;
+        if (ioctl(d->fd, BLKGETSIZE64, &bytes) < 0)
+            goto err;
+        if (size == 0 || size > bytes)
+            size = bytes;
+    } else {
+        if (size == 0)
+            size = (uint64_t)sb.st_size;
+        if ((uint64_t)sb.st_size < size) {
+            int rc = posix_fallocate(d->fd, 0, (off_t)size);
+            if (rc == EOPNOTSUPP || rc == EINVAL)
+                rc = ftruncate(d->fd, (off_t)size) < 0 ? errno : 0;
+            if (rc != 0) {
+                snprintf(err, errlen, "grow %s to %llu bytes: %s", path,
+                         (unsigned long long)size, strerror(rc));
+                return -rc;
+            }
+        }
+    }
+    d->size = size & ~(uint64_t)4095;
+    return 0;
+err:
+    snprintf(err, errlen, "size of %s: %s", path, strerror(errno));
+    return -errno;
+}
+
+int dev_init(struct dev *d, const char *path, uint64_t size, unsigned depth,
+             char *err, size_t errlen)
+{
+    int rc;
+
+    memset(d, 0, sizeof(*d));
+    d->fd = d->efd = -1;
+    d->depth = depth ? depth : 64;
+    d->max_writes = d->depth / 2 > 16 ? 16 : d->depth / 2;
+    if (d->max_writes == 0)
+        d->max_writes = 1;
+    rc = dev_open_fd(d, path, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = dev_size_fd(d, path, size, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = io_uring_queue_init(d->depth, &d->ring, 0);
+    if (rc < 0) {
+        snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-rc));
+        goto fail;
+    }
+    d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (d->efd < 0 || io_uring_register_eventfd(&d->ring, d->efd) < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        io_uring_queue_exit(&d->ring);
+        goto fail;
+    }
+    return 0;
+fail:
+    if (d->efd >= 0)
+        close(d->efd);
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = d->efd = -1;
+    return rc;
+}
+
+void dev_deinit(struct dev *d)
+{
+    if (d->fd < 0)
+        return;
+    while (dev_busy(d))
+        dev_reap(d, true);
+    io_uring_queue_exit(&d->ring);
+    close(d->efd);
+    close(d->fd);
+    d->fd = d->efd = -1;
+}
+
+/* Put one io into a submission queue entry (for its remaining bytes). */
+static void dev_prep(struct dev *d, struct io_uring_sqe *sqe, struct dev_io *io)
+{
+    char *p = (char *)io->buf + io->done;
+    unsigned n = io->len - io->done;
+    uint64_t off = io->off + io->done;
+
+    if (io->op == DEV_READ)
+        io_uring_prep_read(sqe, d->fd, p, n, off);
+    else
+        io_uring_prep_write(sqe, d->fd, p, n, off);
+    io_uring_sqe_set_data(sqe, io);
+    d->inflight++;
+    if (io->op == DEV_WRITE)
+        d->writes_inflight++;
+}
+
+/* Move backlog into the ring, reads first, writes up to max_writes. */
+static void dev_pump(struct dev *d)
+{
+    struct io_uring_sqe *sqe;
+    int queued = 0;
+
+    while (d->rq_head != NULL && (sqe = io_uring_get_sqe(&d->ring)) != NULL) {
+        struct dev_io *io = d->rq_head;
+        d->rq_head = io->next;
+        if (d->rq_head == NULL)
+            d->rq_tail = NULL;
+        dev_prep(d, sqe, io);
+        queued++;
+    }
+    while (d->wq_head != NULL && d->writes_inflight < d->max_writes &&
+           (sqe = io_uring_get_sqe(&d->ring)) != NULL) {
+        struct dev_io *io = d->wq_head;
+        d->wq_head = io->next;
+        if (d->wq_head == NULL)
+            d->wq_tail = NULL;
+        dev_prep(d, sqe, io);
+        queued++;
+    }
+    if (queued > 0)
+        io_uring_submit(&d->ring);
+}
+
+/* Append io to the backlog of its kind. */
+static void dev_enqueue(struct dev *d, struct dev_io *io, bool front)
+{
+    struct dev_io **head = io->op == DEV_READ ? &d->rq_head : &d->wq_head;
+    struct dev_io **tail = io->op == DEV_READ ? &d->rq_tail : &d->wq_tail;
+
+    if (front) {
+        io->next = *head;
+        *head = io;
+        if (*tail == NULL)
+            *tail = io;
+        return;
+    }
+    io->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = io;
+    else
+        *head = io;
+    *tail = io;
+}
+
+void dev_submit(struct dev *d, struct dev_io *io)
+{
+    io->res = 0;
+    io->done = 0;
+    dev_enqueue(d, io, false);
+    dev_pump(d);
+}
+
+/* Handle one completion: requeue short or -EAGAIN transfers, else finish. */
+static void dev_complete(struct dev *d, struct dev_io *io, int res)
+{
+    d->inflight--;
+    if (io->op == DEV_WRITE)
+        d->writes_inflight--;
+    if (res == -EAGAIN || res == -EINTR) {
+        dev_enqueue(d, io, true);
+        return;
+    }
+    if (res < 0) {
+        io->res = res;
+        d->errors++;
+    } else if (res == 0) {
+        io->res = -EIO;     /* end of device: nothing more to transfer */
+        d->errors++;
+    } else {
+        io->done += (uint32_t)res;
+        if (io->op == DEV_READ)
+            d->bytes_read += (uint64_t)res;
+        else
+            d->bytes_written += (uint64_t)res;
+        if (io->done < io->len) {
+            dev_enqueue(d, io, true);
+            return;
+        }
+    }
+    io->cb(io, io->arg);
+}
+
+int dev_reap(struct dev *d, bool wait)
+{
+    struct io_uring_cqe *cqe;
+    int n = 0;
+    uint64_t junk;
+
+    if (wait && d->inflight > 0) {
+        int rc = io_uring_wait_cqe(&d->ring, &cqe);
+        if (rc < 0 && rc != -EINTR)
+            return rc;
+    }
+    /* Clear the eventfd before reaping so no wakeup is lost. */
+    if (read(d->efd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+        return -errno;
+    while (io_uring_peek_cqe(&d->ring, &cqe) == 0) {
+        struct dev_io *io = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&d->ring, cqe);
+        dev_complete(d, io, res);
+        n++;
+    }
+    dev_pump(d);
+    return n;
+}
+
+bool dev_busy(const struct dev *d)
+{
+    return d->inflight > 0 || d->rq_head != NULL || d->wq_head != NULL;
+}
+
+/* Callback of a synchronous io: mark it finished. */
+static void dev_sync_cb(struct dev_io *io, void *arg)
+{
+    (void)io;
+    *(int *)arg = 1;
+}
+
+int dev_rw_sync(struct dev *d, int op, void *buf, uint32_t len, uint64_t off)
+{
+    int finished = 0;
+    struct dev_io io = { .op = op, .buf = buf, .len = len, .off = off,
+                         .cb = dev_sync_cb, .arg = &finished };
+
+    dev_submit(d, &io);
+    while (!finished) {
+        int rc = dev_reap(d, true);
+        if (rc < 0)
+            return rc;
+    }
+    return io.res;
+}
+
+void *dev_alloc(uint64_t len)
+{
+    void *p;
+
+    if (len >= (2u << 20)) {
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    if (posix_memalign(&p, 4096, len) != 0)
+        return NULL;
+    memset(p, 0, len);
+    return p;
+}
+
+void dev_free(void *p, uint64_t len)
+{
+    if (p == NULL)
+        return;
+    if (len >= (2u << 20))
+        munmap(p, len);
+    else
+        free(p);
+}

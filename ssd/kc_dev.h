@@ -1,0 +1,81 @@
+/*
+ * kc_dev.h - the device: a file or block device opened with O_DIRECT, and
+ * one io_uring through which every read and write of the store goes.
+ *
+ * I/O is described by a struct dev_io that the caller owns; its address is
+ * the io_uring user_data. Completions are reaped by dev_reap(), which calls
+ * each io's callback. Short transfers are resubmitted for the rest, -EAGAIN
+ * is retried. Requests beyond the ring's free entries wait in a backlog in
+ * submission order; reads are queued ahead of writes so that a flood of slab
+ * flushes does not delay reads (reads first).
+ */
+#ifndef KC_DEV_H
+#define KC_DEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+
+enum dev_op { DEV_READ = 0, DEV_WRITE = 1 };
+
+struct dev_io;
+typedef void (*dev_cb)(struct dev_io *io, void *arg);
+
+/* One read or write; buffer, length and offset 4 KiB aligned. */
+struct dev_io {
+    int op;               /* enum dev_op */
+    void *buf;
+    uint32_t len;
+    uint64_t off;         /* byte offset on the device */
+    int res;              /* out: 0 or -errno */
+    uint32_t done;        /* bytes transferred so far */
+    dev_cb cb;            /* called once, from dev_reap() */
+    void *arg;
+    struct dev_io *next;  /* backlog link */
+};
+
+struct dev {
+    int fd;
+    int efd;              /* eventfd signalled on completions */
+    bool direct;          /* opened with O_DIRECT */
+    bool blockdev;
+    uint64_t size;        /* usable bytes */
+    struct io_uring ring;
+    unsigned depth;       /* ring entries */
+    unsigned inflight;    /* submitted, not yet completed */
+    unsigned max_writes;  /* writes allowed in flight at once */
+    unsigned writes_inflight;
+    struct dev_io *rq_head, *rq_tail;   /* backlog of reads */
+    struct dev_io *wq_head, *wq_tail;   /* backlog of writes */
+    uint64_t bytes_read, bytes_written, errors;
+};
+
+/*
+ * Open path with O_DIRECT (falling back to buffered I/O, with *direct set
+ * false, only where the filesystem refuses O_DIRECT). A regular file is
+ * created or extended to size; size 0 takes the existing size. Returns 0 or
+ * -errno, with a message in err.
+ */
+int dev_init(struct dev *d, const char *path, uint64_t size, unsigned depth,
+             char *err, size_t errlen);
+void dev_deinit(struct dev *d);
+
+/* Queue an io and submit what the ring can take. */
+void dev_submit(struct dev *d, struct dev_io *io);
+
+/* Reap completions, calling callbacks; with wait, block for at least one
+ * if any I/O is in flight. Returns completions handled or -errno. */
+int dev_reap(struct dev *d, bool wait);
+
+/* True if any io is in flight or queued. */
+bool dev_busy(const struct dev *d);
+
+/* Synchronous read or write through the ring (startup, superblock). Other
+ * ios completing meanwhile get their callbacks as usual. */
+int dev_rw_sync(struct dev *d, int op, void *buf, uint32_t len, uint64_t off);
+
+/* Allocate an aligned buffer for I/O (zeroed); free with dev_free(). */
+void *dev_alloc(uint64_t len);
+void dev_free(void *p, uint64_t len);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * kc_format.h - the on-device format of a kvcached store.
+ *
+ * Layout of the device (all little-endian, all offsets 4 KiB aligned):
+ *
+ *   [0, 512 KiB)       superblock copy A
+ *   [512 KiB, 1 MiB)   superblock copy B (the valid one with the higher
+ *                      generation wins; writes alternate, so a torn write
+ *                      leaves the other copy intact)
+ *   [1 MiB, ...)       slabs of slab_size bytes
+ *
+ * A superblock holds the geometry (slab size, slab count, device size), a
+ * random store id, and the namespace table.
+ *
+ * A slab starts with a 4 KiB header block (struct fmt_slab), then slots of
+ * one size class: slot i at 4096 + i * slot_size. A slot starts with a
+ * 64-byte item header (struct fmt_item) followed by the value; slot sizes
+ * are multiples of 4 KiB, so a block wastes less than 4 KiB.
+ *
+ * Every header carries an xxh3-64 checksum of itself; every item header the
+ * xxh3-64 of its value and the sequence number of the slab write it belongs
+ * to, so an item left over from an earlier use of the slab is refused.
+ */
+#ifndef KC_FORMAT_H
+#define KC_FORMAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FMT_BLOCK 4096u                 /* alignment of every I/O */
+#define FMT_SB_COPY (512u * 1024)       /* bytes per superblock copy */
+#define FMT_DATA_OFF (2u * FMT_SB_COPY) /* where slab 0 begins */
+#define FMT_SLAB_HDR FMT_BLOCK          /* slab header block */
+#define FMT_ITEM_HDR 64u                /* item header bytes */
+#define FMT_VERSION 1u
+
+#define FMT_SB_MAGIC 0x31305342434b564bULL   /* "KVKCBS01" */
+#define FMT_SLAB_MAGIC 0x3130424c53434b56ULL /* "VKCSLB01" */
+#define FMT_ITEM_MAGIC 0x4d455449u           /* "ITEM" */
+
+#define FMT_NS_DESC_MAX 512u
+
+/* Superblock header, at the start of each copy. */
+struct fmt_sb {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t ns_count;      /* namespace records that follow */
+    uint64_t store_id;      /* random, new for every fresh store */
+    uint64_t generation;    /* bumped on every superblock write */
+    uint64_t device_size;
+    uint32_t slab_size;
+    uint32_t nslabs;
+    uint64_t data_off;
+    uint64_t csum;          /* xxh3-64 of header (csum zeroed) + records */
+};
+
+/* A namespace record in the superblock. */
+struct fmt_ns {
+    uint64_t id;
+    uint32_t block_bytes;   /* 0 = variable sizes */
+    uint32_t epoch;         /* bumped when a dropped namespace is reopened */
+    uint32_t live;          /* 1 = open, 0 = dropped (epoch kept) */
+    uint32_t desc_len;
+    uint8_t desc[FMT_NS_DESC_MAX];
+};
+
+/* Most namespace records a superblock copy holds. */
+#define FMT_NS_MAX ((FMT_SB_COPY - sizeof(struct fmt_sb)) / sizeof(struct fmt_ns))
+
+/* Slab header, at the start of each slab's first block. */
+struct fmt_slab {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t slab_id;
+    uint64_t store_id;
+    uint64_t seq;           /* write sequence number, newest wins */
+    uint32_t slot_size;     /* size class of this slab */
+    uint32_t nitems;        /* slots used (some may be holes) */
+    uint64_t csum;          /* xxh3-64 of this header with csum zeroed */
+};
+
+/* Item header, at the start of each slot. */
+struct fmt_item {
+    uint32_t magic;
+    uint32_t len;           /* value bytes */
+    uint64_t key_lo;
+    uint64_t key_hi;
+    uint64_t ns;
+    uint64_t seq;           /* seq of the slab write it belongs to */
+    uint64_t vsum;          /* xxh3-64 of the value */
+    uint32_t chain_pos;
+    uint32_t ns_epoch;
+    uint64_t hsum;          /* xxh3-64 of the 56 bytes before it */
+};
+
+_Static_assert(sizeof(struct fmt_item) == FMT_ITEM_HDR, "item header size");
+_Static_assert(sizeof(struct fmt_slab) <= FMT_SLAB_HDR, "slab header size");
+
+/* Round n up to a multiple of FMT_BLOCK. */
+static inline uint64_t fmt_align(uint64_t n)
+{
+    return (n + FMT_BLOCK - 1) & ~(uint64_t)(FMT_BLOCK - 1);
+}
+
+/* Slot size for a value of len bytes. */
+static inline uint32_t fmt_slot_size(uint32_t len)
+{
+    return (uint32_t)fmt_align((uint64_t)len + FMT_ITEM_HDR);
+}
+
+/* Slots of slot_size bytes in a slab of slab_size bytes. */
+static inline uint32_t fmt_nslots(uint32_t slab_size, uint32_t slot_size)
+{
+    return (slab_size - FMT_SLAB_HDR) / slot_size;
+}
+
+/* Byte offset of a slot inside its slab. */
+static inline uint64_t fmt_slot_off(uint32_t slot, uint32_t slot_size)
+{
+    return FMT_SLAB_HDR + (uint64_t)slot * slot_size;
+}
+
+/* Fill the checksum of a superblock whose records follow it in memory. */
+void fmt_sb_seal(struct fmt_sb *sb);
+/* True if a superblock (with its records after it) is intact. */
+bool fmt_sb_check(const struct fmt_sb *sb, uint64_t bytes_available);
+
+void fmt_slab_seal(struct fmt_slab *h);
+bool fmt_slab_check(const struct fmt_slab *h);
+
+/* Fill an item header for value (len bytes), computing both checksums. */
+void fmt_item_seal(struct fmt_item *h, const void *value);
+/* Header intact (magic and header checksum)? */
+bool fmt_item_check_hdr(const struct fmt_item *h);
+/* Value matches the header's checksum? */
+bool fmt_item_check_value(const struct fmt_item *h, const void *value);
+
+#endif
