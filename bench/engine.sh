@@ -10,7 +10,7 @@
 # fio and the goals (writes >= 90% of fio, random reads >= 85%).
 #
 # usage: bench/engine.sh [--smoke] [--gib N] [--seconds S] [--dir DIR]
-#                        [--build DIR] [--configs "256K:32M 2M:32M 32M:64M"]
+#                        [--build DIR] [--configs "256K:32M 2M:32M 32M:128M"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ dir=./var        # a folder on the real disk (not tmpfs)
 build=build
 wqd=4            # slab writes in flight (fio iodepth; engine wmem = wqd+1 slabs)
 qds="1 8 32"
-configs="256K:32M 2M:32M 32M:64M"   # block:slab
+configs="256K:32M 2M:32M 32M:128M"  # block:slab (a 64 MiB slab holds one 32 MiB block)
 smoke=0
 while [ $# -gt 0 ]; do
     case $1 in
@@ -34,9 +34,10 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+case $secs in *[!0-9]*|"") echo "--seconds takes whole seconds (fio's runtime)" >&2; exit 2 ;; esac
 write="${gib}G"
 if [ "$smoke" = 1 ]; then
-    write=48M; secs=0.5; configs="256K:4M"
+    write=48M; secs=1; configs="256K:4M"
 fi
 
 bench=$build/bench/kc_enginebench

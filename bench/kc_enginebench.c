@@ -118,7 +118,7 @@ static void usage(void)
         "  --block SIZE      value size (default 256K)\n"
         "  --slab SIZE       slab size (default 32M)\n"
         "  --write SIZE      bytes to write (default 2G)\n"
-        "  --device SIZE     device size (default: write + 8 slabs)\n"
+        "  --device SIZE     device size (default: 2 x write + 8 slabs)\n"
         "  --wmem SIZE       memory while writing (default 5 slabs)\n"
         "  --rmem SIZE       memory while reading (default 2 slabs)\n"
         "  --qd LIST         read queue depths (default 1,8,32)\n"
@@ -175,8 +175,8 @@ static void parse(int argc, char **argv, struct opts *o)
             usage();
         }
     }
-    if (o->device == 0)
-        o->device = o->write + 8 * o->slab;
+    if (o->device == 0)   /* room for slots' padding: nothing is evicted */
+        o->device = 2 * o->write + 8 * o->slab;
     if (o->wmem == 0)
         o->wmem = 5 * o->slab;
     if (o->rmem == 0)

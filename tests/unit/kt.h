@@ -33,7 +33,7 @@
 
 static uint64_t kt_seed;          /* seed of this run */
 static const char *kt_name = "";  /* test name, for messages */
-static char kt_dir[4096];         /* this run's temporary folder */
+static char kt_dir[1024];         /* this run's temporary folder */
 static pid_t kt_owner;            /* only this process cleans up */
 
 /* Remove the temporary folder and what is in it (one level deep). */
@@ -48,12 +48,10 @@ static void kt_cleanup(void)
     DIR *d = opendir(kt_dir);
     if (d != NULL) {
         struct dirent *e;
-        char p[4200];
         while ((e = readdir(d)) != NULL) {
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
-            snprintf(p, sizeof(p), "%s/%s", kt_dir, e->d_name);
-            unlink(p);
+            unlinkat(dirfd(d), e->d_name, 0);
         }
         closedir(d);
     }

@@ -8,8 +8,9 @@
  */
 #include "kt.h"
 
-/* Largest item header we accept as not being "waste". */
-#define ITEM_HDR_MAX 512u
+/* The item header in each slot (ssd/kc_format.h: 64 bytes) is not counted
+ * as waste; anything more than that is. */
+#define ITEM_HDR_MAX 64u
 
 enum { NS_FIXED = 7, NS_ODD = 8, NS_VAR = 9, NS_NONE = 4242 };
 
