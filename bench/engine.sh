@@ -121,7 +121,9 @@ print("| test | block | slab | in flight | fio GB/s | kvcached GB/s | kvcached/f
       "| fio p50 / p99 µs | kvcached p50 / p99 µs |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 ok = True
-for (test, blk, q, src) in sorted(k for k in rows if k[3] == "fio"):
+order = {"write": 0, "randread": 1}
+for (test, blk, q, src) in sorted((k for k in rows if k[3] == "fio"),
+                                  key=lambda k: (order[k[0]], k[1], k[2])):
     f = rows[(test, blk, q, "fio")]
     e = rows.get((test, blk, q, "kvcached"))
     goal = 0.90 if test == "write" else 0.85

@@ -156,6 +156,34 @@ static void test_strerror(void)
     }
 }
 
+/* Blocks of 64 MiB (a 512-token block of an 8B model) with 65 MiB slabs. */
+static void test_big(void)
+{
+    char path[4200];
+    struct store_config cfg;
+    const uint32_t big = 64 * KT_MIB;
+    kt_config(&cfg, kt_path(path, sizeof(path), "big"), 1 * KT_MIB +
+              3ull * 65 * KT_MIB, 65 * KT_MIB, 130 * KT_MIB, big);
+    cfg.fresh = true;
+    struct store *st = KT_OPEN(&cfg);
+    KT_OK(store_ns_open(st, NS_FIXED, big, NULL, 0));
+    for (uint64_t i = 0; i < 3; i++)
+        KT_PUT(st, NS_FIXED, 7000 + i, big);
+    KT_OK(store_flush(st));
+    struct kc_key k = kt_key(7000);
+    struct store_item_info ii;
+    KT_OK(store_describe(st, NS_FIXED, &k, &ii));
+    printf("  64 MiB block: slab %u, in DRAM %d\n", ii.slab, ii.in_memory);
+    for (uint64_t i = 0; i < 3; i++) {
+        struct kc_key ki = kt_key(7000 + i);
+        uint32_t len = 0;
+        KT_EQ(KT_GET(st, NS_FIXED, &ki, i == 0, &len), KC_OK);
+        KT_EQ(len, big);
+    }
+    KT_EQ(kt_stats(st).evictions, 0);
+    store_close(st);
+}
+
 int main(void)
 {
     kt_begin("class");
@@ -170,6 +198,7 @@ int main(void)
     test_variable(st);
     test_namespaces(st);
     store_close(st);
+    test_big();
     printf("class: ok\n");
     return 0;
 }

@@ -7,6 +7,8 @@
  * batches are in flight together and each completes once through
  * store_poll(); pinned data survives memory slab reuse; zero-copy puts.
  */
+#include <poll.h>
+
 #include "kt.h"
 
 enum { NS = 3, NSV = 4 };
@@ -216,6 +218,9 @@ static void test_async(struct store *st)
         KT_OK(store_get_submit(st, &b[j].g));
     KT_CHECK(store_busy(st));
     KT_CHECK(kt_stats(st).reads_inflight > 1);
+    /* The event fd becomes readable when reads complete. */
+    struct pollfd pfd = { .fd = store_fd(st), .events = POLLIN };
+    KT_EQ(poll(&pfd, 1, 5000), 1);
     int done = 0, rounds = 0;
     for (;;) {
         done = 0;
@@ -294,6 +299,32 @@ static void test_reserve(struct store *st)
     KT_EQ(KT_GET(st, NS, &k2, true, NULL), KC_MISS);
 }
 
+/* Two stores open in one process keep to themselves. */
+static void test_two_stores(void)
+{
+    char p1[4200], p2[4200];
+    struct store_config c1, c2;
+    kt_config(&c1, kt_path(p1, sizeof(p1), "one"), 16 * KT_MIB, 1 * KT_MIB,
+              2 * KT_MIB, 4 * KT_KIB);
+    kt_config(&c2, kt_path(p2, sizeof(p2), "two"), 16 * KT_MIB, 1 * KT_MIB,
+              2 * KT_MIB, 4 * KT_KIB);
+    c1.fresh = c2.fresh = true;
+    struct store *a = KT_OPEN(&c1), *b = KT_OPEN(&c2);
+    KT_OK(store_ns_open(a, NS, BLK, NULL, 0));
+    KT_OK(store_ns_open(b, NS, BLK, NULL, 0));
+    for (uint64_t i = 0; i < 100; i++)
+        KT_PUT(i % 2 ? a : b, NS, 900000 + i, BLK);
+    for (uint64_t i = 0; i < 100; i++) {
+        struct kc_key k = kt_key(900000 + i);
+        KT_EQ(KT_GET(i % 2 ? a : b, NS, &k, false, NULL), KC_OK);
+        KT_EQ(KT_GET(i % 2 ? b : a, NS, &k, false, NULL), KC_MISS);
+    }
+    KT_EQ(kt_stats(a).items, 50);
+    KT_EQ(kt_stats(b).items, 50);
+    store_close(a);
+    store_close(b);
+}
+
 int main(void)
 {
     kt_begin("rw");
@@ -317,6 +348,7 @@ int main(void)
     KT_EQ(s.io_errors, 0);
     KT_EQ(s.evictions, 0);
     store_close(st);
+    test_two_stores();
     printf("rw: ok\n");
     return 0;
 }
