@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* Unlink slab s from the list, if on it. */
-static void list_unlink(struct evict *ev, uint32_t s)
+void evict_list_unlink(struct evict *ev, uint32_t s)
 {
     uint32_t p = ev->prev[s], n = ev->next[s];
 
@@ -27,7 +27,7 @@ static void list_unlink(struct evict *ev, uint32_t s)
 }
 
 /* Append slab s at the tail (the youngest end). */
-static void list_append(struct evict *ev, uint32_t s)
+void evict_list_append(struct evict *ev, uint32_t s)
 {
     ev->prev[s] = ev->tail;
     ev->next[s] = EVICT_NONE;
@@ -39,15 +39,20 @@ static void list_append(struct evict *ev, uint32_t s)
     ev->count++;
 }
 
+bool evict_list_has(const struct evict *ev, uint32_t s)
+{
+    return ev->prev[s] != EVICT_NONE || ev->head == s;
+}
+
 static void list_on_write(struct evict *ev, uint32_t s)
 {
-    list_unlink(ev, s);
-    list_append(ev, s);
+    evict_list_unlink(ev, s);
+    evict_list_append(ev, s);
 }
 
 static void list_on_free(struct evict *ev, uint32_t s)
 {
-    list_unlink(ev, s);
+    evict_list_unlink(ev, s);
 }
 
 static uint32_t list_victim(struct evict *ev)
@@ -55,18 +60,20 @@ static uint32_t list_victim(struct evict *ev)
     return ev->head;
 }
 
-static void fifo_on_read(struct evict *ev, uint32_t s)
+static void fifo_on_read(struct evict *ev, uint32_t s, const struct index_entry *e)
 {
     (void)ev;
     (void)s;
+    (void)e;
 }
 
 /* LRU: a read makes the slab the youngest. */
-static void lru_on_read(struct evict *ev, uint32_t s)
+static void lru_on_read(struct evict *ev, uint32_t s, const struct index_entry *e)
 {
-    if (ev->tail != s && (ev->prev[s] != EVICT_NONE || ev->head == s)) {
-        list_unlink(ev, s);
-        list_append(ev, s);
+    (void)e;
+    if (ev->tail != s && evict_list_has(ev, s)) {
+        evict_list_unlink(ev, s);
+        evict_list_append(ev, s);
     }
 }
 
@@ -100,7 +107,10 @@ const char *const *evict_names(void)
 
 int evict_init(struct evict *ev, const struct evict_ops *ops, uint32_t nslabs)
 {
+    uint32_t param = ev->param;
+
     memset(ev, 0, sizeof(*ev));
+    ev->param = param;
     ev->ops = ops;
     ev->nslabs = nslabs;
     ev->head = ev->tail = EVICT_NONE;
@@ -112,11 +122,18 @@ int evict_init(struct evict *ev, const struct evict_ops *ops, uint32_t nslabs)
     }
     memset(ev->prev, 0xff, sizeof(uint32_t) * nslabs);
     memset(ev->next, 0xff, sizeof(uint32_t) * nslabs);
+    if (ops->init != NULL && ops->init(ev) < 0) {
+        evict_deinit(ev);
+        return -ENOMEM;
+    }
     return 0;
 }
 
 void evict_deinit(struct evict *ev)
 {
+    if (ev->ops != NULL && ev->ops->deinit != NULL && ev->priv != NULL)
+        ev->ops->deinit(ev);
+    ev->priv = NULL;
     free(ev->prev);
     free(ev->next);
     ev->prev = ev->next = NULL;

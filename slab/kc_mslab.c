@@ -30,7 +30,7 @@ int mslab_init_all(struct store *st)
         ms->slab = SLAB_NONE;
         ms->cls = CLASS_NONE;
         ms->buf = mmap(NULL, st->slab_size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS | (st->cfg.simulate ? 0 : MAP_POPULATE), -1, 0);
         ms->ios = calloc(nchunks, sizeof(*ms->ios));
         if (ms->buf == MAP_FAILED || ms->ios == NULL) {
             if (ms->buf == MAP_FAILED)
@@ -105,11 +105,11 @@ static void slab_sweep_cb(const struct index_entry *e, bool live, void *arg)
     store_stale_gone(arg, e);
 }
 
-void slab_reclaim(struct store *st, uint32_t s)
+/* Reclaim device slab s, already off the policy's books. */
+static void slab_drop(struct store *st, uint32_t s)
 {
     struct slabinfo *si = &st->slabs[s];
 
-    evict_on_free(&st->ev, s);
     slab_detach_mem(st, s);
     st->st.evictions++;
     st->st.evicted_items += si->nlive;
@@ -122,10 +122,18 @@ void slab_reclaim(struct store *st, uint32_t s)
     index_sweep(&st->ix, st->sweep_step, NULL, slab_sweep_cb, st);
 }
 
+void slab_reclaim(struct store *st, uint32_t s)
+{
+    evict_on_free(&st->ev, s);
+    slab_drop(st, s);
+}
+
 /* The next free device slab from the write head, reclaiming one if none. */
 static int slab_alloc(struct store *st, uint32_t *out)
 {
     if (st->nfree == 0) {
+        if (st->reclaiming != SLAB_NONE)
+            return KC_EBUSY;   /* a victim is being read back to make room */
         uint32_t v = evict_victim(&st->ev);
         if (v == EVICT_NONE)
             return st->flushing > 0 ? KC_EBUSY : KC_ENOSPC;
@@ -296,6 +304,9 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
 
     if (n == NULL)
         return KC_ENONS;
+    if (st->nfree <= 2 && st->ev.ops->reinsert != NULL && !st->reinserting &&
+        st->reclaiming == SLAB_NONE)
+        slab_reclaim_ahead(st);
     if (n->block_bytes != 0 && len != n->block_bytes) {
         st->st.puts_rejected++;
         return KC_EBADSIZE;
@@ -328,7 +339,7 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
     *ws = (struct store_wslot){
         .buf = ms->buf + fmt_slot_off(slot, st->classes.slot[cls]) + FMT_ITEM_HDR,
         .len = len, .ns = ns, .key = *key, .chain_pos = chain_pos,
-        .slab = ms->slab, .slot = slot, .gen = (uint32_t)(ms - st->mem) };
+        .slab = ms->slab, .slot = slot, .mslab = (uint32_t)(ms - st->mem) };
     return 0;
 }
 
@@ -341,12 +352,12 @@ static struct fmt_item *wslot_hdr(struct store_wslot *ws)
 void store_put_abort(struct store *st, struct store_wslot *ws)
 {
     wslot_hdr(ws)->magic = 0;   /* a hole: recovery skips it */
-    mslab_writer_done(st, &st->mem[ws->gen]);
+    mslab_writer_done(st, &st->mem[ws->mslab]);
 }
 
 int store_put_commit(struct store *st, struct store_wslot *ws)
 {
-    struct mslab *ms = &st->mem[ws->gen];
+    struct mslab *ms = &st->mem[ws->mslab];
     struct nsent *n = store_ns_find(st, ws->ns);
     struct fmt_item *h = wslot_hdr(ws);
     struct index_entry *e, stale;
@@ -360,7 +371,11 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
     *h = (struct fmt_item){ .len = ws->len, .key_lo = ws->key.lo, .key_hi = ws->key.hi,
                             .ns = ws->ns, .seq = st->slabs[s].seq,
                             .chain_pos = ws->chain_pos, .ns_epoch = n->epoch };
-    fmt_item_seal(h, ws->buf);
+    if (st->cfg.simulate) {
+        h->magic = FMT_ITEM_MAGIC;   /* no value checksum: nothing is read */
+    } else {
+        fmt_item_seal(h, ws->buf);
+    }
     rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
                       st->slab_gen[s], ws->chain_pos, &e, &stale);
     if (rc < 0) {
@@ -390,6 +405,7 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
     st->st.bytes += b;
     st->st.puts++;
     st->st.put_bytes += ws->len;
+    evict_on_insert(&st->ev, s, ws->chain_pos);
     mslab_writer_done(st, ms);
     return 0;
 }
@@ -430,4 +446,156 @@ int store_flush(struct store *st)
         if (store_poll(st, true) < 0)
             return KC_EIO;
     return 0;
+}
+
+/* A block of a victim chosen to be copied forward. */
+struct fwd {
+    struct kc_key key;
+    uint64_t ns;
+    uint32_t chain_pos;
+    uint32_t len;
+    const void *src;      /* value, or NULL in simulation */
+};
+
+/* Copy one block forward: its old entry goes, a new copy is put. */
+static void slab_forward(struct store *st, struct index_entry *e, const struct fwd *f)
+{
+    struct store_wslot ws;
+
+    slab_forget_entry(st, e);
+    index_remove(&st->ix, e);
+    int rc = store_put_reserve(st, f->ns, &f->key, f->chain_pos, f->len, &ws);
+    if (rc == 0) {
+        if (f->src != NULL)
+            memcpy(ws.buf, f->src, f->len);
+        rc = store_put_commit(st, &ws);
+    }
+    if (rc == 0) {
+        st->st.puts--;           /* a copy, not a put */
+        st->st.put_bytes -= f->len;
+        st->st.reinserts++;
+        st->st.reinsert_bytes += f->len;
+    } else {
+        st->st.reinsert_dropped++;
+    }
+}
+
+/* Walk the image of victim v (DRAM copy or read back), forwarding the
+ * live blocks the policy picks. */
+static void slab_forward_image(struct store *st, uint32_t v, const uint8_t *img, bool verify)
+{
+    struct slabinfo *si = &st->slabs[v];
+    uint32_t slot_size = st->classes.slot[si->cls];
+
+    for (uint32_t slot = 0; slot < si->nitems && si->nlive > 0; slot++) {
+        const struct fmt_item *h = (const void *)(img + fmt_slot_off(slot, slot_size));
+        if (!fmt_item_check_hdr(h) || h->seq != si->seq)
+            continue;
+        struct nsent *n = store_ns_find(st, h->ns);
+        if (n == NULL)
+            continue;
+        struct index_entry *e = index_find(&st->ix, h->key_lo, h->key_hi, (uint32_t)(n - st->ns));
+        if (e == NULL || index_slab(e) != v || index_slot(e) != slot ||
+            !st->ev.ops->reinsert(&st->ev, v, e))
+            continue;
+        if (verify && !fmt_item_check_value(h, h + 1)) {
+            st->st.checksum_failures++;
+            continue;
+        }
+        struct fwd f = { .key = { h->key_lo, h->key_hi }, .ns = h->ns,
+                         .chain_pos = h->chain_pos, .len = h->len, .src = h + 1 };
+        slab_forward(st, e, &f);
+    }
+}
+
+/* Simulation: no image; find the victim's live entries in the index. */
+static void slab_forward_sim(struct store *st, uint32_t v)
+{
+    struct slabinfo *si = &st->slabs[v];
+    uint32_t max = si->nlive, n = 0;
+    struct fwd *fw = calloc(max ? max : 1, sizeof(*fw));
+
+    if (fw == NULL)
+        return;
+    for (uint64_t i = 0; i < st->ix.cap && n < max; i++) {
+        struct index_entry *e = &st->ix.tab[i];
+        if (!index_live(&st->ix, e) || index_slab(e) != v || !st->ev.ops->reinsert(&st->ev, v, e))
+            continue;
+        const struct nsent *ns = &st->ns[index_ns(e)];
+        fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
+                                .chain_pos = index_chain_pos(e),
+                                .len = (uint32_t)store_item_bytes(st, ns, v) };
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        struct nsent *ns = store_ns_find(st, fw[k].ns);
+        struct index_entry *e = ns ? index_find(&st->ix, fw[k].key.lo, fw[k].key.hi,
+                                                (uint32_t)(ns - st->ns)) : NULL;
+        if (e != NULL && index_slab(e) == v)
+            slab_forward(st, e, &fw[k]);
+    }
+    free(fw);
+}
+
+/* The read-back of a victim finished: forward its picked blocks, drop it. */
+static void slab_reclaim_read_done(struct dev_io *io, void *arg)
+{
+    struct store *st = arg;
+    uint32_t v = st->reclaiming;
+
+    st->reclaiming = SLAB_NONE;     /* the copies may need a free slab */
+    st->reinserting = true;
+    if (io->res == 0) {
+        slab_forward_image(st, v, st->scratch, true);
+    } else {
+        st->st.io_errors++;
+        store_log(st, 0, "reading back slab %u for reinsertion failed: %s", v,
+                  kc_strerror(io->res));
+    }
+    slab_drop(st, v);
+    st->reinserting = false;
+}
+
+/*
+ * Reclaim the policy's victim ahead of need (two free slabs left), copying
+ * forward the live blocks its reinsert() picks, so the copies have room. A
+ * victim with a DRAM copy (or in simulation) is handled at once; otherwise it
+ * is read back in the background (throttled with the writes, behind reads)
+ * and handled when the read completes. Meanwhile it is off the policy's
+ * books, and a put that finds no free slab waits (KC_EBUSY).
+ */
+void slab_reclaim_ahead(struct store *st)
+{
+    uint32_t v = evict_victim(&st->ev);
+
+    if (v == EVICT_NONE)
+        return;
+    evict_on_free(&st->ev, v);      /* off the books: not picked again */
+    struct slabinfo *si = &st->slabs[v];
+    if (si->nlive > 0 && !st->cfg.simulate && si->mem == 0) {
+        if (st->scratch == NULL)
+            st->scratch = dev_alloc(st->slab_size);
+        if (st->scratch != NULL) {
+            st->reclaiming = v;
+            st->reclaim_io = (struct dev_io){
+                .op = DEV_READ, .bg = true, .buf = st->scratch,
+                .len = (uint32_t)fmt_slot_off(si->nitems, st->classes.slot[si->cls]),
+                .off = FMT_DATA_OFF + (uint64_t)v * st->slab_size,
+                .cb = slab_reclaim_read_done, .arg = st };
+            dev_submit(&st->dev, &st->reclaim_io);
+            return;
+        }
+    }
+    st->reinserting = true;
+    if (si->nlive > 0) {
+        if (st->cfg.simulate) {
+            slab_forward_sim(st, v);
+        } else if (si->mem != 0) {
+            struct mslab *pinned = &st->mem[si->mem - 1];
+            pinned->pins++;
+            slab_forward_image(st, v, pinned->buf, false);
+            pinned->pins--;
+        }
+    }
+    slab_drop(st, v);
+    st->reinserting = false;
 }

@@ -59,7 +59,7 @@ void rbuf_deinit(struct store *st)
 static void get_item_release(struct store *st, struct store_get_item *it)
 {
     if (it->rbuf != NULL) {
-        rbuf_put(st, it->rbuf, it->slot);   /* slot holds the buffer size */
+        rbuf_put(st, it->rbuf, it->rlen);
         it->rbuf = NULL;
     }
     if (it->mslab != 0) {
@@ -73,7 +73,7 @@ static void get_item_deliver(struct store *st, struct store_get_item *it,
                              const void *src, uint32_t len)
 {
     it->len = len;
-    if (it->dst != NULL) {
+    if (it->dst != NULL && src != NULL) {
         if (len > it->dst_cap) {
             it->status = KC_EINVAL;
             it->data = NULL;
@@ -122,6 +122,8 @@ static void get_finish(struct store *st, struct store_get *g)
             found += g->items[i].status == KC_OK;
     }
     g->found = found;
+    if (g->prefix)
+        evict_on_prefix(&st->ev, found, g->n);
     if (g->done != NULL)
         g->done(g, g->arg);
 }
@@ -138,8 +140,8 @@ static void get_read_done(struct dev_io *io, void *arg)
 
     if (io->res < 0) {
         st->st.io_errors++;
-        store_log(st, 0, "read of slab %u slot %u failed: %s", it->slab, it->slot,
-                  kc_strerror(io->res));
+        store_log(st, 0, "read of slab %u at offset %llu failed: %s", it->slab,
+                  (unsigned long long)io->off, kc_strerror(io->res));
         get_item_miss(st, it, KC_MISS);
     } else if (!fmt_item_check_hdr(h) || h->key_lo != it->key.lo || h->key_hi != it->key.hi ||
                h->ns != g->ns || h->seq != r->seq ||
@@ -147,8 +149,8 @@ static void get_read_done(struct dev_io *io, void *arg)
                (n != NULL && n->block_bytes != 0 && h->len != n->block_bytes) ||
                !fmt_item_check_value(h, h + 1)) {
         st->st.checksum_failures++;
-        store_log(st, 0, "block in slab %u slot %u failed verification: served as a miss",
-                  it->slab, it->slot);
+        store_log(st, 0, "block in slab %u at offset %llu failed verification: "
+                  "served as a miss", it->slab, (unsigned long long)io->off);
         get_item_miss(st, it, KC_MISS);
     } else {
         get_item_deliver(st, it, h + 1, h->len);
@@ -172,7 +174,7 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     uint32_t slot_size = st->classes.slot[si->cls];
 
     index_hit(e);
-    evict_on_read(&st->ev, s);
+    evict_on_read(&st->ev, s, e);
     it->slab = s;
     it->chain_pos = index_chain_pos(e);
     if (si->mem != 0) {
@@ -190,13 +192,20 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         get_item_deliver(st, it, h + 1, h->len);
         return true;
     }
+    if (st->cfg.simulate) {
+        /* No device: a block on it counts as read, with no bytes. */
+        const struct nsent *n = &st->ns[nsidx];
+        get_item_deliver(st, it, NULL, n->block_bytes ? n->block_bytes : slot_size - FMT_ITEM_HDR);
+        it->data = NULL;
+        return true;
+    }
     struct rd *r = malloc(sizeof(*r));
     it->rbuf = r != NULL ? rbuf_get(st, slot_size) : NULL;
     if (it->rbuf == NULL) {
         free(r);
         return false;
     }
-    it->slot = slot_size;   /* buffer size, for the release */
+    it->rlen = slot_size;
     *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .slot_size = slot_size };
     r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = slot_size,
                              .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +
@@ -306,6 +315,7 @@ int store_delete(struct store *st, uint64_t ns, const struct kc_key *key)
     struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
     if (e == NULL)
         return KC_MISS;
+    evict_on_delete(&st->ev, index_slab(e));
     slab_forget_entry(st, e);
     index_remove(&st->ix, e);
     st->st.deletes++;

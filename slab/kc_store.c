@@ -262,6 +262,7 @@ static int store_alloc(struct store *st)
     uint64_t step = 32 * (st->ix.cap / st->nslabs);
     st->sweep_step = step < 1024 ? 1024 : step;
     const struct evict_ops *ops = evict_find(st->cfg.evict ? st->cfg.evict : "fifo");
+    st->ev.param = st->cfg.evict_param;
     if (ops == NULL || evict_init(&st->ev, ops, st->nslabs) < 0)
         return ops == NULL ? KC_EINVAL : KC_ENOMEM;
     return mslab_init_all(st);
@@ -276,12 +277,18 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     if (st == NULL)
         return KC_ENOMEM;
     st->cfg = *cfg;
-    st->path = strdup(cfg->path);
+    st->path = strdup(cfg->path != NULL ? cfg->path : "(simulated)");
     st->cfg.path = st->path;
     st->dev.fd = -1;
     st->next_seq = 1;
-    rc = dev_init(&st->dev, cfg->path, cfg->device_size, cfg->queue_depth ? cfg->queue_depth : 64,
-                  err, errlen);
+    st->reclaiming = SLAB_NONE;
+    if (cfg->simulate) {
+        rc = dev_init_sim(&st->dev, cfg->device_size);
+        st->cfg.fresh = true;
+    } else {
+        rc = dev_init(&st->dev, cfg->path, cfg->device_size,
+                      cfg->queue_depth ? cfg->queue_depth : 64, err, errlen);
+    }
     if (rc < 0)
         goto fail;
     if (!st->dev.direct)
@@ -297,7 +304,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
         snprintf(err, errlen, "allocating tables: %s", kc_strerror(rc));
         goto fail;
     }
-    rc = cfg->fresh ? 0 : recover_sb_load(&st->dev, st->sbuf);
+    rc = st->cfg.fresh ? 0 : recover_sb_load(&st->dev, st->sbuf);
     if (rc < 0) {
         snprintf(err, errlen, "reading superblock: %s", strerror(-rc));
         rc = KC_EIO;
@@ -334,7 +341,7 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
-    if (st->dev.fd >= 0 && st->mem != NULL) {
+    if ((st->dev.fd >= 0 || st->dev.sim) && st->mem != NULL) {
         store_flush(st);
         if (st->sbuf != NULL)
             store_sb_write(st);
@@ -345,6 +352,8 @@ void store_close(struct store *st)
     index_deinit(&st->ix);
     evict_deinit(&st->ev);
     dev_free(st->sbuf, FMT_SB_COPY);
+    if (st->scratch != NULL)
+        dev_free(st->scratch, st->slab_size);
     free(st->ns);
     free(st->slab_gen);
     free(st->slabs);
@@ -566,6 +575,10 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->bytes_written = st->dev.bytes_written;
     out->bytes_read = st->dev.bytes_read;
     out->reads_inflight = st->dev.inflight - st->dev.writes_inflight;
+    out->blocks_max = st->items_max;
+    out->dram_per_block = st->items_max == 0 ? 0 :
+        (double)(index_bytes(&st->ix) + (uint64_t)st->nslabs *
+                 (sizeof(struct slabinfo) + sizeof(uint16_t))) / (double)st->items_max;
 }
 
 /* ---- event loop ---- */

@@ -75,6 +75,13 @@ struct store_config {
      * errors, recovery); level 0 error, 1 warning, 2 info. NULL = stderr. */
     void (*log)(void *arg, int level, const char *msg);
     void *log_arg;
+    /* Simulation (the eviction simulator): no device at all. Writes
+     * complete at once, blocks of device slabs are reported as hits with
+     * no data (data NULL), values are not checksummed. device_size sets
+     * the simulated capacity. */
+    bool simulate;
+    /* Eviction policy parameter (reinsert: reads needed to be kept). */
+    uint32_t evict_param;
 };
 
 /* Defaults: 32 MiB slabs, 256 MiB memory, 256 KiB min item, fifo, qd 64. */
@@ -178,7 +185,7 @@ struct store_wslot {
     uint32_t chain_pos;
     uint32_t slab;
     uint32_t slot;
-    uint32_t gen;
+    uint32_t mslab;       /* memory slab index */
 };
 int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
                       uint32_t chain_pos, uint32_t len, struct store_wslot *ws);
@@ -199,8 +206,9 @@ struct store_get_item {
                             buffer; valid until store_get_release() */
     /* private */
     void *rbuf;          /* read buffer owned by the store */
+    uint32_t rlen;       /* its size */
     uint32_t mslab;      /* pinned memory slab + 1, or 0 */
-    uint32_t slab, slot, gen;
+    uint32_t slab;
 };
 
 /* A get batch. */
@@ -318,6 +326,12 @@ struct store_stats {
     uint64_t checksum_failures; /* verification failures on read */
     uint64_t io_errors;
     uint64_t reads_inflight;    /* gauge */
+    uint64_t reinserts;         /* blocks copied forward by the policy */
+    uint64_t reinsert_bytes;
+    uint64_t reinsert_dropped;  /* chosen for copying but no room */
+    uint64_t blocks_max;        /* gauge: blocks the device holds at
+                                   min_item_size (what the index is sized for) */
+    double dram_per_block;      /* index + slab table DRAM / blocks_max */
 };
 void store_stats(const struct store *st, struct store_stats *out);
 

@@ -96,6 +96,11 @@ struct store {
     struct nsent *ns;
     uint32_t nns;           /* slots used in ns[] */
 
+    bool reinserting;       /* copying a victim's blocks forward */
+    void *scratch;          /* slab_size bytes: a victim read back */
+    uint32_t reclaiming;    /* victim being read back, or SLAB_NONE */
+    struct dev_io reclaim_io;
+
     uint64_t items_max;     /* blocks the device holds at min_item_size */
     uint64_t sweep_step;    /* index entries swept per eviction */
 
@@ -123,6 +128,7 @@ void mslab_unpin(struct store *st, uint32_t m);
 void slab_forget_entry(struct store *st, const struct index_entry *e);
 void store_stale_gone(struct store *st, const struct index_entry *e);
 void slab_reclaim(struct store *st, uint32_t s);
+void slab_reclaim_ahead(struct store *st);
 
 /* kc_read.c */
 void *rbuf_get(struct store *st, uint32_t len);

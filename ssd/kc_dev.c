@@ -108,8 +108,28 @@ fail:
     return rc;
 }
 
+int dev_init_sim(struct dev *d, uint64_t size)
+{
+    memset(d, 0, sizeof(*d));
+    d->sim = true;
+    d->size = size & ~(uint64_t)4095;
+    d->depth = 64;
+    d->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    d->fd = -1;
+    return d->efd < 0 ? -errno : 0;
+}
+
 void dev_deinit(struct dev *d)
 {
+    if (d->sim) {
+        while (dev_busy(d))
+            dev_reap(d, false);
+        if (d->efd >= 0)
+            close(d->efd);
+        d->efd = -1;
+        d->sim = false;
+        return;
+    }
     if (d->fd < 0)
         return;
     while (dev_busy(d))
@@ -133,7 +153,7 @@ static void dev_prep(struct dev *d, struct io_uring_sqe *sqe, struct dev_io *io)
         io_uring_prep_write(sqe, d->fd, p, n, off);
     io_uring_sqe_set_data(sqe, io);
     d->inflight++;
-    if (io->op == DEV_WRITE)
+    if (io->op == DEV_WRITE || io->bg)
         d->writes_inflight++;
 }
 
@@ -167,8 +187,9 @@ static void dev_pump(struct dev *d)
 /* Append io to the backlog of its kind. */
 static void dev_enqueue(struct dev *d, struct dev_io *io, bool front)
 {
-    struct dev_io **head = io->op == DEV_READ ? &d->rq_head : &d->wq_head;
-    struct dev_io **tail = io->op == DEV_READ ? &d->rq_tail : &d->wq_tail;
+    bool fg = io->op == DEV_READ && !io->bg;
+    struct dev_io **head = fg ? &d->rq_head : &d->wq_head;
+    struct dev_io **tail = fg ? &d->rq_tail : &d->wq_tail;
 
     if (front) {
         io->next = *head;
@@ -189,6 +210,17 @@ void dev_submit(struct dev *d, struct dev_io *io)
 {
     io->res = 0;
     io->done = 0;
+    if (d->sim) {
+        /* Completes at the next reap, as a real io would. */
+        io->next = NULL;
+        if (d->done_tail != NULL)
+            d->done_tail->next = io;
+        else
+            d->done_head = io;
+        d->done_tail = io;
+        d->inflight++;
+        return;
+    }
     dev_enqueue(d, io, false);
     dev_pump(d);
 }
@@ -197,7 +229,7 @@ void dev_submit(struct dev *d, struct dev_io *io)
 static void dev_complete(struct dev *d, struct dev_io *io, int res)
 {
     d->inflight--;
-    if (io->op == DEV_WRITE)
+    if (io->op == DEV_WRITE || io->bg)
         d->writes_inflight--;
     if (res == -EAGAIN || res == -EINTR) {
         dev_enqueue(d, io, true);
@@ -229,6 +261,23 @@ int dev_reap(struct dev *d, bool wait)
     int n = 0;
     uint64_t junk;
 
+    if (d->sim) {
+        struct dev_io *io = d->done_head;
+        d->done_head = d->done_tail = NULL;
+        while (io != NULL) {
+            struct dev_io *next = io->next;
+            d->inflight--;
+            io->done = io->len;
+            if (io->op == DEV_READ)
+                d->bytes_read += io->len;
+            else
+                d->bytes_written += io->len;
+            io->cb(io, io->arg);
+            io = next;
+            n++;
+        }
+        return n;
+    }
     if (wait && d->inflight > 0) {
         int rc = io_uring_wait_cqe(&d->ring, &cqe);
         if (rc < 0 && rc != -EINTR)
@@ -250,7 +299,7 @@ int dev_reap(struct dev *d, bool wait)
 
 bool dev_busy(const struct dev *d)
 {
-    return d->inflight > 0 || d->rq_head != NULL || d->wq_head != NULL;
+    return d->inflight > 0 || d->done_head != NULL || d->rq_head != NULL || d->wq_head != NULL;
 }
 
 /* Callback of a synchronous io: mark it finished. */

@@ -24,6 +24,8 @@ typedef void (*dev_cb)(struct dev_io *io, void *arg);
 /* One read or write; buffer, length and offset 4 KiB aligned. */
 struct dev_io {
     int op;               /* enum dev_op */
+    bool bg;              /* background read: queued and throttled with
+                             the writes, behind foreground reads */
     void *buf;
     uint32_t len;
     uint64_t off;         /* byte offset on the device */
@@ -43,11 +45,13 @@ struct dev {
     struct io_uring ring;
     unsigned depth;       /* ring entries */
     unsigned inflight;    /* submitted, not yet completed */
-    unsigned max_writes;  /* writes allowed in flight at once */
+    unsigned max_writes;  /* writes and background reads in flight at once */
     unsigned writes_inflight;
     struct dev_io *rq_head, *rq_tail;   /* backlog of reads */
     struct dev_io *wq_head, *wq_tail;   /* backlog of writes */
     uint64_t bytes_read, bytes_written, errors;
+    bool sim;             /* no device: ios complete at once, no data */
+    struct dev_io *done_head, *done_tail;  /* sim: completed, not reaped */
 };
 
 /*
@@ -59,6 +63,9 @@ struct dev {
 int dev_init(struct dev *d, const char *path, uint64_t size, unsigned depth,
              char *err, size_t errlen);
 void dev_deinit(struct dev *d);
+
+/* A simulated device of size bytes: nothing is stored, every io succeeds. */
+int dev_init_sim(struct dev *d, uint64_t size);
 
 /* Queue an io and submit what the ring can take. */
 void dev_submit(struct dev *d, struct dev_io *io);
