@@ -28,6 +28,10 @@
 
 #define MIB ((uint64_t)1 << 20)
 
+/* --phase: both (default), write only (keeps the file), read only (reads a
+ * store an earlier "write" run left, with the same --block and --write). */
+enum { PHASE_ALL, PHASE_WRITE, PHASE_READ };
+
 /* Command line, with defaults. */
 struct opts {
     const char *path;      /* store file */
@@ -43,6 +47,7 @@ struct opts {
     bool dst;              /* read into caller buffers, not by pointer */
     bool reopen;           /* close and reopen between write and read */
     bool keep;             /* keep the store file */
+    int phase;             /* PHASE_*: what this run does */
     uint64_t seed;
 };
 
@@ -126,6 +131,7 @@ static void usage(void)
         "  --dst             read into caller buffers (default: by pointer)\n"
         "  --no-reopen       read from the store that wrote\n"
         "  --keep            keep the store file\n"
+        "  --phase P         all, write (keeps the file) or read (of a kept file)\n"
         "  --seed N          random seed\n"
         "  --smoke           tiny run of a few seconds, as a test\n");
     exit(2);
@@ -137,7 +143,7 @@ static void parse(int argc, char **argv, struct opts *o)
         { "path", 1, 0, 'p' }, { "block", 1, 0, 'b' }, { "slab", 1, 0, 's' },
         { "write", 1, 0, 'w' }, { "device", 1, 0, 'd' }, { "wmem", 1, 0, 'm' },
         { "rmem", 1, 0, 'r' }, { "qd", 1, 0, 'q' }, { "seconds", 1, 0, 't' },
-        { "dst", 0, 0, 'D' }, { "no-reopen", 0, 0, 'R' }, { "keep", 0, 0, 'k' },
+        { "dst", 0, 0, 'D' }, { "no-reopen", 0, 0, 'R' }, { "keep", 0, 0, 'k' }, { "phase", 1, 0, 'P' },
         { "seed", 1, 0, 'S' }, { "smoke", 0, 0, 'Z' }, { "help", 0, 0, 'h' },
         { 0, 0, 0, 0 } };
     *o = (struct opts){ .path = "./var/bench.store", .block = 256 * 1024,
@@ -158,6 +164,16 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'D': o->dst = true; break;
         case 'R': o->reopen = false; break;
         case 'k': o->keep = true; break;
+        case 'P':
+            if (strcmp(optarg, "all") == 0)
+                o->phase = PHASE_ALL;
+            else if (strcmp(optarg, "write") == 0)
+                o->phase = PHASE_WRITE, o->keep = true;
+            else if (strcmp(optarg, "read") == 0)
+                o->phase = PHASE_READ, o->keep = true;
+            else
+                usage();
+            break;
         case 'S': o->seed = strtoull(optarg, NULL, 0); break;
         case 'q': {
             o->nqd = 0;
@@ -390,17 +406,24 @@ int main(int argc, char **argv)
         if (dir[0] != '\0')
             mkdir(dir, 0755);
     }
-    unlink(o.path);
-
-    struct store *st = open_store(&o, o.wmem, true);
-    if (store_ns_open(st, 1, (uint32_t)o.block, NULL, 0) != 0) {
-        fprintf(stderr, "store_ns_open failed\n");
-        return 1;
+    uint64_t n = o.write / o.block;
+    struct store *st = NULL;
+    if (o.phase != PHASE_READ) {
+        unlink(o.path);
+        st = open_store(&o, o.wmem, true);
+        if (store_ns_open(st, 1, (uint32_t)o.block, NULL, 0) != 0) {
+            fprintf(stderr, "store_ns_open failed\n");
+            return 1;
+        }
+        n = bench_write(st, &o);
+        if (o.phase == PHASE_WRITE) {
+            store_close(st);
+            return 0;
+        }
     }
-    uint64_t n = bench_write(st, &o);
-
-    if (o.reopen) {
-        store_close(st);
+    if (o.reopen || o.phase == PHASE_READ) {
+        if (st != NULL)
+            store_close(st);
         st = open_store(&o, o.rmem, false);
         struct store_recovery rec;
         store_recovery_info(st, &rec);
