@@ -41,7 +41,7 @@ class CacheLink:
     """A shard's namespaces on kvcached, its staging buffers and its loader."""
 
     def __init__(self, cfg, layer_begin, layer_end, servers, tokens_per_block, layers_per_ns,
-                 device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30):
+                 device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30, ns_model=None):
         self.cfg, self.T, self.device = cfg, tokens_per_block, device
         self.chunk = chunk_blocks
         g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin
@@ -54,7 +54,7 @@ class CacheLink:
         self.ns, self.block_bytes = [], []
         for a, b in self.groups:
             bb = (b - a) * tokens_per_block * self.tok_layer_bytes
-            desc = (cfg.name, a, b, tokens_per_block, cfg.dtype, cfg.n_kv_heads, cfg.head_dim, bb)
+            desc = (ns_model or cfg.name, a, b, tokens_per_block, cfg.dtype, cfg.n_kv_heads, cfg.head_dim, bb)
             r, ns = self.client.open_namespace(*desc)
             self.lclient.open_namespace(*desc)
             if r < 0:
@@ -244,8 +244,12 @@ class Shard:
         self.computed_from = None  # lowest position computed this turn (None: none yet)
         self.link = None
         if servers:
+            # a stage past a lossy wire computes other KV than an exact one:
+            # its namespaces carry the encoding, so they never share blocks
+            wire_enc = link_opts.pop("wire", "fp32")
+            ns_model = cfg.name if self.first or wire_enc == "fp32" else "%s@wire-%s" % (cfg.name, wire_enc)
             self.link = CacheLink(cfg, layer_begin, layer_end, servers, tokens_per_block,
-                                  layers_per_ns, device, **link_opts)
+                                  layers_per_ns, device, ns_model=ns_model, **link_opts)
 
     def max_reusable(self, ntokens):
         """Blocks that may be reused for a prompt of ntokens: at least the last

@@ -82,7 +82,7 @@ def main():
     shard = Shard(cfg, opts["split"], cfg.n_layers, opts["device"], opts.get("weights"),
                   capacity=opts.get("capacity", 4096), servers=opts.get("servers"),
                   tokens_per_block=opts["tokens_per_block"], layers_per_ns=opts.get("layers_per_ns", 0),
-                  **opts.get("link", {}))
+                  **dict(opts.get("link", {}), wire=opts["wire"]))
     conn.send("RDY", {"layers": [opts["split"], cfg.n_layers]})
     try:
         serve(conn, shard, opts)
