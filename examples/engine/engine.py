@@ -156,6 +156,13 @@ class Engine:
         self.conn.send("FLSH", {"timeout_ms": timeout_ms})
         self.conn.recv()
 
+    def ping(self):
+        """Make both stages reconnect to kvcached now (after a restart)."""
+        if self.shard.link is not None:
+            self.shard.link.ping()
+        self.conn.send("PING")
+        self.conn.recv()
+
     def close(self):
         try:
             self.conn.send("QUIT")

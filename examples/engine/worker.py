@@ -14,6 +14,7 @@ time, these messages:
                                   shorter than start (recompute from there)
     END  {tokens, n_kv, first}    queues its new full blocks (async put); ENDOK
     FLSH                          waits for the async puts; FLOK
+    PING                          reconnect to kvcached now; PONG
     STAT                          load figures of the last turn; STOK
     QUIT                          closes and exits
 """
@@ -62,6 +63,10 @@ def serve(conn, shard, opts):
         elif kind == "FLSH":
             r = shard.link.flush(meta.get("timeout_ms", -1)) if shard.link else 0
             conn.send("FLOK", {"rc": r})
+        elif kind == "PING":
+            if shard.link is not None:
+                shard.link.ping()
+            conn.send("PONG")
         elif kind == "STAT":
             conn.send("STOK", dict(shard.link.last) if shard.link else {})
         elif kind == "QUIT":
