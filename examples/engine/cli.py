@@ -35,6 +35,8 @@ def add_args(ap):
     k.add_argument("--daemon-dir", help="where to start kvcached (default: a new temp dir)")
     k.add_argument("--daemon-size", default="1g", help="its device size")
     k.add_argument("--daemon-mem", type=int, default=256, help="its DRAM in MiB")
+    k.add_argument("--daemon-slab", help="its slab size (default: 32m for blocks of 256 KiB and up, "
+                   "else about 4 blocks)")
     k.add_argument("--tokens-per-block", type=int, default=16)
     k.add_argument("--layers-per-ns", type=int, default=0,
                    help="layers per namespace (0: the whole shard); smaller overlaps load and compute")
@@ -70,9 +72,11 @@ class Setup:
             os.makedirs(ddir, exist_ok=True)
             bb = cfg.kv_bytes_per_token_layer() * a.tokens_per_block * \
                 (a.layers_per_ns or cfg.n_layers // 2)
-            slab = max(1, (4 * bb + (1 << 20) - 1) >> 20)
+            slab = "%dm" % max(4, (4 * bb + (1 << 20) - 1) >> 20)
+            if bb >= 256 << 10:
+                slab = "32m"
             self.kd = D.Daemon(D.find_daemon(), ddir, device_size=a.daemon_size,
-                               memory_mib=a.daemon_mem, slab_size="%dm" % max(slab, 4),
+                               memory_mib=a.daemon_mem, slab_size=a.daemon_slab or slab,
                                min_item="%dk" % max(4, bb // 1024)).start(fresh=True)
             self.servers = self.kd.uri
 
@@ -82,7 +86,9 @@ class Setup:
                       servers=self.servers if servers else None,
                       tokens_per_block=a.tokens_per_block, layers_per_ns=a.layers_per_ns,
                       device=a.device, wire_enc=a.wire, capacity=capacity, threads=a.threads,
-                      link={"chunk_blocks": a.chunk_blocks})
+                      link={"chunk_blocks": a.chunk_blocks,
+                            "prealloc_blocks": capacity // a.tokens_per_block
+                            if a.device.startswith("cuda") else 0})
 
     def close(self):
         if self.kd is not None:

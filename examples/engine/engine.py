@@ -30,8 +30,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
+
+try:
+    import numpy as np
+except ImportError:
+    np = None
 
 import model as M
 import wire
@@ -88,14 +92,18 @@ class Engine:
         kind, m, payload = self.conn.recv()
         if kind == "SHRT":
             return "SHRT", m["blocks"], None
-        logits = np.frombuffer(bytes(payload), dtype=np.float32) if payload else None
+        logits = None
+        if payload:
+            logits = torch.frombuffer(bytearray(payload), dtype=torch.float32)
+            logits = logits.numpy() if np is not None else logits
         return "TOK", m["token"], logits
 
-    def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False):
+    def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True):
         """One chat turn over the whole history `tokens` (a list of ints).
         Returns a dict: generated tokens, reused tokens, ttft_s, total_s, the
         first token's logits (if asked), load figures of both stages.
-        scrub fills both stages' KV with NaN first (tests: nothing stale is used)."""
+        scrub fills both stages' KV with NaN first (tests: nothing stale is used);
+        put=False leaves the cache as it was (benchmark repetitions)."""
         tokens = list(tokens)
         T, n = self.T, len(tokens)
         link = self.shard.link
@@ -139,8 +147,9 @@ class Engine:
         history = tokens + gen
         reused = start // T
         self.shard.loaded()
-        self.conn.send("END", {"tokens": history[:n_kv], "n_kv": n_kv, "first": reused})
-        self.shard.put(history, n_kv, reused)
+        self.conn.send("END", {"tokens": history[:n_kv], "n_kv": n_kv, "first": reused, "put": put})
+        if put:
+            self.shard.put(history, n_kv, reused)
         self.conn.recv()
         out = {"generated": gen, "prompt_tokens": n, "reused_tokens": start, "matched_blocks": p,
                "restarts": restarts, "ttft_s": ttft, "total_s": total, "agree_s": t_agree,

@@ -125,7 +125,10 @@ def keys(ns_id, tokens, tokens_per_block, prev=None):
     """Prefix-chain keys of the full blocks of tokens (a list of ints): a ctypes
     array of Key, one per full block (kvcache.h PREFIX-CHAIN KEYS)."""
     n = len(tokens) // tokens_per_block
-    if hasattr(tokens, "ctypes"):   # a numpy uint32 array: no copy
+    if hasattr(tokens, "data_ptr"):  # a contiguous torch int32/uint32 tensor: no copy
+        assert tokens.is_contiguous() and tokens.element_size() == 4
+        toks = ctypes.c_void_p(tokens.data_ptr())
+    elif hasattr(tokens, "ctypes"):  # a numpy uint32 array: no copy
         toks = tokens.ctypes.data_as(ctypes.c_void_p)
     else:
         toks = (ctypes.c_uint32 * max(len(tokens), 1))(*tokens)

@@ -27,13 +27,17 @@ import warnings
 import zlib
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
+
+try:  # only the weight file needs numpy (memmap); the GPU machine may lack it
+    import numpy as np
+except ImportError:
+    np = None
 import torch.nn.functional as F
 
 MAGIC = b"KVCWGT01"
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-NP_STORE = {"fp32": np.float32, "bf16": np.int16, "fp16": np.float16}
+NP_STORE = {"fp32": "float32", "bf16": "int16", "fp16": "float16"}
 
 
 @dataclass

@@ -30,7 +30,6 @@ blocks and queues them with the asynchronous put.
 import threading
 import time
 
-import numpy as np
 import torch
 
 import kvc
@@ -41,7 +40,8 @@ class CacheLink:
     """A shard's namespaces on kvcached, its staging buffers and its loader."""
 
     def __init__(self, cfg, layer_begin, layer_end, servers, tokens_per_block, layers_per_ns,
-                 device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30, ns_model=None):
+                 device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30, ns_model=None,
+                 prealloc_blocks=0):
         self.cfg, self.T, self.device = cfg, tokens_per_block, device
         self.chunk = chunk_blocks
         g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin
@@ -68,6 +68,9 @@ class CacheLink:
         self.keys = None
         self.thread = None
         self.last = {}
+        for gi in range(len(self.groups)):  # pinned memory is slow to allocate: do it now
+            if prealloc_blocks:
+                self.stage(gi, prealloc_blocks)
 
     def block_shape(self, gi):
         """Shape of one block of group gi, as a tensor."""
@@ -87,7 +90,7 @@ class CacheLink:
     def prepare(self, tokens):
         """Keys of tokens' full blocks in every namespace; returns the number
         of leading blocks that every group has (Match)."""
-        toks = np.asarray(tokens, dtype=np.uint32)
+        toks = torch.tensor(tokens, dtype=torch.int32)   # ids < 2^31: the u32 bytes
         self.keys = [kvc.keys(ns, toks, self.T) for ns in self.ns]
         m = None
         for gi, (ks, n) in enumerate(self.keys):
@@ -197,7 +200,7 @@ class CacheLink:
         nb = n_kv // T
         if nb <= first_block:
             return 0
-        toks = np.asarray(tokens[:nb * T], dtype=np.uint32)
+        toks = torch.tensor(tokens[:nb * T], dtype=torch.int32)
         for gi, (a, b) in enumerate(self.groups):
             ks, _ = kvc.keys(self.ns[gi], toks, T)
             bb = self.block_bytes[gi]

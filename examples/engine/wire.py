@@ -10,6 +10,7 @@ these encodings (the header says which, with the shape):
            (>= 2.1); not on Debian's 1.13, which refuses it
     int8   one fp32 scale per row (absmax / 127): fp8's size on any PyTorch
 """
+import ctypes
 import json
 import socket
 import struct
@@ -19,6 +20,12 @@ import torch
 HDR = struct.Struct("<4sIQ")
 HAVE_FP8 = hasattr(torch, "float8_e4m3fn")
 ENCODINGS = ("fp32", "fp16", "bf16", "fp8", "int8")
+
+
+def tbytes(t):
+    """The bytes of a CPU tensor (no numpy needed)."""
+    t = t.contiguous()
+    return ctypes.string_at(t.data_ptr(), t.numel() * t.element_size())
 
 
 def check_encoding(enc):
@@ -39,7 +46,7 @@ def encode(x, enc):
         t = x.to(dt).contiguous().cpu()
         if enc == "bf16":
             t = t.view(torch.int16)
-        return meta, t.numpy().tobytes()
+        return meta, tbytes(t)
     xf = x.float()
     amax = xf.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
     if enc == "int8":
@@ -48,7 +55,7 @@ def encode(x, enc):
     else:
         scale = amax / 448.0
         q = (xf / scale).to(torch.float8_e4m3fn).view(torch.int8)
-    return meta, scale.cpu().numpy().tobytes() + q.contiguous().cpu().numpy().tobytes()
+    return meta, tbytes(scale.cpu()) + tbytes(q.cpu())
 
 
 def decode(meta, payload, device, dtype):

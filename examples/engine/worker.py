@@ -12,7 +12,8 @@ time, these messages:
                                   last position's fp32 logits if asked), or
                                   SHORT {blocks} when its load came back
                                   shorter than start (recompute from there)
-    END  {tokens, n_kv, first}    queues its new full blocks (async put); ENDOK
+    END  {tokens, n_kv, first, put}
+                                  queues its new full blocks (async put); ENOK
     FLSH                          waits for the async puts; FLOK
     PING                          reconnect to kvcached now; PONG
     STAT                          load figures of the last turn; STOK
@@ -54,11 +55,11 @@ def serve(conn, shard, opts):
                 continue
             logits = shard.logits(x[-1])
             tok = int(torch.argmax(logits).item())
-            body = logits.cpu().numpy().tobytes() if meta.get("logits") else b""
+            body = wire.tbytes(logits.cpu()) if meta.get("logits") else b""
             conn.send("TOK", {"token": tok}, body)
         elif kind == "END":
             got = shard.loaded()
-            n = shard.put(meta["tokens"], meta["n_kv"], meta["first"])
+            n = shard.put(meta["tokens"], meta["n_kv"], meta["first"]) if meta.get("put", True) else 0
             conn.send("ENOK", {"queued": n, "loaded": got})
         elif kind == "FLSH":
             r = shard.link.flush(meta.get("timeout_ms", -1)) if shard.link else 0
