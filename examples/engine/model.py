@@ -236,9 +236,10 @@ def attention(q, k, v, start, chunk=1024):
     T, KVH, _ = k.shape
     rep = H // KVH
     if q.is_cuda and HAVE_SDPA:
-        qh = q.transpose(0, 1).unsqueeze(0)             # [1, H, S, hd]
-        kh = k.repeat_interleave(rep, dim=1).transpose(0, 1).unsqueeze(0)
-        vh = v.repeat_interleave(rep, dim=1).transpose(0, 1).unsqueeze(0)
+        # contiguous [1, H, S, hd]: the flash kernel takes it at any length
+        qh = q.transpose(0, 1).contiguous().unsqueeze(0)
+        kh = k.repeat_interleave(rep, dim=1).transpose(0, 1).contiguous().unsqueeze(0)
+        vh = v.repeat_interleave(rep, dim=1).transpose(0, 1).contiguous().unsqueeze(0)
         if start == 0:
             o = F.scaled_dot_product_attention(qh, kh, vh, is_causal=S > 1)
         elif S == 1:
