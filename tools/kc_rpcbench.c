@@ -715,7 +715,8 @@ static void bench_size(struct bench *b, uint32_t bs)
             rn += per;
         }
     }
-    /* DRAM set: the newest quarter of memory; SSD set: the oldest half */
+    /* DRAM set: the newest quarter of memory; SSD set: the oldest blocks,
+     * as many as half of what the engine holds, on both sides */
     for (int r = 0; r < b->rounds; r++) {
         double f;
 
@@ -733,7 +734,7 @@ static void bench_size(struct bench *b, uint32_t bs)
                               b->depth, NULL));
             cli_hits(&c[t], &h1, &m1);
             MEASURE(v[2][1 + t][r], cpu[2][1 + t][r], d.pid,
-                    rpc_reads(&c[t], b, ns, 1, rn / 2, b->depth, NULL));
+                    rpc_reads(&c[t], b, ns, 1, e.n / 2, b->depth, NULL));
             cli_hits(&c[t], &h2, &m2);
             mem[1][0] += h1 > h0 ? (double)(m1 - m0) / (double)(h1 - h0) /
                                    (2 * b->rounds) : 0;
