@@ -380,6 +380,7 @@ static void conn_flush(struct conn *c)
         conn_update_events(c);
 }
 
+/* Socket readiness: send first (frees engine memory), then read. */
 static void conn_event(struct loop_handler *h, uint32_t events)
 {
     struct conn *c = (struct conn *)h;
