@@ -22,7 +22,9 @@ int mslab_init_all(struct store *st)
     uint32_t nchunks = (st->slab_size + STORE_CHUNK - 1) / STORE_CHUNK;
 
     st->mem = calloc(st->nmem, sizeof(*st->mem));
-    if (st->mem == NULL)
+    /* A slab is queued once until the policy has it: nslabs entries suffice. */
+    st->fq = calloc(st->nslabs, sizeof(*st->fq));
+    if (st->mem == NULL || st->fq == NULL)
         return KC_ENOMEM;
     for (uint32_t m = 0; m < st->nmem; m++) {
         struct mslab *ms = &st->mem[m];
@@ -52,6 +54,8 @@ void mslab_deinit_all(struct store *st)
     }
     free(st->mem);
     st->mem = NULL;
+    free(st->fq);
+    st->fq = NULL;
 }
 
 /* Cut the tie between device slab s and its DRAM copy, if any. */
@@ -161,8 +165,6 @@ static void slab_drop(struct store *st, uint32_t s)
     struct slabinfo *si = &st->slabs[s];
 
     slab_detach_mem(st, s);
-    st->st.evictions++;
-    st->st.evicted_items += si->nlive;
     st->st.items -= si->nlive;
     st->st.bytes -= si->bytes;
     slab_ns_release(st, si);
@@ -176,6 +178,8 @@ static void slab_drop(struct store *st, uint32_t s)
 void slab_reclaim(struct store *st, uint32_t s)
 {
     evict_on_free(&st->ev, s);
+    st->st.evictions++;
+    st->st.evicted_items += st->slabs[s].nlive;
     slab_drop(st, s);
 }
 
@@ -275,22 +279,34 @@ static void mslab_flush_done(struct dev_io *io, void *arg)
         return;
     st->flushing--;
     uint32_t s = ms->slab;
+    struct flushq_ent *q = NULL;
+    for (uint32_t i = 0; i < st->fq_len; i++)
+        if (st->fq[(st->fq_head + i) % st->nslabs].slab == s)
+            q = &st->fq[(st->fq_head + i) % st->nslabs];
     if (ms->flush_err < 0) {
         st->st.io_errors++;
         store_log(st, 0, "write of slab %u failed (%s): its %u blocks are dropped",
                   s, kc_strerror(ms->flush_err), st->slabs[s].nlive);
-        st->slabs[s].state = STORE_SLAB_SSD;   /* so that reclaim accepts it */
-        evict_on_write(&st->ev, s);
-        slab_reclaim(st, s);
-        st->st.evictions--;                   /* a loss, not an eviction */
+        if (q != NULL)
+            q->done = -1;
+        slab_drop(st, s);
         ms->state = MS_FREE;
         ms->slab = SLAB_NONE;
-        return;
+    } else {
+        st->slabs[s].state = STORE_SLAB_SSD;
+        ms->state = MS_CLEAN;
+        st->st.flushes++;
+        if (q != NULL)
+            q->done = 1;
     }
-    st->slabs[s].state = STORE_SLAB_SSD;
-    ms->state = MS_CLEAN;
-    st->st.flushes++;
-    evict_on_write(&st->ev, s);
+    /* Hand written slabs to the policy in the order their flushes began. */
+    while (st->fq_len > 0 && st->fq[st->fq_head].done != 0) {
+        struct flushq_ent *h = &st->fq[st->fq_head];
+        if (h->done == 1)
+            evict_on_write(&st->ev, h->slab);
+        st->fq_head = (st->fq_head + 1) % st->nslabs;
+        st->fq_len--;
+    }
 }
 
 void mslab_flush(struct store *st, struct mslab *ms)
@@ -327,6 +343,8 @@ void mslab_flush(struct store *st, struct mslab *ms)
     uint32_t n = (uint32_t)((len + STORE_CHUNK - 1) / STORE_CHUNK);
     ms->chunks = n;
     st->flushing++;
+    st->fq[(st->fq_head + st->fq_len) % st->nslabs] = (struct flushq_ent){ .slab = s };
+    st->fq_len++;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t off = (uint64_t)i * STORE_CHUNK;
         struct dev_io *io = &ms->ios[i];
@@ -599,6 +617,7 @@ static void slab_reclaim_read_done(struct dev_io *io, void *arg)
 
     st->reclaiming = SLAB_NONE;     /* the copies may need a free slab */
     st->reinserting = true;
+    st->st.evictions++;
     if (io->res == 0) {
         slab_forward_image(st, v, st->scratch, true);
     } else {
@@ -606,6 +625,7 @@ static void slab_reclaim_read_done(struct dev_io *io, void *arg)
         store_log(st, 0, "reading back slab %u for reinsertion failed: %s", v,
                   kc_strerror(io->res));
     }
+    st->st.evicted_items += st->slabs[v].nlive;
     slab_drop(st, v);
     st->reinserting = false;
 }
@@ -641,6 +661,7 @@ void slab_reclaim_ahead(struct store *st)
         }
     }
     st->reinserting = true;
+    st->st.evictions++;
     if (si->nlive > 0) {
         if (st->cfg.simulate) {
             slab_forward_sim(st, v);
@@ -651,6 +672,7 @@ void slab_reclaim_ahead(struct store *st)
             pinned->pins--;
         }
     }
+    st->st.evicted_items += st->slabs[v].nlive;
     slab_drop(st, v);
     st->reinserting = false;
 }
