@@ -18,8 +18,10 @@
 
 /* iovecs handed to one sendmsg. */
 #define CONN_IOV_BATCH 128
-/* Steps one connection may take before yielding to the others. */
+/* Steps and bytes one connection may take before yielding to the others:
+ * a Put flood must not hold a GetPrefix (latency-critical) behind it. */
 #define CONN_BUDGET 64
+#define CONN_BYTES_BUDGET (4u << 20)
 /* Direct reads into the sink only when this much is left. */
 #define CONN_DIRECT_MIN 4096
 
@@ -267,10 +269,11 @@ static void conn_eof(struct conn *c)
 void conn_process(struct conn *c)
 {
     int budget = CONN_BUDGET;
+    uint64_t bytes = 0;
 
     while (!c->closed) {
         int r = conn_step(c);
-        ssize_t n;
+        ssize_t n = 0;
 
         if (r == STEP_CLOSED)
             return;
@@ -290,8 +293,9 @@ void conn_process(struct conn *c)
                 conn_close(c, "read error");
                 return;
             }
+            bytes += (uint64_t)n;
         }
-        if (--budget == 0) {
+        if (--budget == 0 || bytes >= CONN_BYTES_BUDGET) {
             server_kick(c->srv, c);
             break;
         }
@@ -376,6 +380,7 @@ static void conn_flush(struct conn *c)
         conn_update_events(c);
 }
 
+/* Socket readiness: send first (frees engine memory), then read. */
 static void conn_event(struct loop_handler *h, uint32_t events)
 {
     struct conn *c = (struct conn *)h;

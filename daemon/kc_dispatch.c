@@ -104,6 +104,7 @@ static int ns_check(struct conn *c, int op, uint64_t id, uint64_t t0,
     return -1;
 }
 
+/* OpenNamespace: canonical descriptor -> id, persisted by the store. */
 static int do_open_namespace(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__NamespaceDesc *d = q->open_namespace->desc;
@@ -274,6 +275,7 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     return c->closed ? STEP_CLOSED : STEP_PROGRESS;
 }
 
+/* Match: leading keys present, from the index alone. */
 static int do_match(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
@@ -300,6 +302,7 @@ static int do_match(struct conn *c, Kvcache__Request *q, uint64_t t0)
     return dispatch_reply(c, OPK_MATCH, t0, &r);
 }
 
+/* Delete: per-key OK or MISS. */
 static int do_delete(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
@@ -333,6 +336,7 @@ static int do_delete(struct conn *c, Kvcache__Request *q, uint64_t t0)
     return ret;
 }
 
+/* DropNamespace: the namespace and its blocks (persisted). */
 static int do_drop_namespace(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
@@ -350,6 +354,7 @@ static int do_drop_namespace(struct conn *c, Kvcache__Request *q, uint64_t t0)
     return dispatch_reply(c, OPK_DROP_NAMESPACE, t0, &r);
 }
 
+/* Health: the verdict of kc_stats over the last window. */
 static int do_health(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
@@ -368,6 +373,7 @@ static int do_health(struct conn *c, Kvcache__Request *q, uint64_t t0)
     return dispatch_reply(c, OPK_HEALTH, t0, &r);
 }
 
+/* ListSlabs: a page of slab states for the inspection CLI. */
 static int do_list_slabs(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
@@ -418,6 +424,7 @@ static int do_list_slabs(struct conn *c, Kvcache__Request *q, uint64_t t0)
     return ret;
 }
 
+/* DescribeKey: where a key lives, for the inspection CLI. */
 static int do_describe_key(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;

@@ -38,6 +38,7 @@ struct http_srv {
     unsigned nconns;
 };
 
+/* Close and free one HTTP connection. */
 static void http_conn_close(struct http_conn *hc)
 {
     struct http_srv *h = hc->h;
@@ -87,6 +88,7 @@ static void http_answer(struct http_conn *hc)
     sbuf_free(&body);
 }
 
+/* Read the request until its blank line, answer, send, close. */
 static void http_conn_event(struct loop_handler *lh, uint32_t events)
 {
     struct http_conn *hc = (struct http_conn *)lh;
@@ -128,6 +130,7 @@ close:
     http_conn_close(hc);
 }
 
+/* Accept one scraper (at most HTTP_CONNS_MAX at once). */
 static void http_accept(struct loop_handler *lh, uint32_t events)
 {
     struct http_srv *h = (struct http_srv *)lh;

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_dispatch.h"
@@ -64,6 +67,28 @@ static int make_parent(const char *path)
     return 0;
 }
 
+/*
+ * Take an exclusive lock on the store so that a second daemon on the same
+ * file or device refuses to start instead of corrupting it (the engine
+ * does not lock). Returns the fd to keep open, or -1 (logged).
+ */
+static int lock_store(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        log_error("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        log_error("store %s is in use by another process (%s)", path,
+                  strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -72,7 +97,7 @@ int main(int argc, char **argv)
     struct store *st = NULL;
     struct server srv;
     char err[256] = "";
-    int rc;
+    int rc, lockfd;
 
     opts_default(&o);
     if (opts_parse(&o, argc, argv) < 0)
@@ -96,6 +121,9 @@ int main(int argc, char **argv)
     if (make_parent(o.device) < 0 ||
         (o.socket[0] && make_parent(o.socket) < 0))
         return 1;
+    lockfd = lock_store(o.device);
+    if (lockfd < 0)
+        return 1;
     store_config_default(&cfg);
     cfg.path = o.device;
     cfg.device_size = o.device_size;
@@ -110,6 +138,7 @@ int main(int argc, char **argv)
     if (rc < 0) {
         log_error("cannot open store %s: %s (%s)", o.device, err,
                   kc_strerror(rc));
+        close(lockfd);
         return 1;
     }
     store_recovery_info(st, &rec);
@@ -127,12 +156,14 @@ int main(int argc, char **argv)
     if (server_init(&srv, &o, st) < 0) {
         server_deinit(&srv);
         store_close(st);
+        close(lockfd);
         return 1;
     }
     rc = server_run(&srv);
     server_deinit(&srv);
     log_info("flushing memory slabs and closing the store");
     store_close(st);
+    close(lockfd);
     log_info("stopped");
     return rc < 0 ? 1 : 0;
 }

@@ -271,6 +271,7 @@ static void server_accept(struct server *s, struct loop_handler *h, bool is_unix
     }
 }
 
+/* The TCP listener fired. */
 static void server_accept_tcp(struct loop_handler *h, uint32_t events)
 {
     (void)events;
@@ -278,6 +279,7 @@ static void server_accept_tcp(struct loop_handler *h, uint32_t events)
                   h, false);
 }
 
+/* The Unix listener fired. */
 static void server_accept_unix(struct loop_handler *h, uint32_t events)
 {
     (void)events;

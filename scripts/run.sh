@@ -19,7 +19,7 @@ for _ in $(seq 100); do
     kill -0 $pid 2>/dev/null || { echo "kvcached did not start" >&2; exit 1; }
     sleep 0.1
 done
-./build/client/examples/kvcache-chat unix:var/kvcached.sock
+./build/client/kvcache-chat unix:var/kvcached.sock
 if [ "${SERVE:-0}" = 1 ]; then
     echo "kvcached is serving (pid $pid); Ctrl-C stops it"
     wait $pid

@@ -22,7 +22,9 @@ int mslab_init_all(struct store *st)
     uint32_t nchunks = (st->slab_size + STORE_CHUNK - 1) / STORE_CHUNK;
 
     st->mem = calloc(st->nmem, sizeof(*st->mem));
-    if (st->mem == NULL)
+    /* A slab is queued once until the policy has it: nslabs entries suffice. */
+    st->fq = calloc(st->nslabs, sizeof(*st->fq));
+    if (st->mem == NULL || st->fq == NULL)
         return KC_ENOMEM;
     for (uint32_t m = 0; m < st->nmem; m++) {
         struct mslab *ms = &st->mem[m];
@@ -52,6 +54,8 @@ void mslab_deinit_all(struct store *st)
     }
     free(st->mem);
     st->mem = NULL;
+    free(st->fq);
+    st->fq = NULL;
 }
 
 /* Cut the tie between device slab s and its DRAM copy, if any. */
@@ -71,38 +75,88 @@ void mslab_unpin(struct store *st, uint32_t m)
     st->mem[m].pins--;
 }
 
+/* The namespace counter of slab s for nsidx, made if missing. */
+static struct slab_ns *slab_ns_get(struct slabinfo *si, uint32_t nsidx, bool make)
+{
+    for (uint32_t i = 0; i < si->nnsv; i++)
+        if (si->nsv[i].nsidx == nsidx)
+            return &si->nsv[i];
+    if (!make)
+        return NULL;
+    if (si->nnsv == si->capnsv) {
+        uint32_t cap = si->capnsv ? si->capnsv * 2 : 2;
+        struct slab_ns *v = realloc(si->nsv, cap * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        si->nsv = v;
+        si->capnsv = cap;
+    }
+    si->nsv[si->nnsv] = (struct slab_ns){ .nsidx = nsidx };
+    return &si->nsv[si->nnsv++];
+}
+
+/* A live block of bytes in namespace nsidx now lives in slab s. Counts are
+ * kept per slab and namespace, so that reclaiming a whole slab updates the
+ * namespaces' counts at once, without visiting index entries. */
+void slab_count_add(struct store *st, uint32_t s, uint32_t nsidx, uint64_t bytes)
+{
+    struct slabinfo *si = &st->slabs[s];
+    struct slab_ns *c = slab_ns_get(si, nsidx, true);
+    struct nsent *n = &st->ns[nsidx];
+
+    if (c == NULL) {
+        store_log(st, 1, "out of memory for the counts of slab %u", s);
+    } else {
+        c->items++;
+        c->bytes += bytes;
+    }
+    si->nlive++;
+    si->bytes += bytes;
+    n->items++;
+    n->bytes += bytes;
+    st->st.items++;
+    st->st.bytes += bytes;
+}
+
 void slab_forget_entry(struct store *st, const struct index_entry *e)
 {
     uint32_t s = index_slab(e);
+    struct slabinfo *si = &st->slabs[s];
     struct nsent *n = &st->ns[index_ns(e)];
-    uint64_t b = store_item_bytes(st, n, s);
+    struct slab_ns *c = slab_ns_get(si, index_ns(e), false);
+    uint64_t b = store_entry_len(st, e);
 
-    st->slabs[s].nlive--;
-    st->slabs[s].bytes -= b;
-    if (n->items > 0) {
-        n->items--;
-        n->bytes -= b < n->bytes ? b : n->bytes;
+    if (c != NULL && c->items > 0) {
+        c->items--;
+        c->bytes -= b;
     }
+    si->nlive--;
+    si->bytes -= b;
+    n->items--;
+    n->bytes -= b;
     st->st.items--;
     st->st.bytes -= b;
 }
 
-void store_stale_gone(struct store *st, const struct index_entry *e)
+/* Every block of slab s leaves its namespace's counts. */
+static void slab_ns_release(struct store *st, struct slabinfo *si)
 {
-    struct nsent *n = &st->ns[index_ns(e)];
-
-    if (n->items == 0)
-        return;
-    uint64_t b = n->bytes / n->items;   /* exact for fixed-size blocks */
-    n->items--;
-    n->bytes -= b;
+    for (uint32_t i = 0; i < si->nnsv; i++) {
+        struct nsent *n = &st->ns[si->nsv[i].nsidx];
+        n->items -= si->nsv[i].items;
+        n->bytes -= si->nsv[i].bytes;
+    }
+    free(si->nsv);
+    si->nsv = NULL;
+    si->nnsv = si->capnsv = 0;
 }
 
-/* Sweep callback for stale entries met after an eviction. */
-static void slab_sweep_cb(const struct index_entry *e, bool live, void *arg)
+void slab_ns_free_all(struct store *st)
 {
-    (void)live;
-    store_stale_gone(arg, e);
+    for (uint32_t s = 0; s < st->nslabs; s++) {
+        free(st->slabs[s].nsv);
+        st->slabs[s].nsv = NULL;
+    }
 }
 
 /* Reclaim device slab s, already off the policy's books. */
@@ -111,20 +165,21 @@ static void slab_drop(struct store *st, uint32_t s)
     struct slabinfo *si = &st->slabs[s];
 
     slab_detach_mem(st, s);
-    st->st.evictions++;
-    st->st.evicted_items += si->nlive;
     st->st.items -= si->nlive;
     st->st.bytes -= si->bytes;
+    slab_ns_release(st, si);
     /* Every index entry into s is stale from here on. */
     st->slab_gen[s]++;
     *si = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
     st->nfree++;
-    index_sweep(&st->ix, st->sweep_step, NULL, slab_sweep_cb, st);
+    index_sweep(&st->ix, st->sweep_step, NULL, NULL, NULL);
 }
 
 void slab_reclaim(struct store *st, uint32_t s)
 {
     evict_on_free(&st->ev, s);
+    st->st.evictions++;
+    st->st.evicted_items += st->slabs[s].nlive;
     slab_drop(st, s);
 }
 
@@ -224,22 +279,34 @@ static void mslab_flush_done(struct dev_io *io, void *arg)
         return;
     st->flushing--;
     uint32_t s = ms->slab;
+    struct flushq_ent *q = NULL;
+    for (uint32_t i = 0; i < st->fq_len; i++)
+        if (st->fq[(st->fq_head + i) % st->nslabs].slab == s)
+            q = &st->fq[(st->fq_head + i) % st->nslabs];
     if (ms->flush_err < 0) {
         st->st.io_errors++;
         store_log(st, 0, "write of slab %u failed (%s): its %u blocks are dropped",
                   s, kc_strerror(ms->flush_err), st->slabs[s].nlive);
-        st->slabs[s].state = STORE_SLAB_SSD;   /* so that reclaim accepts it */
-        evict_on_write(&st->ev, s);
-        slab_reclaim(st, s);
-        st->st.evictions--;                   /* a loss, not an eviction */
+        if (q != NULL)
+            q->done = -1;
+        slab_drop(st, s);
         ms->state = MS_FREE;
         ms->slab = SLAB_NONE;
-        return;
+    } else {
+        st->slabs[s].state = STORE_SLAB_SSD;
+        ms->state = MS_CLEAN;
+        st->st.flushes++;
+        if (q != NULL)
+            q->done = 1;
     }
-    st->slabs[s].state = STORE_SLAB_SSD;
-    ms->state = MS_CLEAN;
-    st->st.flushes++;
-    evict_on_write(&st->ev, s);
+    /* Hand written slabs to the policy in the order their flushes began. */
+    while (st->fq_len > 0 && st->fq[st->fq_head].done != 0) {
+        struct flushq_ent *h = &st->fq[st->fq_head];
+        if (h->done == 1)
+            evict_on_write(&st->ev, h->slab);
+        st->fq_head = (st->fq_head + 1) % st->nslabs;
+        st->fq_len--;
+    }
 }
 
 void mslab_flush(struct store *st, struct mslab *ms)
@@ -276,6 +343,8 @@ void mslab_flush(struct store *st, struct mslab *ms)
     uint32_t n = (uint32_t)((len + STORE_CHUNK - 1) / STORE_CHUNK);
     ms->chunks = n;
     st->flushing++;
+    st->fq[(st->fq_head + st->fq_len) % st->nslabs] = (struct flushq_ent){ .slab = s };
+    st->fq_len++;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t off = (uint64_t)i * STORE_CHUNK;
         struct dev_io *io = &ms->ios[i];
@@ -376,13 +445,24 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
     } else {
         fmt_item_seal(h, ws->buf);
     }
-    rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
-                      st->slab_gen[s], ws->chain_pos, &e, &stale);
-    if (rc < 0) {
-        /* Full of stale entries? Sweep them all once and try again. */
-        index_sweep(&st->ix, st->ix.cap, NULL, slab_sweep_cb, st);
+    uint32_t pos = n->block_bytes != 0 ? ws->chain_pos
+                                       : st->classes.slot[ms->cls] - FMT_ITEM_HDR - ws->len;
+    for (int tries = 0;; tries++) {
         rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
-                          st->slab_gen[s], ws->chain_pos, &e, &stale);
+                          st->slab_gen[s], pos, &e, &stale);
+        if (rc >= 0 || tries == 8)
+            break;
+        /* The index is full (blocks smaller than min_item_size): sweep out
+         * stale entries, and if that is not enough reclaim a slab. */
+        if (tries == 0) {
+            index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
+        } else {
+            uint32_t v = evict_victim(&st->ev);
+            if (v == EVICT_NONE)
+                break;
+            slab_reclaim(st, v);
+            index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
+        }
     }
     if (rc != 0) {
         h->magic = 0;
@@ -394,15 +474,8 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
         st->st.puts_rejected++;
         return KC_ENOSPC;
     }
-    if (!index_empty(&stale))
-        store_stale_gone(st, &stale);
-    uint64_t b = store_item_bytes(st, n, s);
-    st->slabs[s].nlive++;
-    st->slabs[s].bytes += b;
-    n->items++;
-    n->bytes += b;
-    st->st.items++;
-    st->st.bytes += b;
+    (void)stale;   /* a stale entry left no counts behind */
+    slab_count_add(st, s, nsidx, ws->len);
     st->st.puts++;
     st->st.put_bytes += ws->len;
     evict_on_insert(&st->ev, s, ws->chain_pos);
@@ -523,8 +596,8 @@ static void slab_forward_sim(struct store *st, uint32_t v)
             continue;
         const struct nsent *ns = &st->ns[index_ns(e)];
         fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
-                                .chain_pos = index_chain_pos(e),
-                                .len = (uint32_t)store_item_bytes(st, ns, v) };
+                                .chain_pos = store_entry_chain_pos(st, e),
+                                .len = store_entry_len(st, e) };
     }
     for (uint32_t k = 0; k < n; k++) {
         struct nsent *ns = store_ns_find(st, fw[k].ns);
@@ -544,6 +617,7 @@ static void slab_reclaim_read_done(struct dev_io *io, void *arg)
 
     st->reclaiming = SLAB_NONE;     /* the copies may need a free slab */
     st->reinserting = true;
+    st->st.evictions++;
     if (io->res == 0) {
         slab_forward_image(st, v, st->scratch, true);
     } else {
@@ -551,6 +625,7 @@ static void slab_reclaim_read_done(struct dev_io *io, void *arg)
         store_log(st, 0, "reading back slab %u for reinsertion failed: %s", v,
                   kc_strerror(io->res));
     }
+    st->st.evicted_items += st->slabs[v].nlive;
     slab_drop(st, v);
     st->reinserting = false;
 }
@@ -586,6 +661,7 @@ void slab_reclaim_ahead(struct store *st)
         }
     }
     st->reinserting = true;
+    st->st.evictions++;
     if (si->nlive > 0) {
         if (st->cfg.simulate) {
             slab_forward_sim(st, v);
@@ -596,6 +672,7 @@ void slab_reclaim_ahead(struct store *st)
             pinned->pins--;
         }
     }
+    st->st.evicted_items += st->slabs[v].nlive;
     slab_drop(st, v);
     st->reinserting = false;
 }

@@ -260,7 +260,8 @@ struct store_item_info {
     uint32_t slab;
     uint32_t slot;
     uint32_t len;
-    uint32_t chain_pos;
+    uint32_t chain_pos; /* 0 in variable-size namespaces: their index
+                           entries keep the value's padding instead */
     uint32_t hits;
     bool in_memory;     /* a DRAM copy exists */
 };

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -643,6 +644,41 @@ static void rpc_latency(struct bench *b, struct daemon *d, uint32_t bs,
     free(flooded.v);
 }
 
+/* CPU seconds used so far by this process, plus by pid if pid > 0 (the
+ * daemon, from /proc/PID/stat). */
+static double cpu_now(pid_t pid)
+{
+    struct rusage ru;
+    double t;
+
+    getrusage(RUSAGE_SELF, &ru);
+    t = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+        (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (pid > 0) {
+        char path[64], buf[1024], *p;
+        unsigned long ut = 0, st = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        f = fopen(path, "r");
+        if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                   &ut, &st) == 2)
+            t += (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        if (f)
+            fclose(f);
+    }
+    return t;
+}
+
+/* Run one measured phase: its GB/s into v, its CPU seconds per GB into c. */
+#define MEASURE(v, c, pid, expr) do {                                        \
+        double c0_ = cpu_now(pid), t0_ = now_s(), g_ = (expr);               \
+        double gb_ = g_ * (now_s() - t0_);                                   \
+        (v) = g_;                                                            \
+        (c) = gb_ > 0 ? (cpu_now(pid) - c0_) / gb_ : 0;                      \
+    } while (0)
+
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof(double), cmp_double);
@@ -657,6 +693,7 @@ static void bench_size(struct bench *b, uint32_t bs)
                                         "get_prefix ssd" };
     const char *name = bs >= (1u << 20) ? "1M" : "256K";
     double v[3][3][ROUNDS_MAX], med[3][3], mem[2][2] = { { 0 } }, latq[4];
+    double cpu[3][3][ROUNDS_MAX], cmed[3][3];
     uint64_t per = b->wbytes / bs / (uint64_t)b->rounds / CHAIN * CHAIN;
     uint64_t rn = 0, ns, h0, m0, h1, m1, h2, m2;
     struct engine e;
@@ -671,27 +708,33 @@ static void bench_size(struct bench *b, uint32_t bs)
         ns = cli_open_ns(&c[t], bs);
     }
     for (int r = 0; r < b->rounds; r++) {
-        v[0][0][r] = engine_put(b, &e, bs, per);
+        MEASURE(v[0][0][r], cpu[0][0][r], 0, engine_put(b, &e, bs, per));
         for (int t = 0; t < 2; t++) {
-            v[0][1 + t][r] = rpc_puts(&c[t], b, ns, rn + 1, per, bs, 0);
+            MEASURE(v[0][1 + t][r], cpu[0][1 + t][r], d.pid,
+                    rpc_puts(&c[t], b, ns, rn + 1, per, bs, 0));
             rn += per;
         }
     }
-    /* DRAM set: the newest quarter of memory; SSD set: the oldest half */
+    /* DRAM set: the newest quarter of memory; SSD set: the oldest blocks,
+     * as many as half of what the engine holds, on both sides */
     for (int r = 0; r < b->rounds; r++) {
         double f;
 
-        v[1][0][r] = engine_reads(b, e.st, e.ns, e.n - b->memory / 4 / bs,
-                                  e.n + 1, &f);
+        MEASURE(v[1][0][r], cpu[1][0][r], 0,
+                engine_reads(b, e.st, e.ns, e.n - b->memory / 4 / bs, e.n + 1,
+                             &f));
         mem[0][0] += f / b->rounds;
-        v[2][0][r] = engine_reads(b, e.st, e.ns, 1, e.n / 2, &f);
+        MEASURE(v[2][0][r], cpu[2][0][r], 0,
+                engine_reads(b, e.st, e.ns, 1, e.n / 2, &f));
         mem[0][1] += f / b->rounds;
         for (int t = 0; t < 2; t++) {
             cli_hits(&c[t], &h0, &m0);
-            v[1][1 + t][r] = rpc_reads(&c[t], b, ns, rn - b->memory / 4 / bs,
-                                       rn + 1, b->depth, NULL);
+            MEASURE(v[1][1 + t][r], cpu[1][1 + t][r], d.pid,
+                    rpc_reads(&c[t], b, ns, rn - b->memory / 4 / bs, rn + 1,
+                              b->depth, NULL));
             cli_hits(&c[t], &h1, &m1);
-            v[2][1 + t][r] = rpc_reads(&c[t], b, ns, 1, rn / 2, b->depth, NULL);
+            MEASURE(v[2][1 + t][r], cpu[2][1 + t][r], d.pid,
+                    rpc_reads(&c[t], b, ns, 1, e.n / 2, b->depth, NULL));
             cli_hits(&c[t], &h2, &m2);
             mem[1][0] += h1 > h0 ? (double)(m1 - m0) / (double)(h1 - h0) /
                                    (2 * b->rounds) : 0;
@@ -704,13 +747,19 @@ static void bench_size(struct bench *b, uint32_t bs)
     rpc_latency(b, &d, bs, rn, latq);
     daemon_stop(b, &d);
     engine_close(&e);
-    for (int o = 0; o < 3; o++)
-        for (int p = 0; p < 3; p++)
+    for (int o = 0; o < 3; o++) {
+        for (int p = 0; p < 3; p++) {
             med[o][p] = median(v[o][p], b->rounds);
+            cmed[o][p] = median(cpu[o][p], b->rounds);
+        }
+    }
     for (int o = 0; o < 3; o++)
         printf("%-6s %-18s %12.2f %11.2f (%3.0f%%) %11.2f (%3.0f%%)\n", name,
                ops[o], med[o][0], med[o][1], 100 * med[o][1] / med[o][0],
                med[o][2], 100 * med[o][2] / med[o][0]);
+    for (int o = 0; o < 3; o++)
+        printf("%-6s %-18s %12.3f %18.3f %18.3f   CPU s per GB\n", name, ops[o],
+               cmed[o][0], cmed[o][1], cmed[o][2]);
     printf("%-6s DRAM share of hits: engine dram set %.0f%%, ssd set %.0f%%;"
            " kvcached dram set %.0f%%, ssd set %.0f%%\n", name,
            100 * mem[0][0], 100 * mem[0][1], 100 * mem[1][0], 100 * mem[1][1]);
@@ -792,7 +841,9 @@ int main(int argc, char **argv)
            (unsigned long long)(b.wbytes >> 20), CHAIN, b.depth, b.seconds,
            b.rounds);
     printf("engine: in this process, values copied to caller buffers (dst);"
-           " rpc: through kvcached, data received by the client\n");
+           " rpc: through kvcached, data received by the client\n"
+           "CPU s per GB: engine = this process; rpc = daemon + client"
+           " (what the protocol costs, less noisy than GB/s on a shared box)\n");
     printf("%-6s %-18s %12s %18s %18s\n", "block", "op", "engine GB/s",
            "unix GB/s (%eng)", "tcp GB/s (%eng)");
     for (size_t s = 0; s < (b.one_size ? 1 : sizeof(sizes) / sizeof(sizes[0]));

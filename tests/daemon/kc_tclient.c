@@ -28,6 +28,11 @@ void td_set_binary(const char *path)
     td_binary = path;
 }
 
+const char *td_binary_path(void)
+{
+    return td_binary ? td_binary : getenv("KVCACHED");
+}
+
 /* Remember d so td_fail can kill it. */
 static void td_track(struct td *d, bool on)
 {

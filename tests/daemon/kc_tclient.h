@@ -33,6 +33,9 @@ struct td {
 /* The daemon binary: argv[1] of the test, else $KVCACHED. */
 void td_set_binary(const char *path);
 
+/* The daemon binary in use. */
+const char *td_binary_path(void);
+
 /* Make a fresh temporary folder for d. */
 void td_mkdir(struct td *d);
 

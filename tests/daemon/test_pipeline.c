@@ -148,6 +148,23 @@ static void test_slow_reader(struct td *d, uint64_t ns)
     tc_close(&fast);
 }
 
+/* A client that closes with gets in flight (device reads pending, answers
+ * queued): the daemon releases everything and serves the next client. */
+static void test_close_with_gets_in_flight(struct td *d, uint64_t ns)
+{
+    struct tc c;
+
+    for (int k = 0; k < 5; k++) {
+        tc_connect_tcp(&c, d->port);
+        for (int i = 0; i < 50; i++)
+            send_get_prefix(&c, ns, 10000 + (uint64_t)(i % 100), 8);
+        tc_close(&c);
+    }
+    tc_connect_unix(&c, d->sock);
+    CHECK(tc_get_prefix_check(&c, ns, 10000, 150, BLK) == 150);
+    tc_close(&c);
+}
+
 /*
  * Bug: the idle check computed now - last_active with a "now" taken before
  * the same iteration stamped the connection active, so the subtraction
@@ -220,6 +237,7 @@ int main(int argc, char **argv)
     test_pipelined(&d, ns);
     test_clients(&d, ns);
     test_slow_reader(&d, ns);
+    test_close_with_gets_in_flight(&d, ns);
     test_busy_is_not_idle(&d, ns);
     q.op_case = KVCACHE__REQUEST__OP_STATS;
     q.stats = &sq;

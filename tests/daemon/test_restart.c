@@ -57,6 +57,18 @@ int main(int argc, char **argv)
 
     /* warm start: everything back, the namespace known without reopening */
     td_start(&d, NULL);
+    {   /* a second daemon on the same store must refuse to start */
+        struct td d2;
+        char cmd[1200];
+
+        td_mkdir(&d2);
+        snprintf(cmd, sizeof(cmd), "timeout 10 '%s' -D '%s/kc.store' -S 64m "
+                 "--slab-size 1m -m 4 -s '%s/x.sock' -p -1 2>'%s/err'; "
+                 "test $? -eq 1 && grep -q 'in use' '%s/err'",
+                 td_binary_path(), d.dir, d2.dir, d2.dir, d2.dir);
+        CHECK(system(cmd) == 0);
+        td_cleanup(&d2);
+    }
     tc_connect_unix(&c, d.sock);
     check_listed(&c, ns, true);
     CHECK(tc_get_prefix_check(&c, ns, 5000, NBLK, BLK) == NBLK);
