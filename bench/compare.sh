@@ -14,7 +14,9 @@
 # 3. memcached with extstore on the same file, same size, same -m: the same
 #    fill (with -M, so nothing is silently evicted: a refused set is retried)
 #    and the same random gets, its page cache dropped continually so that
-#    extstore reads reach the disk (bench/compare_dropcache.py).
+#    extstore reads reach the disk (bench/compare_dropcache.py); then the same
+#    chat and trace workloads (GetPrefix as a multi-get; without -M there,
+#    evicting as a cache does).
 # 4. OUT/compare.md (table, each figure also as a ratio to fio) and
 #    OUT/compare.png (gnuplot), from OUT/results.jsonl.
 #
@@ -245,23 +247,28 @@ random_runs() {  # system
 start_kvcached() {  # block
     rm -f "$SOCK"
     PORT=$(free_port)
-    local listen="-s $SOCK -p -1"
-    [ "$TRANSPORT" = tcp ] && listen="-s \"\" -p $PORT"
-    eval "\"$KVCACHED\" $listen -D \"$FILE\" -S ${FILE_SIZE_G}g -m $DRAM_M --fresh \
-        --min-item-size $1" >>"$LOG" 2>&1 &
+    local listen=(-s "$SOCK" -p -1)
+    [ "$TRANSPORT" = tcp ] && listen=(-s "" -p "$PORT")
+    # started directly (no subshell in between), so that $! is the daemon
+    "$KVCACHED" "${listen[@]}" -D "$FILE" -S "${FILE_SIZE_G}g" -m "$DRAM_M" --fresh \
+        --min-item-size "$1" >>"$LOG" 2>&1 &
     SERVER_PID=$!
     wait_ready
 }
 
-start_memcached() {
+start_memcached() {  # block (unused) [evict]: with "evict", no -M
+    local nomem=-M
+    [ "${2:-}" = evict ] && nomem=""
     rm -f "$SOCK"
     PORT=$(free_port)
     local listen="-s $SOCK -a 0700"
     [ "$TRANSPORT" = tcp ] && listen="-l 127.0.0.1 -p $PORT"
     rm -f "$FILE"
-    # -M: refuse rather than evict; -I 2m: 1 MiB values fit; extstore on the
-    # same file size, items over 4 KiB go to it
-    memcached -u "$(id -un)" $listen -U 0 -m "$DRAM_M" -c 1024 -t 2 -M -I 2m \
+    # -M (random gets): refuse rather than evict, so that the fill is all
+    # there; the chat and trace runs let it evict, as a cache does (under -M
+    # it refuses most of their puts while extstore catches up). -I 2m: 1 MiB
+    # values fit. extstore on the same file size; items over 4 KiB go to it.
+    memcached -u "$(id -un)" $listen -U 0 -m "$DRAM_M" -c 1024 -t 2 $nomem -I 2m \
         -o "ext_path=$FILE:${FILE_SIZE_G}G,ext_item_size=4096,ext_threads=4" >>"$LOG" 2>&1 &
     SERVER_PID=$!
     wait_ready
@@ -275,20 +282,28 @@ for bs in $BLOCKS; do
     stop_server
 done
 FIRST_BLOCK=$(bytes_of "$(echo $BLOCKS | cut -d' ' -f1)")
-case " $WORKLOADS " in *" chat "*)
-    echo "== kvcached, chat" >&2
-    start_kvcached "$FIRST_BLOCK"
-    bench kvcached chat "$FIRST_BLOCK" "$MAXCONNS" -w chat -b "$FIRST_BLOCK" -d "$SECS" \
-        --conversations 256 --seed 7
-    stop_server ;;
-esac
-case " $WORKLOADS " in *" trace "*)
-    echo "== kvcached, trace replay" >&2
-    start_kvcached "$FIRST_BLOCK"
-    bench kvcached trace "$FIRST_BLOCK" "$MAXCONNS" -w trace -t "$TRACE" -b "$FIRST_BLOCK" \
-        -d "$SECS" --seed 7
-    stop_server ;;
-esac
+
+# The chat and trace workloads on a fresh server (start_kvcached or
+# start_memcached), the first block size.
+prefix_runs() {  # system start-function
+    case " $WORKLOADS " in *" chat "*)
+        echo "== $1, chat" >&2
+        $2 "$FIRST_BLOCK"
+        [ "$1" = memcached ] && { python3 "$ROOT/bench/compare_dropcache.py" "$FILE" 10 & DROP_PID=$!; }
+        bench "$1" chat "$FIRST_BLOCK" "$MAXCONNS" -w chat -b "$FIRST_BLOCK" -d "$SECS" \
+            --conversations 256 --seed 7
+        stop_server ;;
+    esac
+    case " $WORKLOADS " in *" trace "*)
+        echo "== $1, trace replay" >&2
+        $2 "$FIRST_BLOCK"
+        [ "$1" = memcached ] && { python3 "$ROOT/bench/compare_dropcache.py" "$FILE" 10 & DROP_PID=$!; }
+        bench "$1" trace "$FIRST_BLOCK" "$MAXCONNS" -w trace -t "$TRACE" -b "$FIRST_BLOCK" \
+            -d "$SECS" --seed 7
+        stop_server ;;
+    esac
+}
+prefix_runs kvcached start_kvcached
 
 # ---- 3. memcached + extstore ----
 case " $WORKLOADS " in *" random "*)
@@ -323,6 +338,8 @@ PY
         stop_server
     done ;;
 esac
+start_memcached_evicting() { start_memcached "$1" evict; }
+prefix_runs memcached start_memcached_evicting
 
 # ---- 4. report ----
 $REPORT report "$RESULTS" "$OUT"

@@ -104,7 +104,10 @@ def main():
               and r["run"]["verify_failures"] == 0, "memcache: fill then 300 verified gets")
         r = bench("--memcache", "unix:" + sock, "-b", "32k", "-k", "100", "-B", "3", "-n", "50")
         check(r["run"]["block_hit_ratio"] == 1.0, "memcache: multi-key gets")
-        run([BENCH, "--memcache", "unix:" + sock, "-w", "chat"], expect=2)
+        r = bench("--memcache", "unix:" + sock, "-w", "chat", "-b", "8k", "--conversations", "4",
+                  "--system-tokens", "256", "--max-tokens", "2048", "-n", "30")
+        check(r["run"]["errors"] == 0 and 0 < r["run"]["prefix_hit_ratio"] < 1,
+              "memcache: chat turns as multi-gets and sets")
     finally:
         p.kill()
         p.wait()

@@ -1,7 +1,8 @@
 /*
  * kb_conn.h - one connection of the load generator to the server under
  * test: kvcached through libkvcache, or a memcache text-protocol server
- * (memcached) for the random-block workload. One per client thread; calls
+ * (memcached), where a GetPrefix is a multi-get of which the leading hits
+ * count and a Put is one set per block. One per client thread; calls
  * are blocking (closed loop: one request in flight per connection).
  */
 #ifndef KB_CONN_H

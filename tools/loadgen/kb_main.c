@@ -24,7 +24,8 @@ struct kb_opt {
 
 static const struct kb_opt opts[] = {
     { "server", 's', "URIS", "kvcached servers, libkvcache URIs (default unix:./var/kvcached.sock)" },
-    { "memcache", 'M', "HOST:PORT", "drive a memcache text-protocol server instead (random only);\n"
+    { "memcache", 'M', "HOST:PORT", "drive a memcache text-protocol server instead: GetPrefix is a\n"
+                                          "                               multi-get whose leading hits count;\n"
                                           "                               HOST:PORT or unix:PATH" },
     { "workload", 'w', "NAME", "random | chat | trace (default random)" },
     { "conns", 'c', "N", "connections, one client thread each (default 4)" },
@@ -258,10 +259,6 @@ int main(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "kvcache-bench: unexpected argument \"%s\"\n", argv[optind]);
-        return 2;
-    }
-    if (c->target.proto == KB_MEMCACHE && c->workload != KB_W_RANDOM) {
-        fprintf(stderr, "kvcache-bench: --memcache drives the random workload only\n");
         return 2;
     }
     if (c->block < 32) {

@@ -142,8 +142,10 @@ static int do_put(struct kb_thread *t, size_t first, size_t n)
     int rc = kb_put(&t->conn, t->keys + first, n, (uint32_t)first,
                     (const void *const *)t->wbufs, c->block, &stored);
     kb_hist_add(&o->h, now_ns() - t0);
-    o->blocks += n;
-    o->bytes += (uint64_t)n * c->block;
+    /* what the server took (stored or already there); a refused block
+     * moved bytes but is not throughput */
+    o->blocks += stored;
+    o->bytes += (uint64_t)stored * c->block;
     if (rc) {
         o->errors++;
         if (!t->err[0])
