@@ -159,7 +159,7 @@ set style histogram clustered gap 1
 set style fill solid 0.8 border -1
 set boxwidth 0.9
 set xtics rotate by -30 noenhanced
-set key top right
+set key outside top center horizontal
 set grid ytics
 set ylabel "throughput / fio limit"
 set yrange [0:*]
@@ -174,7 +174,7 @@ set logscale y
 set yrange [*:*]
 plot "{os.path.join(outdir, 'compare.dat')}" using ($4>0?$4:1/0):xtic(1) title "kvcached" lc rgb "#1f77b4", \\
      "" using ($5>0?$5:1/0) title "memcached+extstore" lc rgb "#ff7f0e", \\
-     "" using ($6>0?$6:1/0) title "fio" lc rgb "#2ca02c"
+     "" using ($6>0?$6:1/0) title "fio (before kvcached)" lc rgb "#2ca02c"
 unset multiplot
 """)
     try:

@@ -643,6 +643,15 @@ int cmd_put(struct kvc_ctx *x, int argc, char **argv)
             goto out;
         }
     }
+    unsigned long pat = 0;
+    if (o_pattern) {
+        char *end;
+        pat = strtoul(o_pattern, &end, 0);
+        if (*end || end == o_pattern || pat > 255) {
+            kvc_err("put", "--pattern: a byte, 0..255");
+            goto out;
+        }
+    }
     bufs = calloc(ks.n, sizeof(*bufs));
     status = calloc(ks.n, sizeof(*status));
     rc = KVC_EXIT_ERROR;
@@ -658,7 +667,7 @@ int cmd_put(struct kvc_ctx *x, int argc, char **argv)
             goto out;
         kvcache_key_to_bytes(ks.keys[i], kb);
         for (uint32_t j = 0; j < ks.block; j++)
-            b[j] = o_pattern ? (uint8_t)strtoul(o_pattern, NULL, 0) : kb[j % 16];
+            b[j] = o_pattern ? (uint8_t)pat : kb[j % 16];
     }
     if (kvc_handle(x) == NULL) {
         rc = KVC_EXIT_USAGE;
