@@ -6,8 +6,9 @@
 #
 # 1. fio on the benchmark file: sequential write (1 MiB, iodepth 32) and
 #    random read at each block size and each connection count used below;
-#    the random reads again just before each server's gets, on the file as
-#    that server wrote it (the limit its figures are divided by).
+#    the random reads again, alternating with each server's gets in rounds,
+#    on the file as that server wrote it (the limit its figures are divided
+#    by; medians of the rounds).
 # 2. kvcached on the same file (same size, DRAM budget --dram): fill the key
 #    space (--data bytes of blocks, well over the DRAM budget), then random
 #    gets at each connection count; then the chat and trace workloads.
@@ -33,7 +34,8 @@ DRAM_M=1024                       # DRAM budget of both servers, MiB
 DATA_G=6                          # bytes of blocks written by the fill, GiB
 BLOCKS="256k 1m"                  # block sizes
 CONNS="1 4 16"                    # connection counts (= fio iodepths)
-SECS=8                            # seconds per measured run
+SECS=8                            # seconds of each measured figure
+ROUNDS=3                          # server gets and fio reads alternate in this many rounds
 TRANSPORT=unix                    # unix or tcp, for both servers
 WORKLOADS="random chat trace"     # kvcached workloads (random also on memcached)
 TRACE=/work/shared/traces/mooncake_synthetic_trace.jsonl
@@ -50,7 +52,9 @@ Options (defaults in brackets):
   --data GIB         data written by the fill [$DATA_G]
   --blocks "LIST"    block sizes [$BLOCKS]
   --conns "LIST"     connection counts [$CONNS]
-  --secs N           seconds per measured run [$SECS]
+  --secs N           seconds of each measured figure [$SECS]
+  --rounds N         gets and fio reads alternate in N rounds of SECS/N,
+                     medians reported [$ROUNDS]
   --transport T      unix or tcp [$TRANSPORT]
   --workloads "LIST" kvcached workloads among random chat trace [$WORKLOADS]
   --trace FILE       trace of the trace workload [$TRACE]
@@ -69,11 +73,12 @@ while [ $# -gt 0 ]; do
     --blocks) BLOCKS=$2; shift ;;
     --conns) CONNS=$2; shift ;;
     --secs) SECS=$2; shift ;;
+    --rounds) ROUNDS=$2; shift ;;
     --transport) TRANSPORT=$2; shift ;;
     --workloads) WORKLOADS=$2; shift ;;
     --trace) TRACE=$2; shift ;;
     --keep) KEEP=1 ;;
-    --quick) FILE_SIZE_G=1; DRAM_M=256; DATA_G=0.75; BLOCKS=256k; CONNS="1 4"; SECS=2 ;;
+    --quick) FILE_SIZE_G=1; DRAM_M=256; DATA_G=0.75; BLOCKS=256k; CONNS="1 4"; SECS=2; ROUNDS=2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -189,11 +194,38 @@ fio_reads() {  # tag bs
     done
 }
 
+# One fio random read run: TAG, block size, iodepth, milliseconds.
+fio_read() {  # tag bs qd ms
+    local size
+    size=$(( $(stat -c %s "$FILE") / 1048576 * 1048576 ))
+    fio --name=randread --filename="$FILE" --size="$size" --readonly --rw=randread \
+        --bs="$2" --iodepth="$3" --ioengine=io_uring --direct=1 --time_based \
+        --runtime="$4ms" --randrepeat=0 --output-format=json 2>>"$LOG" |
+        $REPORT add "$RESULTS" fio randread "$(bytes_of "$2")" "$3" "$1"
+}
+
+# Random gets of SYSTEM at each connection count, alternating with fio
+# random reads at the same iodepth on the same file, ROUNDS times each, so
+# that both see the device in the same state (the report takes medians).
+gets_vs_fio() {  # system bs keys
+    local block c r ms
+    block=$(bytes_of "$2")
+    ms=$(python3 -c "print(max(500, int($SECS * 1000 / $ROUNDS)))")
+    for c in $CONNS; do
+        for r in $(seq "$ROUNDS"); do
+            fio_read "$1" "$2" "$c" "$ms"
+            bench "$1" get "$block" "$c" -b "$block" -k "$3" -d "$(python3 -c "print($ms / 1000)")" \
+                --seed "$((7 + r))"
+        done
+    done
+}
+
 FILE_BYTES=$((FILE_SIZE_G * 1024 * 1024 * 1024))
 MAXCONNS=$(echo $CONNS | tr ' ' '\n' | sort -n | tail -1)
 START=$(date +%s)
 echo "compare: file $FILE (${FILE_SIZE_G} GiB), DRAM ${DRAM_M} MiB, fill ${DATA_G} GiB," \
-     "blocks $BLOCKS, conns $CONNS, ${SECS} s a run, $TRANSPORT sockets; results in $OUT" >&2
+     "blocks $BLOCKS, conns $CONNS, ${SECS} s a figure in $ROUNDS rounds, $TRANSPORT sockets;" \
+     "results in $OUT" >&2
 uptime >&2
 
 # ---- 1. fio ----
@@ -217,7 +249,8 @@ bench() {  # system test block conns args...
     else
         target="--server $([ "$TRANSPORT" = unix ] && echo "unix:$SOCK" || echo "tcp:127.0.0.1:$PORT")"
     fi
-    local json=$OUT/$system-$test-$block-$conns.json
+    local json=$OUT/$system-$test-$block-$conns.json n=1
+    while [ -e "$json" ]; do n=$((n + 1)); json=$OUT/$system-$test-$block-$conns.$n.json; done
     "$BENCH" $target --json -q --verify -c "$conns" "$@" >"$json" 2>>"$LOG" || {
         local rc=$?
         # 3 = ran with some failed requests: keep the figures, say so
@@ -238,10 +271,7 @@ random_runs() {  # system
     local keys; keys=$(python3 -c "print(int($DATA_G * (1 << 30) // $block))")
     bench "$system" fill "$block" "$MAXCONNS" -b "$block" -k "$keys" --fill -n 1 --seed 7
     settle
-    fio_reads "$system" "$bs"
-    for c in $CONNS; do
-        bench "$system" get "$block" "$c" -b "$block" -k "$keys" -d "$SECS" --seed 7
-    done
+    gets_vs_fio "$system" "$bs" "$keys"
 }
 
 start_kvcached() {  # block
@@ -314,12 +344,9 @@ case " $WORKLOADS " in *" random "*)
         keys=$(python3 -c "print(int($DATA_G * (1 << 30) // $block))")
         bench memcached fill "$block" "$MAXCONNS" -b "$block" -k "$keys" --fill -n 1 --seed 7
         settle
-        fio_reads memcached "$bs"
         python3 "$ROOT/bench/compare_dropcache.py" "$FILE" 10 &
         DROP_PID=$!
-        for c in $CONNS; do
-            bench memcached get "$block" "$c" -b "$block" -k "$keys" -d "$SECS" --seed 7
-        done
+        gets_vs_fio memcached "$bs" "$keys"
         # its own counters, to show the gets were served by extstore
         python3 - "$TRANSPORT" "$SOCK" "${PORT:-0}" >"$OUT/memcached-stats-$bs.txt" <<'PY' || true
 import socket, sys

@@ -11,13 +11,14 @@
       OUTDIR/compare.gp (gnuplot), then run gnuplot for OUTDIR/compare.png.
 
 The fio limit of a test: random get of BLOCK at N connections -> fio random
-read of BLOCK at iodepth N, the run made just before that server's gets if
-there is one (same file, same moment), else the one at the start; fill -> fio
+read of BLOCK at iodepth N, the runs alternating with that server's gets if
+there are (same file, same minutes), else the one at the start; fill -> fio
 sequential write (1 MiB, iodepth 32); chat and trace -> fio random read of
 BLOCK at the deepest iodepth measured before kvcached's gets.
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -56,7 +57,24 @@ def add(results, system, test, block, conns, at="start"):
 
 
 def report(results, outdir):
-    recs = [json.loads(l) for l in open(results) if l.strip()]
+    raw = [json.loads(l) for l in open(results) if l.strip()]
+    # rounds of the same measurement: the median of each figure
+    groups = {}
+    for r in raw:
+        groups.setdefault((r["system"], r["test"], r["block"], r["conns"], r.get("at", "start")),
+                          []).append(r)
+    recs = []
+    for rs in groups.values():
+        m = dict(rs[0])
+        for f in ("gbps", "ops", "p50_us", "p99_us", "p999_us", "hit", "prefix_hit"):
+            if f in m:
+                m[f] = statistics.median(r[f] for r in rs)
+        if "errors" in m:
+            m["errors"] = sum(r["errors"] for r in rs)
+        m["rounds"] = len(rs)
+        m["spread"] = (max(r["gbps"] for r in rs) - min(r["gbps"] for r in rs)) / m["gbps"] \
+            if m["gbps"] else 0
+        recs.append(m)
     fio = {}
     for r in recs:
         if r["system"] == "fio":
@@ -85,12 +103,14 @@ def report(results, outdir):
 
     md = ["# kvcached vs memcached+extstore vs the device (fio)", "",
           "GB/s of block data; in parentheses the ratio to the fio limit of the same "
-          "pattern, measured on the same file just before that server's gets (get: random "
+          "pattern, measured on the same file, in rounds alternating with that server's gets (get: random "
           "read of the block size at an iodepth equal to the connections; fill: sequential "
           "write 1 MiB x32 at the start; chat/trace: random read at the deepest iodepth). "
-          "Latency per request, p50 / p99 in microseconds.", "",
-          "| test | block | conns | fio GB/s before kvcached | kvcached GB/s (x fio) "
-          "| kvcached p50/p99 us | fio GB/s before memcached | memcached GB/s (x fio) "
+          "Latency per request, p50 / p99 in microseconds. Gets and their fio reads "
+          "alternate in rounds: every figure is the median of its rounds; [±x] is the "
+          "spread (max - min) / median of the server's rounds.", "",
+          "| test | block | conns | fio GB/s on kvcached's file | kvcached GB/s (x fio) "
+          "| kvcached p50/p99 us | fio GB/s on memcached's file | memcached GB/s (x fio) "
           "| memcached p50/p99 us | kvcached / memcached |",
           "|---|---|---|---|---|---|---|---|---|---|"]
     dat = []
@@ -114,6 +134,8 @@ def report(results, outdir):
                 extra += f", hit {r['hit']:.3f}"
             elif test == "get" and r.get("hit", 1) < 0.999:
                 extra += f", hit {r['hit']:.3f}"
+            if r.get("rounds", 1) > 1:
+                extra += f" [±{r['spread'] / 2:.0%}]"
             cells += [f"{lg:.3f}" if lim else "-", f"{r['gbps']:.3f}{ratio}{extra}",
                       f"{r['p50_us']:.0f} / {r['p99_us']:.0f}"]
         kv, mc = rows[k].get("kvcached"), rows[k].get("memcached")
@@ -122,11 +144,13 @@ def report(results, outdir):
         label = f"{test} {human(block)} x{conns}"
         kr, mr = ratios.get("kvcached", (0, 0, 0)), ratios.get("memcached", (0, 0, 0))
         dat.append((label, kr[0], mr[0], kr[1], mr[1], kr[2] or mr[2]))
-    md += ["", "fio runs of this report (at: start of the run, or just before whose gets):", "",
-           "| fio test | block | iodepth | at | GB/s | p50 / p99 us |", "|---|---|---|---|---|---|"]
+    md += ["", "fio runs of this report (at: start of the run, or alternating with whose gets; "
+           "medians of the rounds):", "",
+           "| fio test | block | iodepth | at | rounds | GB/s | spread | p50 / p99 us |",
+           "|---|---|---|---|---|---|---|---|"]
     for (t, b, c, at), r in sorted(fio.items()):
-        md.append(f"| {t} | {human(b)} | {c} | {at} | {r['gbps']:.3f} | {r['p50_us']:.0f} / "
-                  f"{r['p99_us']:.0f} |")
+        md.append(f"| {t} | {human(b)} | {c} | {at} | {r['rounds']} | {r['gbps']:.3f} | "
+                  f"{r['spread']:.0%} | {r['p50_us']:.0f} / {r['p99_us']:.0f} |")
     # goals on 256 KiB random gets
     g = [(k, rows[k]) for k in keys if k[0] == "get" and k[1] == 256 * 1024]
     if g:
@@ -174,7 +198,7 @@ set logscale y
 set yrange [*:*]
 plot "{os.path.join(outdir, 'compare.dat')}" using ($4>0?$4:1/0):xtic(1) title "kvcached" lc rgb "#1f77b4", \\
      "" using ($5>0?$5:1/0) title "memcached+extstore" lc rgb "#ff7f0e", \\
-     "" using ($6>0?$6:1/0) title "fio (before kvcached)" lc rgb "#2ca02c"
+     "" using ($6>0?$6:1/0) title "fio (on kvcached's file)" lc rgb "#2ca02c"
 unset multiplot
 """)
     try:
