@@ -149,8 +149,9 @@ wait_ready() {
 # After a burst of writes the host's write cache drains for a while and
 # reads crawl (0.04-0.2 GB/s instead of 1+ on these machines). Wait until
 # 1-second random-read probes of the file (256 KiB, iodepth 4, read-only)
-# reach 60% of the first settled probe (BASELINE), or, for that first one,
-# until two probes agree within 25%; at most SETTLE_MAX seconds.
+# reach 60% of the first settled probe (BASELINE) three times in a row, or,
+# for that first one, until three probes in a row agree within 25% with the
+# one before; at most SETTLE_MAX seconds.
 BASELINE=0
 SETTLE_MAX=45
 probe() {
@@ -162,7 +163,7 @@ probe() {
         python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["read"]["bw_bytes"])'
 }
 settle() {
-    local prev=0 cur i ok
+    local prev=0 cur i ok good=0
     sync
     for i in $(seq "$SETTLE_MAX"); do
         cur=$(probe)
@@ -171,7 +172,9 @@ settle() {
         else
             ok=$(python3 -c "print(int($cur >= 0.6 * $BASELINE))")
         fi
-        if [ "$ok" = 1 ]; then
+        # three good probes in a row: the drain comes in waves
+        if [ "$ok" = 1 ]; then good=$((good + 1)); else good=0; fi
+        if [ "$good" -ge 3 ]; then
             [ "$BASELINE" = 0 ] && BASELINE=$cur
             echo "  settled after $i s ($(python3 -c "print(f'{$cur/1e9:.2f}')") GB/s probe)" >&2
             return 0
