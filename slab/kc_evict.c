@@ -89,8 +89,23 @@ static const struct evict_ops evict_lru = {
     .on_free = list_on_free, .victim = list_victim,
 };
 
-static const struct evict_ops *const evict_all[] = { &evict_fifo, &evict_lru, NULL };
-static const char *const evict_all_names[] = { "fifo", "lru", NULL };
+/* reinsert: FIFO order; a block read at least k times (param, default 1)
+ * since it was written is copied forward when its slab goes (CacheLib
+ * BlockCache's hits-based reinsertion). */
+static bool reinsert_reinsert(struct evict *ev, uint32_t s, const struct index_entry *e)
+{
+    (void)s;
+    return index_hits(e) >= (ev->param ? ev->param : 1);
+}
+
+static const struct evict_ops evict_reinsert = {
+    .name = "reinsert", .help = "fifo, copying forward blocks read >= k times (k = param, 1)",
+    .on_write = list_on_write, .on_read = fifo_on_read,
+    .on_free = list_on_free, .victim = list_victim, .reinsert = reinsert_reinsert,
+};
+
+static const struct evict_ops *const evict_all[] = { &evict_fifo, &evict_lru, &evict_reinsert, NULL };
+static const char *const evict_all_names[] = { "fifo", "lru", "reinsert", NULL };
 
 const struct evict_ops *evict_find(const char *name)
 {
