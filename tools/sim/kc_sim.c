@@ -33,6 +33,7 @@ struct opts {
     const char *traces_dir;
     const char *csv;
     const char *write_trace;
+    const char *device;                /* replay through a real store here */
     uint32_t slab_blocks;
     uint32_t mem_slabs;
     bool partial;
@@ -51,7 +52,7 @@ struct numopt {
 };
 
 enum { O_SLAB = 1000, O_MEM, O_CONV, O_TURNS, O_TTOK, O_THINK, O_SPAN, O_PROMPTS,
-       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_DIR, O_WRITE };
+       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_DIR, O_WRITE, O_DEVICE };
 
 static void usage(FILE *f, const struct numopt *num)
 {
@@ -66,7 +67,9 @@ static void usage(FILE *f, const struct numopt *num)
         "      --traces-dir DIR  where trace names are looked up; default %s/../shared/traces\n"
         "      --partial-blocks  count each request's trailing partial block as a block\n"
         "      --no-bounds       skip infinite, MIN and block-lru\n"
-        "      --write-trace F   write the (last) trace as JSONL and go on\n",
+        "      --write-trace F   write the (last) trace as JSONL and go on\n"
+        "      --device FILE     replay through a real store on FILE (erased; slow) instead\n"
+        "                        of the simulated device, to check the simulation\n",
         KC_SOURCE_ROOT);
     for (const struct numopt *o = num; o->name != NULL; o++)
         fprintf(f, "      --%-17s %s\n", o->name, o->help);
@@ -208,7 +211,8 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
                 *colon = '\0';
                 param = (uint32_t)strtoul(colon + 1, NULL, 10);
             }
-            if (sim_replay(t, g, name, param, o->caps[c], &r, err, sizeof(err)) < 0) {
+            if (sim_replay_dev(t, g, name, param, o->caps[c], o->device, &r, err,
+                               sizeof(err)) < 0) {
                 fprintf(stderr, "kvcache-sim: %s at %llu: %s\n", o->policies[p],
                         (unsigned long long)o->caps[c], err);
                 return -1;
@@ -253,8 +257,9 @@ int main(int argc, char **argv)
         { "no-bounds", no_argument, NULL, O_NOBOUNDS },
         { "traces-dir", required_argument, NULL, O_DIR },
         { "write-trace", required_argument, NULL, O_WRITE },
+        { "device", required_argument, NULL, O_DEVICE },
     };
-    size_t nl = 9;
+    size_t nl = 10;
     for (const struct numopt *n = num; n->name != NULL; n++)
         lopts[nl++] = (struct option){ n->name, required_argument, NULL, n->val };
     lopts[nl] = (struct option){ 0 };
@@ -283,6 +288,7 @@ int main(int argc, char **argv)
         case O_NOBOUNDS: o.bounds = false; break;
         case O_DIR: o.traces_dir = optarg; break;
         case O_WRITE: o.write_trace = optarg; break;
+        case O_DEVICE: o.device = optarg; break;
         default: {
             const struct numopt *n = num;
             while (n->name != NULL && n->val != ch)

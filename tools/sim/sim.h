@@ -46,6 +46,7 @@ struct sim_result {
     uint64_t reinserts;       /* blocks copied forward */
     uint64_t reinsert_dropped;
     uint64_t evictions;       /* slabs (or blocks, for the exact bounds) */
+    uint64_t errors;          /* checksum failures and I/O errors (device) */
     double seconds;
 };
 
@@ -74,6 +75,13 @@ void sim_key(uint32_t id, uint64_t *lo, uint64_t *hi);
 int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
                const char *policy, uint32_t param, uint64_t capacity,
                struct sim_result *r, char *err, size_t errlen);
+
+/* The same through a real store on the file or device at path (created
+ * fresh; blocks are written and read back, verified), to check that the
+ * simulation stands for the real thing. */
+int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
+                   const char *policy, uint32_t param, uint64_t capacity,
+                   const char *device, struct sim_result *r, char *err, size_t errlen);
 
 /* Exact block-granular bounds and baselines (sim_bound.c). */
 int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r);

@@ -74,8 +74,10 @@ static void sim_log(void *arg, int level, const char *msg)
         fprintf(stderr, "kvcache-sim: store: %s\n", msg);
 }
 
-/* Put one block, waiting for a flush if no memory slab is free. */
-static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint32_t len)
+/* Put one block, waiting for a flush if no memory slab is free. With a
+ * real device the value is filled (id, then zeros) so that reads verify. */
+static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint32_t len,
+                   bool fill, uint32_t id)
 {
     struct store_wslot ws;
     int rc;
@@ -89,12 +91,33 @@ static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint3
     }
     if (rc != 0)
         return rc;
-    return store_put_commit(st, &ws);   /* the value's bytes stay unwritten */
+    if (fill) {
+        memset(ws.buf, 0, len);
+        memcpy(ws.buf, &id, sizeof(id));
+    }
+    return store_put_commit(st, &ws);   /* simulated: bytes left unwritten */
 }
 
 int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
                const char *policy, uint32_t param, uint64_t capacity,
                struct sim_result *r, char *err, size_t errlen)
+{
+    return sim_replay_dev(t, g, policy, param, capacity, NULL, r, err, errlen);
+}
+
+/* Wait until no write or read is in flight, so that a real device and the
+ * simulated one see slabs reach the device at the same points. */
+static void sim_settle(struct store *st)
+{
+    store_poll(st, false);
+    while (store_busy(st))
+        if (store_poll(st, true) < 0)
+            break;
+}
+
+int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
+                   const char *policy, uint32_t param, uint64_t capacity,
+                   const char *device, struct sim_result *r, char *err, size_t errlen)
 {
     struct store_config cfg;
     struct store *st = NULL;
@@ -120,8 +143,9 @@ int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
     r->slabs = nslabs;
 
     store_config_default(&cfg);
-    cfg.simulate = true;
-    cfg.path = NULL;
+    cfg.simulate = device == NULL;
+    cfg.path = device;
+    cfg.fresh = true;
     cfg.device_size = FMT_DATA_OFF + nslabs * g->slab_size;
     cfg.slab_size = g->slab_size;
     cfg.memory = (uint64_t)g->mem_slabs * g->slab_size;
@@ -172,19 +196,20 @@ int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
                 r->present++;
                 continue;
             }
-            rc = sim_put(st, &items[b].key, b, g->value_bytes);
+            rc = sim_put(st, &items[b].key, b, g->value_bytes, device != NULL, ids[b]);
             if (rc < 0 && rc != KC_EXISTS) {
                 snprintf(err, errlen, "request %zu block %u: put: %s", i, b, kc_strerror(rc));
                 goto fail;
             }
         }
-        store_poll(st, false);
+        sim_settle(st);
     }
     store_stats(st, &ss);
     r->puts = ss.puts;
     r->reinserts = ss.reinserts;
     r->reinsert_dropped = ss.reinsert_dropped;
     r->evictions = ss.evictions;
+    r->errors = ss.checksum_failures + ss.io_errors;
     free(items);
     store_close(st);
     r->seconds = now_s() - t0;
