@@ -238,6 +238,8 @@ static void test_prefix_budget(void)
  *   later than both, or never): present 2 + 2.
  * - block LRU, chains touched tail first: after [1 2 3] it holds {2, 1};
  *   [1 2 4] finds 1, 2 and leaves {2, 1}; [5] leaves {1, 5}; [1 2 3] finds 1.
+ * - fifo-oracle admits 1, 2, 3 (pushing 1 out), then 1 and 2 again, never
+ *   4 or 5: the last request finds 1 and 2.
  */
 static void test_bounds(void)
 {
@@ -256,6 +258,8 @@ static void test_bounds(void)
     CHECK(r.present == 5);                      /* as much as infinite */
     CHECK(sim_bound_lru(&t, 2, &r) == 0);
     CHECK(r.present == 3 && r.prefix_blocks == 3);
+    CHECK(sim_bound_fifo_oracle(&t, 2, &r) == 0);
+    CHECK(r.present == 2 && r.prefix_blocks == 2 && r.evictions == 3);
     sim_trace_deinit(&t);
 }
 

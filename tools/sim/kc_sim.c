@@ -66,7 +66,7 @@ static void usage(FILE *f, const struct numopt *num)
         "  -o, --csv FILE        also write the results as CSV\n"
         "      --traces-dir DIR  where trace names are looked up; default %s/../shared/traces\n"
         "      --partial-blocks  count each request's trailing partial block as a block\n"
-        "      --no-bounds       skip infinite, MIN and block-lru\n"
+        "      --no-bounds       skip infinite, MIN, block-lru and fifo-oracle\n"
         "      --write-trace F   write the (last) trace as JSONL and go on\n"
         "      --device FILE     replay through a real store on FILE (erased; slow) instead\n"
         "                        of the simulated device, to check the simulation\n",
@@ -199,6 +199,9 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
                 return -1;
             print_row(&r, csv);
             if (sim_bound_lru(t, o->caps[c], &r) < 0)
+                return -1;
+            print_row(&r, csv);
+            if (sim_bound_fifo_oracle(t, o->caps[c], &r) < 0)
                 return -1;
             print_row(&r, csv);
         }

@@ -2,7 +2,8 @@
  * sim.h - the eviction simulator: replaying a trace through the real store
  * (slab/, opened with simulate = true: no device, no data) under one policy
  * and one capacity, and the exact block-granular bounds it is compared with
- * (an infinite cache, Belady's MIN, and a per-block LRU).
+ * (an infinite cache, Belady's MIN) and block-granular baselines (a
+ * per-block LRU, and FIFO with an oracle admission filter).
  *
  * Geometry: a 512-token block of the trace stands for one value of
  * value_bytes (default a 16 KiB slot less its 64-byte header), and a slab
@@ -87,5 +88,6 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
 int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r);
 int sim_bound_min(const struct sim_trace *t, uint64_t capacity, struct sim_result *r);
 int sim_bound_lru(const struct sim_trace *t, uint64_t capacity, struct sim_result *r);
+int sim_bound_fifo_oracle(const struct sim_trace *t, uint64_t capacity, struct sim_result *r);
 
 #endif

@@ -12,6 +12,11 @@
  * and no policy finds more leading blocks than MIN finds blocks. Blocks
  * never used again, or used later than everything cached, are not admitted
  * (MIN with bypass); that only helps it.
+ *
+ * fifo-oracle is FIFO at block granularity that admits only blocks that
+ * will be asked for again: what a perfect admission filter (the best that
+ * S3-FIFO-like filters of one-hit blocks can hope for) gives without MIN's
+ * knowledge of when.
  */
 #include "sim.h"
 
@@ -239,5 +244,58 @@ out:
     free(prev);
     free(next);
     free(in);
+    return rc;
+}
+
+int sim_bound_fifo_oracle(const struct sim_trace *t, uint64_t capacity, struct sim_result *r)
+{
+    uint32_t m = t->max_id ? t->max_id : 1;
+    uint32_t *left = calloc(m, sizeof(uint32_t));      /* references to come */
+    uint8_t *in = calloc(m, 1);
+    uint32_t *ring = malloc((capacity ? capacity : 1) * sizeof(uint32_t));
+    uint64_t head = 0, cached = 0;
+    double t0 = now_s();
+    int rc = -1;
+
+    if (left == NULL || in == NULL || ring == NULL || capacity == 0)
+        goto out;
+    bound_start(t, r, "fifo-oracle", capacity);
+    for (uint64_t p = 0; p < t->nids; p++)
+        left[t->ids[p]]++;
+    for (size_t i = 0; i < t->nreq; i++) {
+        const uint32_t *ids = sim_req_ids(t, i);
+        uint32_t n = t->req[i].nblocks, run = 0;
+        bool lead = true;
+        for (uint32_t b = 0; b < n; b++) {
+            uint32_t id = ids[b];
+            left[id]--;
+            if (in[id]) {
+                r->present++;
+                run += lead;
+                continue;
+            }
+            lead = false;
+            r->puts++;
+            if (left[id] == 0)
+                continue;                  /* never asked again: not admitted */
+            if (cached == capacity) {
+                in[ring[head]] = 0;
+                head = (head + 1) % capacity;
+                cached--;
+                r->evictions++;
+            }
+            ring[(head + cached) % capacity] = id;
+            in[id] = 1;
+            cached++;
+        }
+        r->prefix_blocks += run;
+        r->hit_tokens += sim_hit_tokens(&t->req[i], run);
+    }
+    r->seconds = now_s() - t0;
+    rc = 0;
+out:
+    free(left);
+    free(in);
+    free(ring);
     return rc;
 }
