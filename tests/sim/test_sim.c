@@ -291,6 +291,28 @@ static void test_trace_io(void)
     unlink(path);
 }
 
+/* The chat generator once left ids[] in generation order while requests
+ * were sorted by arrival, and MIN (which walks ids[]) came out below the
+ * infinite cache with room for every block. */
+static void test_synth_order(void)
+{
+    struct sim_synth p;
+    struct sim_trace t;
+    struct sim_result inf, min;
+
+    sim_synth_default(&p);
+    p.conversations = 200;
+    CHECK(sim_trace_synth(&t, &p, false) == 0);
+    for (size_t i = 0; i + 1 < t.nreq; i++) {
+        CHECK(t.req[i].t_ms <= t.req[i + 1].t_ms);
+        CHECK(t.req[i].off + t.req[i].nblocks == t.req[i + 1].off);
+    }
+    CHECK(sim_bound_infinite(&t, &inf) == 0);
+    CHECK(sim_bound_min(&t, t.nids, &min) == 0);
+    CHECK(inf.present == min.present && inf.hit_tokens == min.hit_tokens);
+    sim_trace_deinit(&t);
+}
+
 /* The simulated device and a real file give the same hit ratios. */
 static void test_device(void)
 {
@@ -339,7 +361,7 @@ static const struct {
 } tests[] = {
     { "fifo", test_fifo }, { "lru", test_lru }, { "reinsert", test_reinsert },
     { "prefix", test_prefix }, { "prefix-budget", test_prefix_budget },
-    { "bounds", test_bounds }, { "trace-io", test_trace_io }, { "device", test_device },
+    { "bounds", test_bounds }, { "synth-min-order", test_synth_order }, { "trace-io", test_trace_io }, { "device", test_device },
 };
 
 int main(int argc, char **argv)

@@ -209,7 +209,7 @@ int sim_trace_synth(struct sim_trace *t, const struct sim_synth *p, bool partial
     uint32_t next_id = nprompts * sys_blocks;
 
     memset(t, 0, sizeof(*t));
-    snprintf(t->name, sizeof(t->name), "synthetic");
+    snprintf(t->name, sizeof(t->name), "chat");
     if (cdf == NULL)
         return -1;
     /* Zipf(1) popularity of the system prompts. */
@@ -259,6 +259,19 @@ int sim_trace_synth(struct sim_trace *t, const struct sim_synth *p, bool partial
     }
     t->max_id = next_id;
     qsort(t->req, t->nreq, sizeof(*t->req), req_cmp);
+    /* Lay the chains out again in arrival order: the bounds walk ids[] as
+     * the sequence of references. */
+    uint32_t *ids = malloc((t->nids ? t->nids : 1) * sizeof(*ids));
+    if (ids == NULL)
+        goto fail;
+    uint64_t at = 0;
+    for (size_t i = 0; i < t->nreq; i++) {
+        memcpy(ids + at, t->ids + t->req[i].off, t->req[i].nblocks * sizeof(*ids));
+        t->req[i].off = at;
+        at += t->req[i].nblocks;
+    }
+    free(t->ids);
+    t->ids = ids;
     free(cdf);
     free(conv);
     return 0;

@@ -32,7 +32,8 @@ struct sim_req {
 struct sim_trace {
     struct sim_req *req;
     size_t nreq;
-    uint32_t *ids;        /* chains of all requests, back to back */
+    uint32_t *ids;        /* chains of all requests, back to back in
+                             arrival order: the sequence of references */
     uint64_t nids;        /* block references */
     uint32_t max_id;      /* largest id + 1 */
     uint64_t tokens;      /* sum of input_len */
