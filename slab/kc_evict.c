@@ -105,35 +105,48 @@ static const struct evict_ops evict_reinsert = {
 };
 
 /*
- * prefix: FIFO order with reinsertion paid from a write budget, for prefix
- * chains read through GetPrefix.
+ * prefix: FIFO order with reinsertion for prefix chains read through
+ * GetPrefix, paid from a write budget and spent on chain heads first.
  *
- * Under GetPrefix a block is only read when every block before it in its
- * chain was found, so a block's hit count is at most its predecessor's
- * (since both were written): keeping blocks by hits keeps chains from the
- * head and lets their tails go first, and never keeps a tail whose head it
- * drops from the same victim. A live block of the victim read since it was
- * written (or last copied) is copied forward, as `reinsert` with k = 1
- * does, but copies are paid from a budget of param percent (default 30) of
- * the blocks put, so write amplification stays at or below 1 + param/100
- * whatever the traffic; while the budget is low, only blocks read twice or
- * more are kept. Measured against choosing the least-read of the oldest
- * few slabs as victim, plain FIFO order did as well or better on both
- * Mooncake traces (docs/eviction.md).
+ * A live block of the victim read since it was written (or last copied) is
+ * copied forward, as `reinsert` with k = 1 does, but:
+ * - Copies are paid from a budget of param percent (default 30) of the
+ *   blocks put, so write amplification stays at or below 1 + param/100
+ *   whatever the traffic.
+ * - When the budget is short, heads go first. A block is of use only while
+ *   every block before it in its chain is cached, so a copy of a block deep
+ *   in a chain whose head was dropped is wasted. Copies are limited to
+ *   blocks at chain positions up to a limit that halves while the credit
+ *   is low and doubles while it piles up; while it is low, a block must
+ *   also have been read twice. Under GetPrefix a block is read only when
+ *   its predecessors were found, so hits fall along a chain, and both rules
+ *   cut chains from the tail.
+ * With a budget large enough for every read block, this is `reinsert`.
+ * Choosing the victim among the oldest slabs by fewest reads, or by LFS's
+ * cost-benefit on read blocks, did no better than FIFO order on the
+ * Mooncake traces and the chat generator (docs/eviction.md).
  */
 #define PREFIX_BUDGET_DEFAULT 30u  /* copies allowed per 100 blocks put */
-#define PREFIX_CREDIT_LOW 64       /* copies left below which reads >= 2 */
+#define PREFIX_CREDIT_SHRINK 16    /* copies left below which the limit halves */
+#define PREFIX_CREDIT_GROW 256     /* copies left above which it doubles */
+#define PREFIX_CREDIT_TWICE 64     /* copies left below which reads >= 2 */
 
-/* Running state of the prefix policy: the write budget. */
+/* Running state of the prefix policy: the write budget and its use. */
 struct prefix_state {
     uint32_t pending;    /* copies promised by reinsert(), not yet inserted */
+    uint32_t pos_limit;  /* deepest chain position copied */
     int64_t credit;      /* copies the budget allows, in hundredths */
 };
 
 static int prefix_init(struct evict *ev)
 {
-    ev->priv = calloc(1, sizeof(struct prefix_state));
-    return ev->priv == NULL ? -1 : 0;
+    struct prefix_state *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return -1;
+    p->pos_limit = INDEX_POS_MAX;
+    ev->priv = p;
+    return 0;
 }
 
 static void prefix_deinit(struct evict *ev)
@@ -154,11 +167,16 @@ static void prefix_on_insert(struct evict *ev, uint32_t s, uint32_t pos)
         p->credit += ev->param ? ev->param : PREFIX_BUDGET_DEFAULT;
 }
 
+/* The oldest slab; first, fit the chain position limit to the credit. */
 static uint32_t prefix_victim(struct evict *ev)
 {
     struct prefix_state *p = ev->priv;
 
     p->pending = 0;   /* copies of an earlier victim that found no room */
+    if (p->credit > PREFIX_CREDIT_GROW * 100)
+        p->pos_limit = p->pos_limit < INDEX_POS_MAX / 2 ? p->pos_limit * 2 + 1 : INDEX_POS_MAX;
+    else if (p->credit < PREFIX_CREDIT_SHRINK * 100)
+        p->pos_limit /= 2;
     return ev->head;
 }
 
@@ -168,9 +186,9 @@ static bool prefix_reinsert(struct evict *ev, uint32_t s, const struct index_ent
     uint32_t hits = index_hits(e);
 
     (void)s;
-    if (hits == 0 || p->credit < 100)
+    if (hits == 0 || p->credit < 100 || index_chain_pos(e) > p->pos_limit)
         return false;
-    if (hits < 2 && p->credit < PREFIX_CREDIT_LOW * 100)
+    if (hits < 2 && p->credit < PREFIX_CREDIT_TWICE * 100)
         return false;
     p->credit -= 100;
     p->pending++;
@@ -178,7 +196,7 @@ static bool prefix_reinsert(struct evict *ev, uint32_t s, const struct index_ent
 }
 
 static const struct evict_ops evict_prefix = {
-    .name = "prefix", .help = "fifo, copying forward read blocks (chain heads first) within "
+    .name = "prefix", .help = "fifo, copying forward read blocks, chain heads first, within "
                               "a write budget (param: percent of puts, 30 = WA <= 1.3)",
     .init = prefix_init, .deinit = prefix_deinit,
     .on_write = list_on_write, .on_insert = prefix_on_insert, .on_read = fifo_on_read,

@@ -204,6 +204,59 @@ static void test_prefix(void)
 
     CHECK(reinsert_case("prefix", 0, &n) == 0x1);
     CHECK(n == 1);
+    /* a budget of 10 copies a put is never short: every read block kept */
+    CHECK(reinsert_case("prefix", 1000, &n) == 0x3);
+    CHECK(n == 2);
+}
+
+/* Slab of block id, or UINT32_MAX if absent. */
+static uint32_t ts_slab(struct tstore *t, uint32_t id)
+{
+    struct store_item_info info;
+    struct kc_key k;
+
+    sim_key(id, &k.lo, &k.hi);
+    return store_describe(t->st, NS, &k, &info) == 0 ? info.slab : UINT32_MAX;
+}
+
+/* prefix: a budget short for good is spent on chain heads. Each round
+ * writes a chain of 4 blocks and reads it twice; every victim offers its
+ * read blocks for 1.2 copies earned, and the chain position limit falls
+ * until only heads are copied. A block whose slab changed was copied. */
+static void test_prefix_heads(void)
+{
+    enum { ROUNDS = 120, LATE = 60 };
+    static uint32_t slab[ROUNDS * 4];
+    struct tstore t;
+    uint32_t late_heads = 0, late_tails = 0, early_tails = 0;
+
+    ts_open(&t, "prefix", 0, 4);
+    for (uint32_t r = 0; r < ROUNDS; r++) {
+        uint32_t first = 1000 + 4 * r;
+        ts_put_chain(&t, first, 4);
+        for (uint32_t i = 0; i < 4; i++)
+            slab[4 * r + i] = ts_slab(&t, first + i);
+        CHECK(ts_get_chain(&t, first, 4) == 4);
+        CHECK(ts_get_chain(&t, first, 4) == 4);
+        for (uint32_t b = 0; b < 4 * r; b++) {
+            uint32_t now = ts_slab(&t, 1000 + b);
+            if (now == slab[b] || now == UINT32_MAX)
+                continue;
+            slab[b] = now;                 /* copied forward: count once */
+            if (b % 4 == 0)
+                late_heads += r >= LATE;
+            else if (r >= LATE)
+                late_tails++;
+            else
+                early_tails++;
+        }
+    }
+    printf("copies: %u tail blocks early; late %u heads, %u tail blocks\n",
+           early_tails, late_heads, late_tails);
+    CHECK(early_tails > 0);     /* the limit starts open */
+    CHECK(late_heads > 0);
+    CHECK(late_tails == 0);
+    store_close(t.st);
 }
 
 /* prefix: whatever is read, copies stay within the write budget. */
@@ -360,7 +413,7 @@ static const struct {
     void (*fn)(void);
 } tests[] = {
     { "fifo", test_fifo }, { "lru", test_lru }, { "reinsert", test_reinsert },
-    { "prefix", test_prefix }, { "prefix-budget", test_prefix_budget },
+    { "prefix", test_prefix }, { "prefix-heads", test_prefix_heads }, { "prefix-budget", test_prefix_budget },
     { "bounds", test_bounds }, { "synth-min-order", test_synth_order }, { "trace-io", test_trace_io }, { "device", test_device },
 };
 
