@@ -155,8 +155,8 @@ fail:
 
 void sim_synth_default(struct sim_synth *p)
 {
-    *p = (struct sim_synth){ .conversations = 2000, .turns = 4, .turn_tokens = 1200,
-                             .think_ms = 60000, .span_ms = 1800000, .prompts = 20,
+    *p = (struct sim_synth){ .conversations = 8000, .turns = 5, .turn_tokens = 1200,
+                             .think_ms = 120000, .span_ms = 3600000, .prompts = 20,
                              .prompt_tokens = 2048, .seed = 1 };
 }
 
