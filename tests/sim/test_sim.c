@@ -196,17 +196,19 @@ static void test_reinsert(void)
     CHECK(n == 1);
 }
 
-/* prefix: with little budget, only the head read twice is kept; the tail
- * of its chain (read once) goes first. */
+/* prefix: copies are paid from the budget, param percent of the blocks
+ * put: 9 puts at 20% pay for one copy (the head, first in slot order), at
+ * 10% for none, at 1000% for every read block. */
 static void test_prefix(void)
 {
     uint64_t n;
 
-    CHECK(reinsert_case("prefix", 0, &n) == 0x1);
-    CHECK(n == 1);
-    /* a budget of 10 copies a put is never short: every read block kept */
     CHECK(reinsert_case("prefix", 1000, &n) == 0x3);
     CHECK(n == 2);
+    CHECK(reinsert_case("prefix", 20, &n) == 0x1);
+    CHECK(n == 1);
+    CHECK(reinsert_case("prefix", 10, &n) == 0x0);
+    CHECK(n == 0);
 }
 
 /* Slab of block id, or UINT32_MAX if absent. */
@@ -220,12 +222,14 @@ static uint32_t ts_slab(struct tstore *t, uint32_t id)
 }
 
 /* prefix: a budget short for good is spent on chain heads. Each round
- * writes a chain of 4 blocks and reads it twice; every victim offers its
- * read blocks for 1.2 copies earned, and the chain position limit falls
- * until only heads are copied. A block whose slab changed was copied. */
+ * writes a chain of 4 blocks and reads it twice; every victim offers 4
+ * blocks read twice for about one copy earned. The threshold settles on
+ * heads, loosening now and then when credit piles up: once settled, a head
+ * must be copied at least 3 times as often as a block of a tail. A block
+ * whose slab changed was copied. */
 static void test_prefix_heads(void)
 {
-    enum { ROUNDS = 120, LATE = 60 };
+    enum { ROUNDS = 600, LATE = 100 };
     static uint32_t slab[ROUNDS * 4];
     struct tstore t;
     uint32_t late_heads = 0, late_tails = 0, early_tails = 0;
@@ -253,9 +257,9 @@ static void test_prefix_heads(void)
     }
     printf("copies: %u tail blocks early; late %u heads, %u tail blocks\n",
            early_tails, late_heads, late_tails);
-    CHECK(early_tails > 0);     /* the limit starts open */
+    CHECK(early_tails > 0);     /* the threshold starts open */
     CHECK(late_heads > 0);
-    CHECK(late_tails == 0);
+    CHECK(late_heads >= late_tails);   /* 1 head for 3 tail blocks a chain */
     store_close(t.st);
 }
 
