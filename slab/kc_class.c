@@ -16,7 +16,10 @@ void class_init(struct class_table *t, uint32_t slab_size)
     uint64_t s = FMT_BLOCK;
     while (t->ngeo < CLASS_MAX && s < t->max_slot) {
         t->geo[t->ngeo++] = (uint32_t)s;
-        s = fmt_align(s + s / 4);
+        /* Steps stay under 16 MiB so that the padding of a value in its
+         * slot fits the 24 bits the index keeps it in. */
+        uint64_t step = s / 4 < CLASS_STEP_MAX ? s / 4 : CLASS_STEP_MAX;
+        s = fmt_align(s + step);
     }
     if (t->ngeo < CLASS_MAX)
         t->geo[t->ngeo++] = t->max_slot;

@@ -5,7 +5,8 @@
  * classes of fixed-size namespaces are made exactly for their block size
  * (rounded up to 4 KiB, so a block wastes less than 4 KiB); values of
  * variable-size namespaces use geometric classes (factor 1.25, aligned to
- * 4 KiB) up to the largest slot a slab holds.
+ * 4 KiB, steps capped just under 16 MiB) up to the largest slot a slab
+ * holds.
  */
 #ifndef KC_CLASS_H
 #define KC_CLASS_H
@@ -14,6 +15,7 @@
 
 #define CLASS_MAX 256
 #define CLASS_NONE UINT16_MAX
+#define CLASS_STEP_MAX ((16u << 20) - 4096u)  /* geometric step cap */
 
 struct class_table {
     uint32_t slab_size;

@@ -118,7 +118,7 @@ static const struct evict_ops evict_reinsert = {
  *   copy needs more reads than a threshold, or as many and a chain position
  *   no deeper than a limit. While the credit is short and still falling,
  *   the limit falls (63, 15, 3, 0) and then the threshold rises; while it
- *   piles up, they move back. A block is of use only while every block before it in its
+ *   is ample and still rising, they move back. A block is of use only while every block before it in its
  *   chain is cached, and under GetPrefix a block is read only when its
  *   predecessors were found, so reads fall along a chain: both rules cut
  *   chains from the tail, and a kept tail never loses its head to them.
@@ -129,7 +129,7 @@ static const struct evict_ops evict_reinsert = {
  */
 #define PREFIX_BUDGET_DEFAULT 30u  /* copies allowed per 100 blocks put */
 #define PREFIX_CREDIT_SHORT 16     /* copies left below which: stricter */
-#define PREFIX_CREDIT_AMPLE 256    /* copies left above which: looser */
+#define PREFIX_CREDIT_AMPLE 64     /* copies left above which: looser */
 #define PREFIX_POS_ANY INDEX_POS_MAX
 
 /* Running state of the prefix policy: the write budget and its use. */
@@ -194,7 +194,8 @@ static void prefix_loosen(struct prefix_state *p)
 }
 
 /* The oldest slab; first, fit the copy threshold to the credit: stricter
- * while it is short and still falling, looser while it piles up. */
+ * while it is short and still falling, looser while it is ample and still
+ * rising. */
 static uint32_t prefix_victim(struct evict *ev)
 {
     struct prefix_state *p = ev->priv;
@@ -202,7 +203,7 @@ static uint32_t prefix_victim(struct evict *ev)
     p->pending = 0;   /* copies of an earlier victim that found no room */
     if (p->credit < PREFIX_CREDIT_SHORT * 100 && p->credit <= p->last_credit)
         prefix_tighten(p);
-    else if (p->credit > PREFIX_CREDIT_AMPLE * 100)
+    else if (p->credit > PREFIX_CREDIT_AMPLE * 100 && p->credit > p->last_credit)
         prefix_loosen(p);
     p->last_credit = p->credit;
     return ev->head;

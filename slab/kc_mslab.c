@@ -71,38 +71,88 @@ void mslab_unpin(struct store *st, uint32_t m)
     st->mem[m].pins--;
 }
 
+/* The namespace counter of slab s for nsidx, made if missing. */
+static struct slab_ns *slab_ns_get(struct slabinfo *si, uint32_t nsidx, bool make)
+{
+    for (uint32_t i = 0; i < si->nnsv; i++)
+        if (si->nsv[i].nsidx == nsidx)
+            return &si->nsv[i];
+    if (!make)
+        return NULL;
+    if (si->nnsv == si->capnsv) {
+        uint32_t cap = si->capnsv ? si->capnsv * 2 : 2;
+        struct slab_ns *v = realloc(si->nsv, cap * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        si->nsv = v;
+        si->capnsv = cap;
+    }
+    si->nsv[si->nnsv] = (struct slab_ns){ .nsidx = nsidx };
+    return &si->nsv[si->nnsv++];
+}
+
+/* A live block of bytes in namespace nsidx now lives in slab s. Counts are
+ * kept per slab and namespace, so that reclaiming a whole slab updates the
+ * namespaces' counts at once, without visiting index entries. */
+void slab_count_add(struct store *st, uint32_t s, uint32_t nsidx, uint64_t bytes)
+{
+    struct slabinfo *si = &st->slabs[s];
+    struct slab_ns *c = slab_ns_get(si, nsidx, true);
+    struct nsent *n = &st->ns[nsidx];
+
+    if (c == NULL) {
+        store_log(st, 1, "out of memory for the counts of slab %u", s);
+    } else {
+        c->items++;
+        c->bytes += bytes;
+    }
+    si->nlive++;
+    si->bytes += bytes;
+    n->items++;
+    n->bytes += bytes;
+    st->st.items++;
+    st->st.bytes += bytes;
+}
+
 void slab_forget_entry(struct store *st, const struct index_entry *e)
 {
     uint32_t s = index_slab(e);
+    struct slabinfo *si = &st->slabs[s];
     struct nsent *n = &st->ns[index_ns(e)];
-    uint64_t b = store_item_bytes(st, n, s);
+    struct slab_ns *c = slab_ns_get(si, index_ns(e), false);
+    uint64_t b = store_entry_len(st, e);
 
-    st->slabs[s].nlive--;
-    st->slabs[s].bytes -= b;
-    if (n->items > 0) {
-        n->items--;
-        n->bytes -= b < n->bytes ? b : n->bytes;
+    if (c != NULL && c->items > 0) {
+        c->items--;
+        c->bytes -= b;
     }
+    si->nlive--;
+    si->bytes -= b;
+    n->items--;
+    n->bytes -= b;
     st->st.items--;
     st->st.bytes -= b;
 }
 
-void store_stale_gone(struct store *st, const struct index_entry *e)
+/* Every block of slab s leaves its namespace's counts. */
+static void slab_ns_release(struct store *st, struct slabinfo *si)
 {
-    struct nsent *n = &st->ns[index_ns(e)];
-
-    if (n->items == 0)
-        return;
-    uint64_t b = n->bytes / n->items;   /* exact for fixed-size blocks */
-    n->items--;
-    n->bytes -= b;
+    for (uint32_t i = 0; i < si->nnsv; i++) {
+        struct nsent *n = &st->ns[si->nsv[i].nsidx];
+        n->items -= si->nsv[i].items;
+        n->bytes -= si->nsv[i].bytes;
+    }
+    free(si->nsv);
+    si->nsv = NULL;
+    si->nnsv = si->capnsv = 0;
 }
 
-/* Sweep callback for stale entries met after an eviction. */
-static void slab_sweep_cb(const struct index_entry *e, bool live, void *arg)
+void slab_ns_free_all(struct store *st)
 {
-    (void)live;
-    store_stale_gone(arg, e);
+    for (uint32_t s = 0; s < st->nslabs; s++) {
+        free(st->slabs[s].nsv);
+        st->slabs[s].nsv = NULL;
+    }
 }
 
 /* Reclaim device slab s, already off the policy's books. */
@@ -115,11 +165,12 @@ static void slab_drop(struct store *st, uint32_t s)
     st->st.evicted_items += si->nlive;
     st->st.items -= si->nlive;
     st->st.bytes -= si->bytes;
+    slab_ns_release(st, si);
     /* Every index entry into s is stale from here on. */
     st->slab_gen[s]++;
     *si = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
     st->nfree++;
-    index_sweep(&st->ix, st->sweep_step, NULL, slab_sweep_cb, st);
+    index_sweep(&st->ix, st->sweep_step, NULL, NULL, NULL);
 }
 
 void slab_reclaim(struct store *st, uint32_t s)
@@ -132,6 +183,8 @@ void slab_reclaim(struct store *st, uint32_t s)
 static int slab_alloc(struct store *st, uint32_t *out)
 {
     if (st->nfree == 0) {
+        if (st->reclaiming != SLAB_NONE)
+            return KC_EBUSY;   /* a victim is being read back to make room */
         uint32_t v = evict_victim(&st->ev);
         if (v == EVICT_NONE)
             return st->flushing > 0 ? KC_EBUSY : KC_ENOSPC;
@@ -302,7 +355,8 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
 
     if (n == NULL)
         return KC_ENONS;
-    if (st->nfree <= 1 && st->ev.ops->reinsert != NULL && !st->reinserting)
+    if (st->nfree <= 2 && st->ev.ops->reinsert != NULL && !st->reinserting &&
+        st->reclaiming == SLAB_NONE)
         slab_reclaim_ahead(st);
     if (n->block_bytes != 0 && len != n->block_bytes) {
         st->st.puts_rejected++;
@@ -336,7 +390,7 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
     *ws = (struct store_wslot){
         .buf = ms->buf + fmt_slot_off(slot, st->classes.slot[cls]) + FMT_ITEM_HDR,
         .len = len, .ns = ns, .key = *key, .chain_pos = chain_pos,
-        .slab = ms->slab, .slot = slot, .gen = (uint32_t)(ms - st->mem) };
+        .slab = ms->slab, .slot = slot, .mslab = (uint32_t)(ms - st->mem) };
     return 0;
 }
 
@@ -349,12 +403,12 @@ static struct fmt_item *wslot_hdr(struct store_wslot *ws)
 void store_put_abort(struct store *st, struct store_wslot *ws)
 {
     wslot_hdr(ws)->magic = 0;   /* a hole: recovery skips it */
-    mslab_writer_done(st, &st->mem[ws->gen]);
+    mslab_writer_done(st, &st->mem[ws->mslab]);
 }
 
 int store_put_commit(struct store *st, struct store_wslot *ws)
 {
-    struct mslab *ms = &st->mem[ws->gen];
+    struct mslab *ms = &st->mem[ws->mslab];
     struct nsent *n = store_ns_find(st, ws->ns);
     struct fmt_item *h = wslot_hdr(ws);
     struct index_entry *e, stale;
@@ -373,13 +427,24 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
     } else {
         fmt_item_seal(h, ws->buf);
     }
-    rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
-                      st->slab_gen[s], ws->chain_pos, &e, &stale);
-    if (rc < 0) {
-        /* Full of stale entries? Sweep them all once and try again. */
-        index_sweep(&st->ix, st->ix.cap, NULL, slab_sweep_cb, st);
+    uint32_t pos = n->block_bytes != 0 ? ws->chain_pos
+                                       : st->classes.slot[ms->cls] - FMT_ITEM_HDR - ws->len;
+    for (int tries = 0;; tries++) {
         rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
-                          st->slab_gen[s], ws->chain_pos, &e, &stale);
+                          st->slab_gen[s], pos, &e, &stale);
+        if (rc >= 0 || tries == 8)
+            break;
+        /* The index is full (blocks smaller than min_item_size): sweep out
+         * stale entries, and if that is not enough reclaim a slab. */
+        if (tries == 0) {
+            index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
+        } else {
+            uint32_t v = evict_victim(&st->ev);
+            if (v == EVICT_NONE)
+                break;
+            slab_reclaim(st, v);
+            index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
+        }
     }
     if (rc != 0) {
         h->magic = 0;
@@ -391,15 +456,8 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
         st->st.puts_rejected++;
         return KC_ENOSPC;
     }
-    if (!index_empty(&stale))
-        store_stale_gone(st, &stale);
-    uint64_t b = store_item_bytes(st, n, s);
-    st->slabs[s].nlive++;
-    st->slabs[s].bytes += b;
-    n->items++;
-    n->bytes += b;
-    st->st.items++;
-    st->st.bytes += b;
+    (void)stale;   /* a stale entry left no counts behind */
+    slab_count_add(st, s, nsidx, ws->len);
     st->st.puts++;
     st->st.put_bytes += ws->len;
     evict_on_insert(&st->ev, s, ws->chain_pos);
@@ -531,8 +589,8 @@ static void slab_forward_sim(struct store *st, uint32_t v)
             continue;
         const struct nsent *ns = &st->ns[index_ns(e)];
         fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
-                                .chain_pos = index_chain_pos(e), .slot = index_slot(e),
-                                .len = (uint32_t)store_item_bytes(st, ns, v) };
+                                .chain_pos = store_entry_chain_pos(st, e),
+                                .slot = index_slot(e), .len = store_entry_len(st, e) };
     }
     qsort(fw, n, sizeof(*fw), fwd_cmp);
     for (uint32_t k = 0; k < n; k++) {
@@ -545,41 +603,64 @@ static void slab_forward_sim(struct store *st, uint32_t v)
     free(fw);
 }
 
+/* The read-back of a victim finished: forward its picked blocks, drop it. */
+static void slab_reclaim_read_done(struct dev_io *io, void *arg)
+{
+    struct store *st = arg;
+    uint32_t v = st->reclaiming;
+
+    st->reclaiming = SLAB_NONE;     /* the copies may need a free slab */
+    st->reinserting = true;
+    if (io->res == 0) {
+        slab_forward_image(st, v, st->scratch, true);
+    } else {
+        st->st.io_errors++;
+        store_log(st, 0, "reading back slab %u for reinsertion failed: %s", v,
+                  kc_strerror(io->res));
+    }
+    slab_drop(st, v);
+    st->reinserting = false;
+}
+
 /*
- * Reclaim the policy's victim now, before a slab is needed, copying forward
- * the live blocks its reinsert() picks. Runs when one free slab is left, so
- * the copies have room. A victim without a DRAM copy is read back first
- * (synchronously: the reads of other requests wait that long).
+ * Reclaim the policy's victim ahead of need (two free slabs left), copying
+ * forward the live blocks its reinsert() picks, so the copies have room. A
+ * victim with a DRAM copy (or in simulation) is handled at once; otherwise it
+ * is read back in the background (throttled with the writes, behind reads)
+ * and handled when the read completes. Meanwhile it is off the policy's
+ * books, and a put that finds no free slab waits (KC_EBUSY).
  */
 void slab_reclaim_ahead(struct store *st)
 {
     uint32_t v = evict_victim(&st->ev);
-    struct mslab *pinned = NULL;
 
     if (v == EVICT_NONE)
         return;
-    st->reinserting = true;
     evict_on_free(&st->ev, v);      /* off the books: not picked again */
     struct slabinfo *si = &st->slabs[v];
+    if (si->nlive > 0 && !st->cfg.simulate && si->mem == 0) {
+        if (st->scratch == NULL)
+            st->scratch = dev_alloc(st->slab_size);
+        if (st->scratch != NULL) {
+            st->reclaiming = v;
+            st->reclaim_io = (struct dev_io){
+                .op = DEV_READ, .bg = true, .buf = st->scratch,
+                .len = (uint32_t)fmt_slot_off(si->nitems, st->classes.slot[si->cls]),
+                .off = FMT_DATA_OFF + (uint64_t)v * st->slab_size,
+                .cb = slab_reclaim_read_done, .arg = st };
+            dev_submit(&st->dev, &st->reclaim_io);
+            return;
+        }
+    }
+    st->reinserting = true;
     if (si->nlive > 0) {
         if (st->cfg.simulate) {
             slab_forward_sim(st, v);
         } else if (si->mem != 0) {
-            pinned = &st->mem[si->mem - 1];
+            struct mslab *pinned = &st->mem[si->mem - 1];
             pinned->pins++;
             slab_forward_image(st, v, pinned->buf, false);
             pinned->pins--;
-        } else {
-            uint64_t len = fmt_slot_off(si->nitems, st->classes.slot[si->cls]);
-            if (st->scratch == NULL)
-                st->scratch = dev_alloc(st->slab_size);
-            int rc = st->scratch == NULL ? -ENOMEM :
-                     dev_rw_sync(&st->dev, DEV_READ, st->scratch, (uint32_t)len,
-                                 FMT_DATA_OFF + (uint64_t)v * st->slab_size);
-            if (rc == 0)
-                slab_forward_image(st, v, st->scratch, true);
-            else
-                st->st.io_errors++;
         }
     }
     slab_drop(st, v);

@@ -16,6 +16,7 @@ struct rd {
     struct store_get *g;
     struct store_get_item *it;
     uint64_t seq;        /* the slab's sequence number when submitted */
+    uint32_t slot;
     uint32_t slot_size;
 };
 
@@ -59,7 +60,7 @@ void rbuf_deinit(struct store *st)
 static void get_item_release(struct store *st, struct store_get_item *it)
 {
     if (it->rbuf != NULL) {
-        rbuf_put(st, it->rbuf, it->slot);   /* slot holds the buffer size */
+        rbuf_put(st, it->rbuf, it->rlen);
         it->rbuf = NULL;
     }
     if (it->mslab != 0) {
@@ -128,6 +129,21 @@ static void get_finish(struct store *st, struct store_get *g)
         g->done(g, g->arg);
 }
 
+/* A block failed verification: drop its index entry (if it still names
+ * that slot), so it is not read again; a new put can replace it. */
+static void get_drop_damaged(struct store *st, uint64_t ns, const struct kc_key *key,
+                             uint32_t slab, uint32_t slot)
+{
+    struct nsent *n = store_ns_find(st, ns);
+    if (n == NULL)
+        return;
+    struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
+    if (e != NULL && index_slab(e) == slab && index_slot(e) == slot) {
+        slab_forget_entry(st, e);
+        index_remove(&st->ix, e);
+    }
+}
+
 /* A device read finished: verify it, then deliver or miss. */
 static void get_read_done(struct dev_io *io, void *arg)
 {
@@ -140,8 +156,8 @@ static void get_read_done(struct dev_io *io, void *arg)
 
     if (io->res < 0) {
         st->st.io_errors++;
-        store_log(st, 0, "read of slab %u slot %u failed: %s", it->slab, it->slot,
-                  kc_strerror(io->res));
+        store_log(st, 0, "read of slab %u at offset %llu failed: %s", it->slab,
+                  (unsigned long long)io->off, kc_strerror(io->res));
         get_item_miss(st, it, KC_MISS);
     } else if (!fmt_item_check_hdr(h) || h->key_lo != it->key.lo || h->key_hi != it->key.hi ||
                h->ns != g->ns || h->seq != r->seq ||
@@ -149,9 +165,10 @@ static void get_read_done(struct dev_io *io, void *arg)
                (n != NULL && n->block_bytes != 0 && h->len != n->block_bytes) ||
                !fmt_item_check_value(h, h + 1)) {
         st->st.checksum_failures++;
-        store_log(st, 0, "block in slab %u slot %u failed verification: served as a miss",
-                  it->slab, it->slot);
+        store_log(st, 0, "block in slab %u at offset %llu failed verification: "
+                  "served as a miss and dropped", it->slab, (unsigned long long)io->off);
         get_item_miss(st, it, KC_MISS);
+        get_drop_damaged(st, g->ns, &it->key, it->slab, r->slot);
     } else {
         get_item_deliver(st, it, h + 1, h->len);
     }
@@ -176,7 +193,7 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     index_hit(e);
     evict_on_read(&st->ev, s, e);
     it->slab = s;
-    it->chain_pos = index_chain_pos(e);
+    it->chain_pos = store_entry_chain_pos(st, e);
     if (si->mem != 0) {
         struct mslab *ms = &st->mem[si->mem - 1];
         const struct fmt_item *h = (const void *)(ms->buf + fmt_slot_off(slot, slot_size));
@@ -194,8 +211,7 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     }
     if (st->cfg.simulate) {
         /* No device: a block on it counts as read, with no bytes. */
-        const struct nsent *n = &st->ns[nsidx];
-        get_item_deliver(st, it, NULL, n->block_bytes ? n->block_bytes : slot_size - FMT_ITEM_HDR);
+        get_item_deliver(st, it, NULL, store_entry_len(st, e));
         it->data = NULL;
         return true;
     }
@@ -205,8 +221,9 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         free(r);
         return false;
     }
-    it->slot = slot_size;   /* buffer size, for the release */
-    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .slot_size = slot_size };
+    it->rlen = slot_size;
+    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .slot = slot,
+                      .slot_size = slot_size };
     r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = slot_size,
                              .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +
                                     fmt_slot_off(slot, slot_size),

@@ -67,12 +67,27 @@ struct nsent *store_ns_find(struct store *st, uint64_t ns)
     return NULL;
 }
 
-uint64_t store_item_bytes(const struct store *st, const struct nsent *n, uint32_t slab)
+/*
+ * The index keeps 24 bits per entry for the block's position in its prefix
+ * chain. Blocks of variable-size namespaces have no chain; for them the
+ * field holds the padding of the value in its slot (always under 16 MiB, see
+ * kc_class.h), so their exact length is known without a read.
+ */
+uint32_t store_entry_len(const struct store *st, const struct index_entry *e)
 {
+    const struct nsent *n = &st->ns[index_ns(e)];
+
     if (n->block_bytes != 0)
         return n->block_bytes;
-    uint16_t cls = st->slabs[slab].cls;
-    return cls == CLASS_NONE ? 0 : st->classes.slot[cls] - FMT_ITEM_HDR;
+    uint16_t cls = st->slabs[index_slab(e)].cls;
+    if (cls == CLASS_NONE)
+        return 0;
+    return st->classes.slot[cls] - FMT_ITEM_HDR - index_chain_pos(e);
+}
+
+uint32_t store_entry_chain_pos(const struct store *st, const struct index_entry *e)
+{
+    return st->ns[index_ns(e)].block_bytes != 0 ? index_chain_pos(e) : 0;
 }
 
 /* Write the namespace table and geometry to the next superblock copy. */
@@ -83,16 +98,18 @@ int store_sb_write(struct store *st)
 
     memset(st->sbuf, 0, FMT_SB_COPY);
     *sb = (struct fmt_sb){ .magic = FMT_SB_MAGIC, .version = FMT_VERSION,
-                           .ns_count = st->nns, .store_id = st->store_id,
+                           .store_id = st->store_id, .epoch_next = st->epoch_next,
                            .generation = ++st->sb_gen, .device_size = st->dev.size,
                            .slab_size = st->slab_size, .nslabs = st->nslabs,
                            .data_off = FMT_DATA_OFF };
     for (uint32_t i = 0; i < st->nns; i++) {
         const struct nsent *n = &st->ns[i];
-        rec[i] = (struct fmt_ns){ .id = n->id, .block_bytes = n->block_bytes,
-                                  .epoch = n->epoch, .live = n->live,
-                                  .desc_len = n->desc_len };
-        memcpy(rec[i].desc, n->desc, n->desc_len);
+        if (!n->live)
+            continue;
+        struct fmt_ns *r = &rec[sb->ns_count++];
+        *r = (struct fmt_ns){ .id = n->id, .block_bytes = n->block_bytes,
+                              .epoch = n->epoch, .live = 1, .desc_len = n->desc_len };
+        memcpy(r->desc, n->desc, n->desc_len);
     }
     int rc = recover_sb_store(&st->dev, st->sbuf);
     if (rc < 0) {
@@ -111,6 +128,7 @@ static int store_sb_adopt(struct store *st)
 
     st->store_id = sb->store_id;
     st->sb_gen = sb->generation;
+    st->epoch_next = sb->epoch_next;
     st->nns = sb->ns_count;
     for (uint32_t i = 0; i < st->nns; i++) {
         struct nsent *n = &st->ns[i];
@@ -118,7 +136,7 @@ static int store_sb_adopt(struct store *st)
         n->id = rec[i].id;
         n->block_bytes = rec[i].block_bytes;
         n->epoch = rec[i].epoch;
-        n->live = rec[i].live != 0;
+        n->live = true;
         n->desc_len = rec[i].desc_len > FMT_NS_DESC_MAX ? FMT_NS_DESC_MAX : rec[i].desc_len;
         memcpy(n->desc, rec[i].desc, n->desc_len);
         n->cls = n->block_bytes ? class_exact(&st->classes, n->block_bytes) : CLASS_NONE;
@@ -168,24 +186,24 @@ static void store_rec_item(void *arg, const struct fmt_slab *h, uint32_t slot,
         st->rec.items_skipped++;
         return;
     }
-    if (rc == 1) {
-        if (st->slabs[index_slab(e)].seq >= h->seq) {
-            st->rec.items_skipped++;   /* the copy indexed is newer */
+    uint32_t pos = n->block_bytes != 0 ? it->chain_pos : h->slot_size - FMT_ITEM_HDR - it->len;
+    if (rc == 0) {
+        e->aux = (pos > INDEX_POS_MAX ? INDEX_POS_MAX : pos) << 8;
+    } else {
+        /* Found twice: the later write wins (a higher sequence number, or
+         * in one slab a later slot: deleted and put again). */
+        uint64_t old_seq = st->slabs[index_slab(e)].seq;
+        if (old_seq > h->seq || (old_seq == h->seq && index_slot(e) > slot)) {
+            st->rec.items_skipped++;
             return;
         }
-        slab_forget_entry(st, e);      /* an older copy: replace it */
+        slab_forget_entry(st, e);
         e->loc = (uint64_t)h->slab_id | ((uint64_t)slot << 24) |
                  ((uint64_t)(st->slab_gen[h->slab_id] & INDEX_GEN_MASK) << 40) |
                  ((uint64_t)nsidx << 52);
-        e->aux = (it->chain_pos > INDEX_POS_MAX ? INDEX_POS_MAX : it->chain_pos) << 8;
+        e->aux = (pos > INDEX_POS_MAX ? INDEX_POS_MAX : pos) << 8;
     }
-    uint64_t b = store_item_bytes(st, n, h->slab_id);
-    st->slabs[h->slab_id].nlive++;
-    st->slabs[h->slab_id].bytes += b;
-    n->items++;
-    n->bytes += b;
-    st->st.items++;
-    st->st.bytes += b;
+    slab_count_add(st, h->slab_id, nsidx, it->len);
     st->rec.items++;
     st->rec.bytes += it->len;
 }
@@ -281,6 +299,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     st->cfg.path = st->path;
     st->dev.fd = -1;
     st->next_seq = 1;
+    st->reclaiming = SLAB_NONE;
     if (cfg->simulate) {
         rc = dev_init_sim(&st->dev, cfg->device_size);
         st->cfg.fresh = true;
@@ -346,6 +365,8 @@ void store_close(struct store *st)
             store_sb_write(st);
     }
     dev_deinit(&st->dev);
+    if (st->slabs != NULL)
+        slab_ns_free_all(st);
     mslab_deinit_all(st);
     rbuf_deinit(st);
     index_deinit(&st->ix);
@@ -378,17 +399,19 @@ int store_ns_open(struct store *st, uint64_t ns, uint32_t block_bytes,
         return KC_ETOOBIG;
     if (n != NULL)
         return n->block_bytes == block_bytes ? 0 : KC_EBADSIZE;
-    /* Reuse the dropped record of this id (its epoch goes on), else a new one. */
+    /* A free record (of a dropped namespace), else a new one. */
     for (uint32_t i = 0; i < st->nns && n == NULL; i++)
-        if (!st->ns[i].live && st->ns[i].id == ns)
+        if (!st->ns[i].live)
             n = &st->ns[i];
     if (n == NULL) {
         if (st->nns >= FMT_NS_MAX || st->nns > INDEX_NS_MAX)
             return KC_ENSFULL;
         n = &st->ns[st->nns++];
-        memset(n, 0, sizeof(*n));
     }
-    n->epoch++;
+    memset(n, 0, sizeof(*n));
+    /* A new epoch, never used before: blocks of an earlier opening of the
+     * same id (dropped since) stay unreadable, even after a restart. */
+    n->epoch = (uint32_t)++st->epoch_next;
     n->id = ns;
     n->block_bytes = block_bytes;
     n->live = true;
@@ -419,8 +442,6 @@ static void store_drop_cb(const struct index_entry *e, bool live, void *arg)
 
     if (live)
         slab_forget_entry(st, e);
-    else
-        store_stale_gone(st, e);
 }
 
 int store_ns_drop(struct store *st, uint64_t ns)
@@ -436,8 +457,7 @@ int store_ns_drop(struct store *st, uint64_t ns)
     st->ix.cursor = 0;
     index_sweep(&st->ix, st->ix.cap, store_drop_match, store_drop_cb, &arg);
     st->ix.cursor = saved < st->ix.cap ? saved : 0;
-    n->live = false;
-    n->items = n->bytes = 0;
+    memset(n, 0, sizeof(*n));   /* the record is free for another */
     return store_sb_write(st);
 }
 
@@ -515,13 +535,8 @@ static void store_item_fill(const struct store *st, const struct index_entry *e,
     out->key.hi = e->key_hi;
     out->slab = index_slab(e);
     out->slot = index_slot(e);
-    out->len = n->block_bytes;
-    if (out->len == 0 && s->mem != 0) {
-        const struct mslab *ms = &st->mem[s->mem - 1];
-        const struct fmt_item *h = (const void *)(ms->buf + fmt_slot_off(out->slot, st->classes.slot[s->cls]));
-        out->len = h->len;
-    }
-    out->chain_pos = index_chain_pos(e);
+    out->len = store_entry_len(st, e);
+    out->chain_pos = store_entry_chain_pos(st, e);
     out->hits = index_hits(e);
     out->in_memory = s->mem != 0;
 }
@@ -574,6 +589,10 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->bytes_written = st->dev.bytes_written;
     out->bytes_read = st->dev.bytes_read;
     out->reads_inflight = st->dev.inflight - st->dev.writes_inflight;
+    out->blocks_max = st->items_max;
+    out->dram_per_block = st->items_max == 0 ? 0 :
+        (double)(index_bytes(&st->ix) + (uint64_t)st->nslabs *
+                 (sizeof(struct slabinfo) + sizeof(uint16_t))) / (double)st->items_max;
 }
 
 /* ---- event loop ---- */

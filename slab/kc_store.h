@@ -185,7 +185,7 @@ struct store_wslot {
     uint32_t chain_pos;
     uint32_t slab;
     uint32_t slot;
-    uint32_t gen;
+    uint32_t mslab;       /* memory slab index */
 };
 int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
                       uint32_t chain_pos, uint32_t len, struct store_wslot *ws);
@@ -206,8 +206,9 @@ struct store_get_item {
                             buffer; valid until store_get_release() */
     /* private */
     void *rbuf;          /* read buffer owned by the store */
+    uint32_t rlen;       /* its size */
     uint32_t mslab;      /* pinned memory slab + 1, or 0 */
-    uint32_t slab, slot, gen;
+    uint32_t slab;
 };
 
 /* A get batch. */
@@ -259,7 +260,8 @@ struct store_item_info {
     uint32_t slab;
     uint32_t slot;
     uint32_t len;
-    uint32_t chain_pos;
+    uint32_t chain_pos; /* 0 in variable-size namespaces: their index
+                           entries keep the value's padding instead */
     uint32_t hits;
     bool in_memory;     /* a DRAM copy exists */
 };
@@ -328,6 +330,9 @@ struct store_stats {
     uint64_t reinserts;         /* blocks copied forward by the policy */
     uint64_t reinsert_bytes;
     uint64_t reinsert_dropped;  /* chosen for copying but no room */
+    uint64_t blocks_max;        /* gauge: blocks the device holds at
+                                   min_item_size (what the index is sized for) */
+    double dram_per_block;      /* index + slab table DRAM / blocks_max */
 };
 void store_stats(const struct store *st, struct store_stats *out);
 

@@ -37,8 +37,17 @@ struct mslab {
     struct store *st;      /* owner, for flush completions */
 };
 
+/* How many live blocks (and bytes) of one namespace a slab holds. */
+struct slab_ns {
+    uint32_t nsidx;
+    uint32_t items;
+    uint64_t bytes;
+};
+
 /* A device slab. */
 struct slabinfo {
+    struct slab_ns *nsv;   /* live blocks per namespace (usually one) */
+    uint32_t nnsv, capnsv;
     uint64_t seq;          /* write sequence; orders FIFO and recovery */
     uint64_t bytes;        /* live value bytes */
     uint32_t nitems;       /* slots used */
@@ -57,8 +66,8 @@ struct nsent {
     uint16_t cls;          /* class of fixed-size blocks */
     uint32_t desc_len;
     uint8_t desc[FMT_NS_DESC_MAX];
-    uint64_t items;        /* index entries, stale ones until swept */
-    uint64_t bytes;
+    uint64_t items;        /* live blocks */
+    uint64_t bytes;        /* their value bytes */
 };
 
 /* A cached read buffer. */
@@ -91,6 +100,7 @@ struct store {
 
     uint64_t store_id;
     uint64_t sb_gen;
+    uint64_t epoch_next;    /* next namespace epoch (persisted) */
     void *sbuf;             /* superblock buffer */
 
     struct nsent *ns;
@@ -98,6 +108,8 @@ struct store {
 
     bool reinserting;       /* copying a victim's blocks forward */
     void *scratch;          /* slab_size bytes: a victim read back */
+    uint32_t reclaiming;    /* victim being read back, or SLAB_NONE */
+    struct dev_io reclaim_io;
 
     uint64_t items_max;     /* blocks the device holds at min_item_size */
     uint64_t sweep_step;    /* index entries swept per eviction */
@@ -114,8 +126,8 @@ struct store {
 void store_log(struct store *st, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 struct nsent *store_ns_find(struct store *st, uint64_t ns);
-uint64_t store_item_bytes(const struct store *st, const struct nsent *n,
-                          uint32_t slab);
+uint32_t store_entry_len(const struct store *st, const struct index_entry *e);
+uint32_t store_entry_chain_pos(const struct store *st, const struct index_entry *e);
 int store_sb_write(struct store *st);
 
 /* kc_mslab.c */
@@ -123,8 +135,9 @@ int mslab_init_all(struct store *st);
 void mslab_deinit_all(struct store *st);
 void mslab_flush(struct store *st, struct mslab *ms);
 void mslab_unpin(struct store *st, uint32_t m);
+void slab_count_add(struct store *st, uint32_t s, uint32_t nsidx, uint64_t bytes);
 void slab_forget_entry(struct store *st, const struct index_entry *e);
-void store_stale_gone(struct store *st, const struct index_entry *e);
+void slab_ns_free_all(struct store *st);
 void slab_reclaim(struct store *st, uint32_t s);
 void slab_reclaim_ahead(struct store *st);
 

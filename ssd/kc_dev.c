@@ -153,7 +153,7 @@ static void dev_prep(struct dev *d, struct io_uring_sqe *sqe, struct dev_io *io)
         io_uring_prep_write(sqe, d->fd, p, n, off);
     io_uring_sqe_set_data(sqe, io);
     d->inflight++;
-    if (io->op == DEV_WRITE)
+    if (io->op == DEV_WRITE || io->bg)
         d->writes_inflight++;
 }
 
@@ -187,8 +187,9 @@ static void dev_pump(struct dev *d)
 /* Append io to the backlog of its kind. */
 static void dev_enqueue(struct dev *d, struct dev_io *io, bool front)
 {
-    struct dev_io **head = io->op == DEV_READ ? &d->rq_head : &d->wq_head;
-    struct dev_io **tail = io->op == DEV_READ ? &d->rq_tail : &d->wq_tail;
+    bool fg = io->op == DEV_READ && !io->bg;
+    struct dev_io **head = fg ? &d->rq_head : &d->wq_head;
+    struct dev_io **tail = fg ? &d->rq_tail : &d->wq_tail;
 
     if (front) {
         io->next = *head;
@@ -228,7 +229,7 @@ void dev_submit(struct dev *d, struct dev_io *io)
 static void dev_complete(struct dev *d, struct dev_io *io, int res)
 {
     d->inflight--;
-    if (io->op == DEV_WRITE)
+    if (io->op == DEV_WRITE || io->bg)
         d->writes_inflight--;
     if (res == -EAGAIN || res == -EINTR) {
         dev_enqueue(d, io, true);

@@ -24,6 +24,8 @@ typedef void (*dev_cb)(struct dev_io *io, void *arg);
 /* One read or write; buffer, length and offset 4 KiB aligned. */
 struct dev_io {
     int op;               /* enum dev_op */
+    bool bg;              /* background read: queued and throttled with
+                             the writes, behind foreground reads */
     void *buf;
     uint32_t len;
     uint64_t off;         /* byte offset on the device */
@@ -43,7 +45,7 @@ struct dev {
     struct io_uring ring;
     unsigned depth;       /* ring entries */
     unsigned inflight;    /* submitted, not yet completed */
-    unsigned max_writes;  /* writes allowed in flight at once */
+    unsigned max_writes;  /* writes and background reads in flight at once */
     unsigned writes_inflight;
     struct dev_io *rq_head, *rq_tail;   /* backlog of reads */
     struct dev_io *wq_head, *wq_tail;   /* backlog of writes */

@@ -51,6 +51,7 @@ struct fmt_sb {
     uint32_t slab_size;
     uint32_t nslabs;
     uint64_t data_off;
+    uint64_t epoch_next;    /* next namespace epoch: epochs are never reused */
     uint64_t csum;          /* xxh3-64 of header (csum zeroed) + records */
 };
 
@@ -58,8 +59,9 @@ struct fmt_sb {
 struct fmt_ns {
     uint64_t id;
     uint32_t block_bytes;   /* 0 = variable sizes */
-    uint32_t epoch;         /* bumped when a dropped namespace is reopened */
-    uint32_t live;          /* 1 = open, 0 = dropped (epoch kept) */
+    uint32_t epoch;         /* unique for the store's life: items of an
+                               earlier opening of the id never match */
+    uint32_t live;          /* 1 (only open namespaces are written) */
     uint32_t desc_len;
     uint8_t desc[FMT_NS_DESC_MAX];
 };

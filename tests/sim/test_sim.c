@@ -160,8 +160,8 @@ static void test_lru(void)
 }
 
 /*
- * The reinsertion policies, 4 slabs: A and B written, A0 read twice and A1
- * once. Writing C leaves one slab free, so the victim (A, the oldest) is
+ * The reinsertion policies, 5 slabs: A and B written, A0 read twice and A1
+ * once. Writing C leaves two slabs free, so the victim (A, the oldest) is
  * reclaimed ahead with its chosen blocks copied forward. Returns the blocks of A still there as a bit mask.
  */
 static unsigned reinsert_case(const char *policy, uint32_t param, uint64_t *reinserts)
@@ -170,7 +170,7 @@ static unsigned reinsert_case(const char *policy, uint32_t param, uint64_t *rein
     struct store_stats ss;
     unsigned mask = 0;
 
-    ts_open(&t, policy, param, 4);
+    ts_open(&t, policy, param, 5);
     ts_put_chain(&t, A, 4);
     ts_put_chain(&t, B, 4);
     CHECK(ts_get_chain(&t, A, 2) == 2);
@@ -222,19 +222,19 @@ static uint32_t ts_slab(struct tstore *t, uint32_t id)
 }
 
 /* prefix: a budget short for good is spent on chain heads. Each round
- * writes a chain of 4 blocks and reads it twice; every victim offers 4
- * blocks read twice for about one copy earned. The threshold settles on
+ * writes a chain of 4 blocks and reads it twice; at 10% every victim offers
+ * 4 blocks read twice for 0.4 copies earned. The threshold settles on
  * heads, loosening now and then when credit piles up: once settled, a head
  * must be copied at least 3 times as often as a block of a tail. A block
  * whose slab changed was copied. */
 static void test_prefix_heads(void)
 {
-    enum { ROUNDS = 600, LATE = 100 };
+    enum { ROUNDS = 600, LATE = 200 };
     static uint32_t slab[ROUNDS * 4];
     struct tstore t;
     uint32_t late_heads = 0, late_tails = 0, early_tails = 0;
 
-    ts_open(&t, "prefix", 0, 4);
+    ts_open(&t, "prefix", 10, 6);
     for (uint32_t r = 0; r < ROUNDS; r++) {
         uint32_t first = 1000 + 4 * r;
         ts_put_chain(&t, first, 4);
@@ -370,9 +370,11 @@ static void test_synth_order(void)
     sim_trace_deinit(&t);
 }
 
-/* The simulated device and a real file give the same hit ratios, copies
- * included: simulation once offered a victim's blocks to the policy in
- * index order instead of slot order, and a budgeted policy kept others. */
+/* The simulated device and a real file give the same hit ratios: exactly
+ * without copies, within 0.01 with them (a device reads a victim back in
+ * the background). Simulation once offered a victim's blocks to the policy
+ * in index order instead of slot order, and a budgeted policy kept other
+ * blocks: 1.5 points apart on this trace. */
 static void test_device(void)
 {
     char dir[] = "/var/tmp/kvsim-XXXXXX";
@@ -402,8 +404,16 @@ static void test_device(void)
                (unsigned long long)s.reinserts, (unsigned long long)d.reinserts,
                (unsigned long long)s.reinsert_dropped, (unsigned long long)d.reinsert_dropped);
         CHECK(s.evictions > 0 && d.errors == 0);
-        CHECK(s.present == d.present && s.hit_tokens == d.hit_tokens);
-        CHECK(s.evictions == d.evictions && s.reinserts == d.reinserts);
+        if (s.reinserts == 0) {
+            CHECK(s.present == d.present && s.hit_tokens == d.hit_tokens);
+            CHECK(s.evictions == d.evictions);
+        } else {
+            /* a device reads a victim back in the background, so copies
+             * are made a little later than in simulation */
+            double dr = sim_prefix_ratio(&s) - sim_prefix_ratio(&d);
+            CHECK(dr < 0.01 && dr > -0.01);
+            CHECK(s.reinserts < d.reinserts * 1.02 && d.reinserts < s.reinserts * 1.02);
+        }
     }
     sim_trace_deinit(&t);
     unlink(path);

@@ -1,0 +1,47 @@
+/*
+ * kcc_conn.h - one blocking-style connection to one server, driven by
+ * non-blocking sockets and poll() so that every operation honours an
+ * absolute deadline.  A connection that failed or timed out in the middle
+ * of a message is closed: its stream position is unknown.
+ */
+#ifndef KCC_CONN_H
+#define KCC_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "kcc_uri.h"
+
+struct kcc_conn {
+    int fd;                       /* socket, -1 when not connected */
+    const struct kcc_uri *uri;     /* where to connect (owned by the handle) */
+    uint64_t down_until_ms;       /* skip this server until then (after a timeout) */
+    uint64_t nconnects;           /* connections made, for tests and stats */
+};
+
+/* Monotonic clock in ms. */
+uint64_t kcc_now_ms(void);
+
+void kcc_conn_init(struct kcc_conn *c, const struct kcc_uri *uri);
+void kcc_conn_deinit(struct kcc_conn *c);
+void kcc_conn_close(struct kcc_conn *c);
+
+/* Connect if not connected, within min(deadline, now + connect_ms).
+ * 0, -errno, KVCACHE_ETIMEDOUT. */
+int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms);
+
+/* True if the idle connection is readable or hung up (peer closed it). */
+int kcc_conn_stale(const struct kcc_conn *c);
+
+/* Write all of iov[0..n) (iov is modified).  0, -errno, KVCACHE_ETIMEDOUT. */
+int kcc_conn_writev(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms);
+
+/* Read exactly the bytes of iov[0..n) (iov is modified), straight into the
+ * caller's memory.  0, -errno, KVCACHE_ECLOSED, KVCACHE_ETIMEDOUT. */
+int kcc_conn_readv(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms);
+
+/* Read exactly len bytes into buf. */
+int kcc_conn_read(struct kcc_conn *c, void *buf, size_t len, uint64_t deadline_ms);
+
+#endif

@@ -1,0 +1,436 @@
+/*
+ * kcc_ops.c - the calls on lists of keys (match, get_prefix, get, delete)
+ * and open_namespace.  Keys are split by server (the ring) and by batch; all
+ * batches of all servers go out at once through the mux, and blocks are
+ * read from the sockets straight into the caller's buffers.  A failed server
+ * counts as missing its keys.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kcc_client.h"
+
+void kcc_split_free(struct kcc_split *sp)
+{
+    free(sp->idx);
+    free(sp->start);
+    free(sp->count);
+    free(sp->wire);
+}
+
+int kcc_split_keys(const struct kvcache *kc, const kvcache_key_t *keys, size_t n,
+                   struct kcc_split *sp)
+{
+    uint32_t ns = kc->nservers, *owner = NULL, *fill = NULL;
+    int rc = KVCACHE_ENOMEM;
+
+    memset(sp, 0, sizeof(*sp));
+    sp->idx = malloc(sizeof(uint32_t) * (n ? n : 1));
+    sp->start = calloc(ns, sizeof(uint32_t));
+    sp->count = calloc(ns, sizeof(uint32_t));
+    sp->wire = malloc(16 * (n ? n : 1));
+    owner = malloc(sizeof(uint32_t) * (n ? n : 1));
+    fill = calloc(ns, sizeof(uint32_t));
+    if (!sp->idx || !sp->start || !sp->count || !sp->wire || !owner || !fill)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        owner[i] = kcc_server_of(kc, keys[i]);
+        sp->count[owner[i]]++;
+    }
+    for (uint32_t s = 1; s < ns; s++)
+        sp->start[s] = sp->start[s - 1] + sp->count[s - 1];
+    for (size_t i = 0; i < n; i++) {
+        uint32_t pos = sp->start[owner[i]] + fill[owner[i]]++;
+        sp->idx[pos] = (uint32_t)i;
+        kvcache_key_to_bytes(keys[i], sp->wire + 16 * (size_t)pos);
+    }
+    rc = 0;
+out:
+    free(owner);
+    free(fill);
+    if (rc)
+        kcc_split_free(sp);
+    return rc;
+}
+
+int kcc_first_rc(struct kcc_xfer **x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i]->rc)
+            return x[i]->rc;
+    return 0;
+}
+
+/* Shared check of a response: its code, then that it answers this op. */
+static int resp_check(struct kcc_pool *p, struct kcc_xfer *x, const Kvcache__Response *resp)
+{
+    int rc;
+    if (resp->code != KVCACHE__CODE__OK) {
+        rc = kcc_code(resp->code);
+        if (rc == 0)
+            rc = KVCACHE_ESERVER;
+        if (resp->code != KVCACHE__CODE__UNKNOWN_NAMESPACE)
+            kcc_pool_err(p, x->server, rc, resp->message);
+        return rc;
+    }
+    if ((int)resp->result_case != (int)x->req->op_case)
+        return KVCACHE_EPROTO;
+    return 0;
+}
+
+/* ---- open_namespace ---------------------------------------------------- */
+
+/* One OpenNamespace transfer. */
+struct ns_xfer {
+    struct kcc_xfer x;
+    struct kcc_pool *p;
+    Kvcache__Request req;
+    Kvcache__OpenNamespaceRequest on;
+    Kvcache__NamespaceDesc pd;
+};
+
+static int ns_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data_len,
+                   struct iovec **iov, int *niov)
+{
+    struct ns_xfer *t = x->arg;
+    (void)iov;
+    (void)niov;
+    int rc = resp_check(t->p, x, resp);
+    return rc ? rc : data_len ? KVCACHE_EPROTO : 0;
+}
+
+int kcc_open_ns_on(struct kcc_pool *p, uint32_t s, const kvcache_ns_desc_t *d,
+                   uint64_t deadline_ms)
+{
+    Kvcache__Request ri = KVCACHE__REQUEST__INIT;
+    Kvcache__OpenNamespaceRequest oi = KVCACHE__OPEN_NAMESPACE_REQUEST__INIT;
+    Kvcache__NamespaceDesc di = KVCACHE__NAMESPACE_DESC__INIT;
+    struct ns_xfer t = {.p = p, .req = ri, .on = oi, .pd = di};
+    struct kcc_xfer *xp = &t.x;
+
+    t.pd.model = (char *)d->model;
+    t.pd.layer_begin = d->layer_begin;
+    t.pd.layer_end = d->layer_end;
+    t.pd.tokens_per_block = d->tokens_per_block;
+    t.pd.dtype = (char *)(d->dtype ? d->dtype : "");
+    t.pd.kv_heads = d->kv_heads;
+    t.pd.head_dim = d->head_dim;
+    t.pd.block_bytes = d->block_bytes;
+    t.on.desc = &t.pd;
+    t.req.op_case = KVCACHE__REQUEST__OP_OPEN_NAMESPACE;
+    t.req.open_namespace = &t.on;
+    t.x = (struct kcc_xfer){.server = s, .req = &t.req, .on_resp = ns_resp, .arg = &t};
+    kcc_mux_run(p->srv, &p->kc->cfg, &xp, 1, deadline_ms);
+    if (t.x.rc)
+        kcc_pool_err(p, s, t.x.rc, "open namespace");
+    return t.x.rc;
+}
+
+void kcc_run(struct kcc_pool *p, struct kcc_xfer **x, size_t n, uint64_t ns,
+             uint64_t deadline, const char *what)
+{
+    struct kcc_xfer **again = NULL;
+    size_t nagain = 0;
+    kvcache_ns_desc_t d;
+
+    kcc_mux_run(p->srv, &p->kc->cfg, x, n, deadline);
+    for (size_t i = 0; i < n; i++)
+        if (x[i]->code == KVCACHE__CODE__UNKNOWN_NAMESPACE)
+            nagain++;
+    if (nagain && kcc_ns_lookup(p->kc, ns, &d) == 0 &&
+        (again = malloc(sizeof(*again) * nagain)) != NULL) {
+        uint32_t last = UINT32_MAX;
+        nagain = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (x[i]->code != KVCACHE__CODE__UNKNOWN_NAMESPACE)
+                continue;
+            /* x is grouped by server, so one open per server suffices. */
+            if (x[i]->server != last && kcc_open_ns_on(p, x[i]->server, &d, deadline))
+                continue;
+            last = x[i]->server;
+            again[nagain++] = x[i];
+        }
+        kcc_mux_run(p->srv, &p->kc->cfg, again, nagain, deadline);
+        free(again);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (x[i]->rc) {
+            kcc_pool_err(p, x[i]->server, x[i]->rc, what);
+            break;
+        }
+}
+
+/* ---- key operations ---------------------------------------------------- */
+
+enum keyop { OP_MATCH, OP_GET_PREFIX, OP_GET, OP_DELETE };
+
+/* Arguments of one key operation. */
+struct keyop_args {
+    struct kcc_pool *p;
+    enum keyop op;
+    void *const *bufs;          /* get/get_prefix: caller buffers, by key index */
+    size_t buf_size;
+    uint32_t *lengths;          /* per key (optional for get_prefix) */
+};
+
+/* One batch of one server's keys. */
+struct keyop_xfer {
+    struct kcc_xfer x;
+    struct keyop_args *a;
+    const uint32_t *idx;        /* key indices of the batch, ascending */
+    size_t count;
+    size_t found;               /* prefix: leading run; get/delete: hits */
+    struct iovec *iov;          /* where the blocks go */
+    Kvcache__Request req;
+    union {
+        Kvcache__MatchRequest m;
+        Kvcache__GetPrefixRequest gp;
+        Kvcache__GetRequest g;
+        Kvcache__DeleteRequest d;
+    } u;
+};
+
+static void keyop_build(struct keyop_xfer *t, enum keyop op, uint64_t ns, uint8_t *wire)
+{
+    ProtobufCBinaryData keys = {.len = 16 * t->count, .data = wire};
+    Kvcache__Request init = KVCACHE__REQUEST__INIT;
+
+    t->req = init;
+    switch (op) {
+    case OP_MATCH: {
+        Kvcache__MatchRequest m = KVCACHE__MATCH_REQUEST__INIT;
+        t->u.m = m;
+        t->u.m.ns = ns;
+        t->u.m.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_MATCH;
+        t->req.match = &t->u.m;
+        break;
+    }
+    case OP_GET_PREFIX: {
+        Kvcache__GetPrefixRequest gp = KVCACHE__GET_PREFIX_REQUEST__INIT;
+        t->u.gp = gp;
+        t->u.gp.ns = ns;
+        t->u.gp.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_GET_PREFIX;
+        t->req.get_prefix = &t->u.gp;
+        break;
+    }
+    case OP_GET: {
+        Kvcache__GetRequest g = KVCACHE__GET_REQUEST__INIT;
+        t->u.g = g;
+        t->u.g.ns = ns;
+        t->u.g.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_GET;
+        t->req.get = &t->u.g;
+        break;
+    }
+    case OP_DELETE: {
+        Kvcache__DeleteRequest d = KVCACHE__DELETE_REQUEST__INIT;
+        t->u.d = d;
+        t->u.d.ns = ns;
+        t->u.d.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_DELETE;
+        t->req.delete_ = &t->u.d;
+        break;
+    }
+    }
+}
+
+/* A batch's response: counts, and the caller's buffers for its blocks. */
+static int keyop_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data_len,
+                      struct iovec **iov, int *niov)
+{
+    struct keyop_xfer *t = x->arg;
+    struct keyop_args *a = t->a;
+    int rc = resp_check(a->p, x, resp), n = 0;
+
+    t->found = 0;
+    if (rc)
+        return rc;
+    switch (a->op) {
+    case OP_MATCH:
+        if (resp->match->matched > t->count || data_len)
+            return KVCACHE_EPROTO;
+        t->found = resp->match->matched;
+        return 0;
+    case OP_DELETE:
+        if (resp->delete_->n_status != t->count || data_len)
+            return KVCACHE_EPROTO;
+        for (size_t j = 0; j < t->count; j++)
+            t->found += resp->delete_->status[j] == KVCACHE__CODE__OK;
+        return 0;
+    case OP_GET_PREFIX: {
+        const Kvcache__GetPrefixResponse *g = resp->get_prefix;
+        if (g->found > t->count || g->n_lengths < g->found)
+            return KVCACHE_EPROTO;
+        for (size_t j = 0; j < g->found; j++) {
+            if (g->lengths[j] > a->buf_size)
+                return KVCACHE_ESIZE;
+            t->iov[n++] = (struct iovec){a->bufs[t->idx[j]], g->lengths[j]};
+            if (a->lengths)
+                a->lengths[t->idx[j]] = g->lengths[j];
+        }
+        t->found = g->found;
+        break;
+    }
+    case OP_GET: {
+        const Kvcache__GetResponse *g = resp->get;
+        if (g->n_status != t->count || g->n_lengths != t->count)
+            return KVCACHE_EPROTO;
+        for (size_t j = 0; j < t->count; j++)
+            if (g->status[j] == KVCACHE__CODE__OK && g->lengths[j] > a->buf_size)
+                return KVCACHE_ESIZE;
+        for (size_t j = 0; j < t->count; j++) {
+            int hit = g->status[j] == KVCACHE__CODE__OK;
+            if (hit)
+                t->iov[n++] = (struct iovec){a->bufs[t->idx[j]], g->lengths[j]};
+            a->lengths[t->idx[j]] = hit ? g->lengths[j] : 0;
+        }
+        t->found = (size_t)n;
+        break;
+    }
+    }
+    *iov = t->iov;
+    *niov = n;
+    return 0;
+}
+
+/* Run one key operation over keys[0..n); results per key index in a, the
+ * leading run (prefix ops) or the hits (get/delete) in *result. */
+static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
+                     const kvcache_key_t *keys, size_t n, size_t *result)
+{
+    static const char *const names[] = {"match", "get_prefix", "get", "delete"};
+    struct kcc_pool *p = &kc->pool;
+    struct keyop_xfer *t = NULL;
+    struct kcc_xfer **xp = NULL;
+    struct iovec *iovs = NULL;
+    struct kcc_split sp;
+    size_t nx = 0, k = 0, res = 0;
+    uint64_t deadline = kcc_now_ms() + (uint64_t)kc->opt.timeout_ms;
+    int rc, down_rc = 0;
+
+    p->err[0] = '\0';
+    /* A prefix ends at the first key of a server being skipped: ask the
+     * others only for the keys before it (not for blocks past the run). */
+    if ((a->op == OP_MATCH || a->op == OP_GET_PREFIX) && kc->nservers > 1) {
+        for (size_t i = 0; i < n; i++) {
+            uint32_t s = kcc_server_of(kc, keys[i]);
+            if (kcc_server_down(&p->srv[s])) {
+                kcc_pool_err(p, s, KVCACHE_EDOWN, names[a->op]);
+                down_rc = KVCACHE_EDOWN;
+                n = i;
+                break;
+            }
+        }
+    }
+    rc = kcc_split_keys(kc, keys, n, &sp);
+    if (rc)
+        return rc;
+    for (uint32_t s = 0; s < kc->nservers; s++)
+        nx += (sp.count[s] + KCC_MAX_BATCH - 1) / KCC_MAX_BATCH;
+    t = calloc(nx ? nx : 1, sizeof(*t));
+    xp = calloc(nx ? nx : 1, sizeof(*xp));
+    iovs = calloc(n ? n : 1, sizeof(*iovs));
+    if (!t || !xp || !iovs) {
+        rc = KVCACHE_ENOMEM;
+        goto out;
+    }
+    for (uint32_t s = 0; s < kc->nservers; s++)
+        for (uint32_t off = 0; off < sp.count[s]; off += KCC_MAX_BATCH) {
+            struct keyop_xfer *b = &t[k];
+            size_t first = (size_t)sp.start[s] + off;
+            b->a = a;
+            b->idx = sp.idx + first;
+            b->count = sp.count[s] - off < KCC_MAX_BATCH ? sp.count[s] - off : KCC_MAX_BATCH;
+            b->iov = iovs + first;
+            keyop_build(b, a->op, ns, sp.wire + 16 * first);
+            b->x = (struct kcc_xfer){.server = s, .req = &b->req, .on_resp = keyop_resp,
+                                     .arg = b};
+            xp[k++] = &b->x;
+        }
+    kcc_run(p, xp, nx, ns, deadline, names[a->op]);
+    rc = down_rc ? down_rc : kcc_first_rc(xp, nx);
+    if (a->op == OP_MATCH || a->op == OP_GET_PREFIX) {
+        /* A server's run ends at its first short or failed batch; the
+         * call's run at the first key missing on any server. */
+        res = n;
+        k = 0;
+        for (uint32_t s = 0; s < kc->nservers; s++) {
+            size_t nb = (sp.count[s] + KCC_MAX_BATCH - 1) / KCC_MAX_BATCH, run = 0;
+            int open = 1;
+            for (size_t b = 0; b < nb; b++, k++) {
+                if (!open)
+                    continue;
+                run += t[k].x.rc ? 0 : t[k].found;
+                open = !t[k].x.rc && t[k].found == t[k].count;
+            }
+            if (run < sp.count[s] && sp.idx[sp.start[s] + run] < res)
+                res = sp.idx[sp.start[s] + run];
+        }
+    } else {
+        for (size_t i = 0; i < nx; i++) {
+            if (t[i].x.rc == 0) {
+                res += t[i].found;
+            } else if (a->op == OP_GET) {
+                for (size_t j = 0; j < t[i].count; j++)
+                    a->lengths[t[i].idx[j]] = 0;
+            }
+        }
+    }
+out:
+    *result = res;
+    free(t);
+    free(xp);
+    free(iovs);
+    kcc_split_free(&sp);
+    return rc;
+}
+
+int kvcache_match(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                  size_t *matched)
+{
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_MATCH};
+    if (matched)
+        *matched = 0;
+    if (kc == NULL || matched == NULL || (keys == NULL && n))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, matched);
+}
+
+int kvcache_get_prefix(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                       void *const *bufs, size_t buf_size, uint32_t *lengths, size_t *found)
+{
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_GET_PREFIX, .bufs = bufs,
+                           .buf_size = buf_size, .lengths = lengths};
+    if (found)
+        *found = 0;
+    if (kc == NULL || found == NULL || (n && (keys == NULL || bufs == NULL)))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, found);
+}
+
+int kvcache_get(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                void *const *bufs, size_t buf_size, uint32_t *lengths, size_t *nfound)
+{
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_GET, .bufs = bufs,
+                           .buf_size = buf_size, .lengths = lengths};
+    size_t dummy;
+    if (nfound)
+        *nfound = 0;
+    if (kc == NULL || (n && (keys == NULL || bufs == NULL || lengths == NULL)))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, nfound ? nfound : &dummy);
+}
+
+int kvcache_delete(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                   size_t *ndeleted)
+{
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_DELETE};
+    size_t dummy;
+    if (ndeleted)
+        *ndeleted = 0;
+    if (kc == NULL || (keys == NULL && n))
+        return KVCACHE_EINVAL;
+    return keyop_run(kc, &a, ns_id, keys, n, ndeleted ? ndeleted : &dummy);
+}

@@ -1,0 +1,434 @@
+"""kvcache: Python binding of libkvcache (the kvcached client) through ctypes.
+
+    import kvcache
+    c = kvcache.Client("unix:/run/kvcached.sock")
+    ns = c.open_namespace(model="llama-3-8b", layer_end=32, tokens_per_block=16,
+                          dtype="bf16", kv_heads=8, head_dim=128, block_bytes=262144)
+    keys = kvcache.keys(ns, tokens, 16)            # one key per full block
+    found = c.get_prefix(ns, keys, bufs)           # bufs: writable buffers
+    c.put(ns, keys[found:], new_blocks, first_pos=found)
+
+Buffers are any object with the buffer protocol (bytes, bytearray,
+memoryview, numpy arrays, ...), one per block or one contiguous buffer for
+all blocks; they are passed to the library by address, without copies.
+
+Like the C library, a call on a sick cache does not raise: it returns what
+was found (a miss) and leaves the error in ``Client.last_rc`` and
+``Client.last_error``.  Only bad arguments raise (ValueError, TypeError).
+
+The shared library is found through $KVCACHE_LIB, else as "libkvcache.so.0"
+on the loader's path.
+"""
+import ctypes
+import os
+
+__all__ = ["Client", "Keys", "keys", "ns_id", "strerror", "Error",
+           "PUT_STORED", "PUT_EXISTS"]
+
+PUT_STORED = 0
+PUT_EXISTS = 1
+
+_lib = ctypes.CDLL(os.environ.get("KVCACHE_LIB") or "libkvcache.so.0")
+
+
+class _Key(ctypes.Structure):
+    _fields_ = [("lo", ctypes.c_uint64), ("hi", ctypes.c_uint64)]
+
+
+class _NsDesc(ctypes.Structure):
+    _fields_ = [("model", ctypes.c_char_p), ("layer_begin", ctypes.c_uint32),
+                ("layer_end", ctypes.c_uint32), ("tokens_per_block", ctypes.c_uint32),
+                ("dtype", ctypes.c_char_p), ("kv_heads", ctypes.c_uint32),
+                ("head_dim", ctypes.c_uint32), ("block_bytes", ctypes.c_uint32)]
+
+
+class _Options(ctypes.Structure):
+    _fields_ = [("connect_timeout_ms", ctypes.c_int), ("timeout_ms", ctypes.c_int),
+                ("retry_ms", ctypes.c_int), ("async_max_bytes", ctypes.c_size_t),
+                ("async_max_items", ctypes.c_size_t), ("ring_points", ctypes.c_int)]
+
+
+class _Stats(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in
+                ("items", "bytes", "hits", "misses", "puts", "evictions",
+                 "connections", "uptime_s")]
+
+
+class _ClientStats(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in
+                ("connects", "timeouts", "async_queued", "async_dropped",
+                 "async_failed", "async_done")]
+
+
+class _PyBuffer(ctypes.Structure):
+    """CPython's Py_buffer, to borrow any buffer's address without a copy."""
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p),
+                ("len", ctypes.c_ssize_t), ("itemsize", ctypes.c_ssize_t),
+                ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p),
+                ("strides", ctypes.c_void_p), ("suboffsets", ctypes.c_void_p),
+                ("internal", ctypes.c_void_p)]
+
+
+_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+_get_buffer.argtypes = [ctypes.py_object, ctypes.POINTER(_PyBuffer), ctypes.c_int]
+_get_buffer.restype = ctypes.c_int
+_release_buffer = ctypes.pythonapi.PyBuffer_Release
+_release_buffer.argtypes = [ctypes.POINTER(_PyBuffer)]
+_release_buffer.restype = None
+_PYBUF_WRITABLE = 0x0001
+
+_vp = ctypes.c_void_p
+_sz = ctypes.c_size_t
+_u32 = ctypes.c_uint32
+_u64 = ctypes.c_uint64
+_KP = ctypes.POINTER(_Key)
+_SZP = ctypes.POINTER(ctypes.c_size_t)
+
+
+def _proto(name, restype, *argtypes):
+    f = getattr(_lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_strerror = _proto("kvcache_strerror", ctypes.c_char_p, ctypes.c_int)
+_keys = _proto("kvcache_keys", ctypes.c_long, _u64, _KP, _vp, _sz, _u32, _KP, _sz)
+_ns_id = _proto("kvcache_ns_id", ctypes.c_int, ctypes.POINTER(_NsDesc), ctypes.POINTER(_u64))
+_create = _proto("kvcache_create", _vp, ctypes.c_char_p, ctypes.POINTER(_Options),
+                 ctypes.POINTER(ctypes.c_int))
+_destroy = _proto("kvcache_destroy", None, _vp)
+_set_timeout = _proto("kvcache_set_timeout", ctypes.c_int, _vp, ctypes.c_int)
+_last_error = _proto("kvcache_last_error", ctypes.c_char_p, _vp)
+_server_count = _proto("kvcache_server_count", ctypes.c_int, _vp)
+_server_of = _proto("kvcache_server_of", ctypes.c_int, _vp, _Key)
+_open_ns = _proto("kvcache_open_namespace", ctypes.c_int, _vp, ctypes.POINTER(_NsDesc),
+                  ctypes.POINTER(_u64))
+_match = _proto("kvcache_match", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
+_get_prefix = _proto("kvcache_get_prefix", ctypes.c_int, _vp, _u64, _KP, _sz,
+                     ctypes.POINTER(_vp), _sz, ctypes.POINTER(_u32), _SZP)
+_get = _proto("kvcache_get", ctypes.c_int, _vp, _u64, _KP, _sz, ctypes.POINTER(_vp), _sz,
+              ctypes.POINTER(_u32), _SZP)
+_put = _proto("kvcache_put", ctypes.c_int, _vp, _u64, _KP, _sz, _u32, ctypes.POINTER(_vp),
+              _sz, ctypes.POINTER(ctypes.c_int), _SZP)
+_put_async = _proto("kvcache_put_async", ctypes.c_int, _vp, _u64, _KP, _sz, _u32,
+                    ctypes.POINTER(_vp), _sz)
+_flush = _proto("kvcache_flush", ctypes.c_int, _vp, ctypes.c_int)
+_delete = _proto("kvcache_delete", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
+_stats = _proto("kvcache_stats", ctypes.c_int, _vp, ctypes.c_int, ctypes.POINTER(_Stats))
+_health = _proto("kvcache_health", ctypes.c_int, _vp, ctypes.c_int,
+                 ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, _sz)
+_client_stats = _proto("kvcache_client_stats", ctypes.c_int, _vp,
+                       ctypes.POINTER(_ClientStats))
+
+
+class Error(Exception):
+    """A handle could not be created (bad URI list, out of memory)."""
+
+    def __init__(self, rc, what):
+        super().__init__("%s: %s (%d)" % (what, strerror(rc), rc))
+        self.rc = rc
+
+
+def strerror(rc):
+    """Text of a library error code."""
+    return _strerror(rc).decode()
+
+
+class _Borrowed:
+    """Addresses of buffers held for the duration of one call."""
+
+    def __init__(self):
+        self._views = []
+
+    def address(self, obj, writable):
+        view = _PyBuffer()
+        _get_buffer(obj, ctypes.byref(view), _PYBUF_WRITABLE if writable else 0)
+        self._views.append(view)
+        return view.buf, view.len
+
+    def release(self):
+        for v in self._views:
+            _release_buffer(ctypes.byref(v))
+        self._views = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def _block_pointers(held, bufs, n, size, writable):
+    """An array of n block addresses: from a list of n buffers (each at least
+    `size` bytes), or from one buffer of at least n * size bytes."""
+    ptrs = (_vp * max(n, 1))()
+    if isinstance(bufs, (list, tuple)):
+        if len(bufs) < n:
+            raise ValueError("%d buffers for %d keys" % (len(bufs), n))
+        for i in range(n):
+            addr, length = held.address(bufs[i], writable)
+            if length < size:
+                raise ValueError("buffer %d holds %d bytes, need %d" % (i, length, size))
+            ptrs[i] = addr
+    else:
+        addr, length = held.address(bufs, writable)
+        if length < n * size:
+            raise ValueError("buffer holds %d bytes, need %d" % (length, n * size))
+        for i in range(n):
+            ptrs[i] = addr + i * size
+    return ptrs
+
+
+class Keys:
+    """A sequence of chain keys (16 bytes each on the wire)."""
+
+    def __init__(self, array, n):
+        self._a = array
+        self._n = n
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._n)
+            if step != 1:
+                raise ValueError("only contiguous slices of keys")
+            n = max(stop - start, 0)
+            a = (_Key * max(n, 1))()
+            ctypes.memmove(a, ctypes.addressof(self._a) + start * 16, n * 16)
+            return Keys(a, n)
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        k = self._a[i]
+        return k.lo.to_bytes(8, "little") + k.hi.to_bytes(8, "little")
+
+    @classmethod
+    def from_bytes(cls, items):
+        """Keys from 16-byte wire forms (lo LE, hi LE), e.g. computed elsewhere."""
+        items = list(items)
+        a = (_Key * max(len(items), 1))()
+        for i, b in enumerate(items):
+            if len(b) != 16:
+                raise ValueError("a key is 16 bytes")
+            a[i] = _Key(int.from_bytes(b[:8], "little"), int.from_bytes(b[8:], "little"))
+        return cls(a, len(items))
+
+    def pairs(self):
+        """The keys as (lo, hi) integer pairs."""
+        return [(self._a[i].lo, self._a[i].hi) for i in range(self._n)]
+
+    def _ptr(self):
+        return ctypes.cast(self._a, _KP)
+
+    def _last(self):
+        return self._a[self._n - 1] if self._n else None
+
+    def __add__(self, other):
+        n = self._n + len(other)
+        a = (_Key * max(n, 1))()
+        ctypes.memmove(a, self._a, self._n * 16)
+        ctypes.memmove(ctypes.addressof(a) + self._n * 16, other._a, len(other) * 16)
+        return Keys(a, n)
+
+
+def keys(ns, tokens, tokens_per_block, prev=None):
+    """Chain keys of the full blocks of `tokens` (ints, array('I'), a uint32
+    numpy array...).  prev: the Keys of the blocks before these tokens, to
+    extend a sequence (its last key is key[-1] of this run)."""
+    n_tok = len(tokens)
+    n = n_tok // tokens_per_block
+    out = (_Key * max(n, 1))()
+    pk = None
+    if prev is not None and len(prev):
+        pk = ctypes.pointer(prev._last())
+    with _Borrowed() as held:
+        try:
+            mv = memoryview(tokens)
+            ok = mv.itemsize == 4 and mv.format in ("I", "L", "=I", "<I", "u4") and mv.c_contiguous
+        except TypeError:
+            ok = False
+        if ok:
+            addr, _ = held.address(tokens, False)
+        else:
+            arr = (_u32 * max(n_tok, 1))(*tokens)
+            addr = ctypes.addressof(arr)
+        got = _keys(ns, pk, addr, n_tok, tokens_per_block, out, n)
+    if got < 0:
+        raise ValueError(strerror(got))
+    return Keys(out, got)
+
+
+def _desc(model, layer_begin, layer_end, tokens_per_block, dtype, kv_heads, head_dim,
+          block_bytes):
+    return _NsDesc(model.encode(), layer_begin, layer_end, tokens_per_block,
+                   (dtype or "").encode(), kv_heads, head_dim, block_bytes)
+
+
+def ns_id(model, layer_begin=0, layer_end=0, tokens_per_block=16, dtype="", kv_heads=0,
+          head_dim=0, block_bytes=0):
+    """The stable id of a namespace descriptor (no I/O)."""
+    d = _desc(model, layer_begin, layer_end, tokens_per_block, dtype, kv_heads, head_dim,
+              block_bytes)
+    v = _u64()
+    rc = _ns_id(ctypes.byref(d), ctypes.byref(v))
+    if rc:
+        raise ValueError(strerror(rc))
+    return v.value
+
+
+class Client:
+    """A handle on one or several kvcached servers; use from one thread."""
+
+    def __init__(self, servers, timeout_ms=0, connect_timeout_ms=0, retry_ms=0,
+                 async_max_bytes=0, async_max_items=0, ring_points=0):
+        self._h = None
+        o = _Options(connect_timeout_ms, timeout_ms, retry_ms, async_max_bytes,
+                     async_max_items, ring_points)
+        err = ctypes.c_int(0)
+        self._h = _create(servers.encode(), ctypes.byref(o), ctypes.byref(err))
+        if not self._h:
+            raise Error(err.value, "kvcache_create(%r)" % servers)
+        self.last_rc = 0
+        self.block_bytes = {}
+
+    def close(self):
+        if self._h:
+            _destroy(self._h)
+            self._h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may be gone
+            pass
+
+    def _done(self, rc):
+        self.last_rc = rc
+        return rc
+
+    @property
+    def last_error(self):
+        """Detail of the last error ("" if the last call had none)."""
+        return _last_error(self._h).decode() if self.last_rc else ""
+
+    def set_timeout(self, ms):
+        self._done(_set_timeout(self._h, ms))
+
+    def server_count(self):
+        return _server_count(self._h)
+
+    def server_of(self, key):
+        """Index of the server owning a 16-byte key."""
+        k = _Key(int.from_bytes(key[:8], "little"), int.from_bytes(key[8:16], "little"))
+        return _server_of(self._h, k)
+
+    def open_namespace(self, model, layer_begin=0, layer_end=0, tokens_per_block=16,
+                       dtype="", kv_heads=0, head_dim=0, block_bytes=0):
+        """Open a namespace on every server; returns its id (also when servers
+        fail: see last_rc)."""
+        d = _desc(model, layer_begin, layer_end, tokens_per_block, dtype, kv_heads,
+                  head_dim, block_bytes)
+        v = _u64()
+        rc = self._done(_open_ns(self._h, ctypes.byref(d), ctypes.byref(v)))
+        if rc == -30000:
+            raise ValueError(strerror(rc))
+        self.block_bytes[v.value] = block_bytes
+        return v.value
+
+    def _size(self, ns, size):
+        size = size or self.block_bytes.get(ns)
+        if not size:
+            raise ValueError("block size unknown: open the namespace or pass block_bytes")
+        return size
+
+    def match(self, ns, keys):
+        """Number of leading keys present."""
+        n = _sz()
+        self._done(_match(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n)))
+        return n.value
+
+    def get_prefix(self, ns, keys, bufs, block_bytes=0):
+        """Read the longest present leading run of keys into bufs (a list of
+        writable buffers or one writable buffer of len(keys) blocks); returns
+        its length."""
+        size = self._size(ns, block_bytes)
+        n = _sz()
+        with _Borrowed() as held:
+            ptrs = _block_pointers(held, bufs, len(keys), size, True)
+            self._done(_get_prefix(self._h, ns, keys._ptr(), len(keys), ptrs, size, None,
+                                   ctypes.byref(n)))
+        return n.value
+
+    def get(self, ns, keys, bufs, block_bytes=0):
+        """Read arbitrary keys; returns the list of block lengths (0: miss)."""
+        size = self._size(ns, block_bytes)
+        lens = (_u32 * max(len(keys), 1))()
+        n = _sz()
+        with _Borrowed() as held:
+            ptrs = _block_pointers(held, bufs, len(keys), size, True)
+            self._done(_get(self._h, ns, keys._ptr(), len(keys), ptrs, size, lens,
+                            ctypes.byref(n)))
+        return list(lens[:len(keys)])
+
+    def put(self, ns, keys, blocks, first_pos=0, block_bytes=0):
+        """Store blocks (a list of buffers or one buffer of len(keys) blocks) at
+        chain positions first_pos...; returns the per-key statuses
+        (PUT_STORED, PUT_EXISTS or a negative error code)."""
+        size = self._size(ns, block_bytes)
+        st = (ctypes.c_int * max(len(keys), 1))()
+        n = _sz()
+        with _Borrowed() as held:
+            ptrs = _block_pointers(held, blocks, len(keys), size, False)
+            self._done(_put(self._h, ns, keys._ptr(), len(keys), first_pos, ptrs, size, st,
+                            ctypes.byref(n)))
+        return list(st[:len(keys)])
+
+    def put_async(self, ns, keys, blocks, first_pos=0, block_bytes=0):
+        """Queue a put (the bytes are copied); False if the queue was full."""
+        size = self._size(ns, block_bytes)
+        with _Borrowed() as held:
+            ptrs = _block_pointers(held, blocks, len(keys), size, False)
+            rc = self._done(_put_async(self._h, ns, keys._ptr(), len(keys), first_pos, ptrs,
+                                       size))
+        return rc == 0
+
+    def flush(self, timeout_ms=-1):
+        """Wait for queued puts; True when the queue drained."""
+        return self._done(_flush(self._h, timeout_ms)) == 0
+
+    def delete(self, ns, keys):
+        """Delete keys; returns how many were present."""
+        n = _sz()
+        self._done(_delete(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n)))
+        return n.value
+
+    def stats(self, server=0):
+        """A few counters of one server, as a dict ({} on failure)."""
+        s = _Stats()
+        if self._done(_stats(self._h, server, ctypes.byref(s))):
+            return {}
+        return {name: getattr(s, name) for name, _ in _Stats._fields_}
+
+    def health(self, server=0):
+        """(state, reason): state 0 ok, 1 degraded, 2 down or unreachable."""
+        st = ctypes.c_int(2)
+        reason = ctypes.create_string_buffer(256)
+        self._done(_health(self._h, server, ctypes.byref(st), reason, 256))
+        return st.value, reason.value.decode(errors="replace")
+
+    def client_stats(self):
+        """Counters of the handle itself."""
+        s = _ClientStats()
+        _client_stats(self._h, ctypes.byref(s))
+        return {name: getattr(s, name) for name, _ in _ClientStats._fields_}

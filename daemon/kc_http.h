@@ -1,0 +1,21 @@
+/*
+ * kc_http.h - the metrics endpoint: plain HTTP/1.0-style GET /metrics
+ * (Prometheus text) and GET /health, one request per connection.
+ */
+#ifndef KC_HTTP_H
+#define KC_HTTP_H
+
+struct server;
+struct http_srv;
+
+/*
+ * Listen on addr:port (port 0 = any) and serve from s's loop. Returns the
+ * endpoint or NULL (logged); *bound gets the port.
+ */
+struct http_srv *http_create(struct server *s, const char *addr, int port,
+                             int *bound);
+
+/* Close the listener and every open HTTP connection. */
+void http_destroy(struct http_srv *h);
+
+#endif

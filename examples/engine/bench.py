@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""bench.py - TTFT with recompute, with reuse from kvcached's DRAM and from
+its SSD, per history length, plus the load bandwidth beside the disk's raw
+O_DIRECT read speed.
+
+For each history length H: a history of H random tokens and a new user
+message of --new-tokens tokens make the prompt.
+  recompute  the prompt with reuse off (prefill of H + new tokens);
+  seed       one turn over the history alone, whose blocks are put;
+  dram       the prompt with reuse: the history's blocks come from kvcached's
+             memory slabs (still DRAM copies just after the put);
+  ssd        the same after a graceful restart of the daemon (its memory
+             slabs come back empty, so every block is read from the device
+             with O_DIRECT), once per repetition.
+TTFT is the median of --reps runs.  Load bandwidth is the KV bytes both
+stages fetched over the longer of their two load times (they load at once).
+The disk figure reads a fresh file on the daemon's filesystem with O_DIRECT
+in 1 MiB reads, one at a time and with --disk-qd in flight (threads).
+
+Results go to --out (JSON, rewritten after every history length, so a run
+cut short still leaves what it measured) and --md (a markdown table).
+
+CPU smoke run (tiny shapes):
+    python3 examples/engine/bench.py --model tiny --histories 64,256 --reps 2
+"""
+import argparse
+import json
+import mmap
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+
+import torch
+
+import cli
+
+
+def odirect_read(path, size_mb, qd, bs=1 << 20):
+    """GB/s of O_DIRECT reads of the first size_mb MiB of path, qd threads
+    each reading its own share of 1 MiB blocks in order (preadv releases the GIL)."""
+    n = size_mb * (1 << 20) // bs
+    done = [0]
+
+    def worker(i):
+        buf = mmap.mmap(-1, bs)   # page aligned, as O_DIRECT wants
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+        try:
+            for b in range(i, n, qd):
+                done[0] += os.preadv(fd, [buf], b * bs)
+        finally:
+            os.close(fd)
+            buf.close()
+
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(qd)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return done[0] / (time.perf_counter() - t0) / 1e9
+
+
+def disk_speed(dirpath, size_mb, qd):
+    """Write a file of size_mb MiB with O_DIRECT, read it back at QD 1 and qd."""
+    path = os.path.join(dirpath, "odirect.test")
+    bs = 1 << 20
+    buf = mmap.mmap(-1, bs)
+    buf.write(os.urandom(bs))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o600)
+    try:
+        for i in range(size_mb):
+            os.pwritev(fd, [buf], i * bs)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        return {"file_mb": size_mb, "qd1_GBps": odirect_read(path, size_mb, 1),
+                "qd%d_GBps" % qd: odirect_read(path, size_mb, qd)}
+    except OSError as e:
+        return {"error": "O_DIRECT read: %s" % e}
+    finally:
+        os.unlink(path)
+
+
+def load_figures(r):
+    """KV bytes both stages loaded, the longer load time, and their rate."""
+    c, w = r.get("coord_load", {}), r.get("worker_load", {})
+    b = c.get("load_bytes", 0) + w.get("load_bytes", 0)
+    s = max(c.get("load_s", 0.0), w.get("load_s", 0.0))
+    return {"bytes": b, "load_s": s, "GBps": b / s / 1e9 if s > 0 else 0.0,
+            "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0))}
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_args(ap)
+    ap.add_argument("--histories", default="1024,4096,16384,32768")
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--gen", type=int, default=4)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-ssd", action="store_true", help="skip the restart and SSD runs")
+    ap.add_argument("--disk-mb", type=int, default=2048, help="O_DIRECT test file size (0: skip)")
+    ap.add_argument("--disk-qd", type=int, default=8)
+    ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting new lengths after this")
+    ap.add_argument("--out", default="bench.json")
+    ap.add_argument("--md", default="bench.md")
+    ap.add_argument("--seed", type=int, default=3)
+    a = ap.parse_args()
+    t_start = time.time()
+    torch.set_num_threads(a.threads)
+    cfg = cli.config(a)
+    hs = [int(x) for x in a.histories.split(",")]
+    setup = cli.Setup(a, cfg)
+    res = {"config": cfg.__dict__, "args": vars(a), "torch": torch.__version__,
+           "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else "cpu",
+           "kv_bytes_per_token": cfg.kv_bytes_per_token_layer() * cfg.n_layers, "runs": []}
+
+    def save():
+        with open(a.out, "w") as f:
+            json.dump(res, f, indent=1)
+        with open(a.md, "w") as f:
+            f.write(markdown(res))
+
+    eng = None
+    try:
+        if a.disk_mb and setup.kd is not None:
+            res["disk"] = disk_speed(setup.kd.dir, a.disk_mb, a.disk_qd)
+            print("disk O_DIRECT:", res["disk"], flush=True)
+        cap = max(hs) + a.new_tokens + a.gen + 64
+        t0 = time.time()
+        eng = setup.engine(capacity=cap)
+        res["engine_start_s"] = time.time() - t0
+        rng = random.Random(a.seed)
+        warm = [rng.randrange(1, cfg.vocab) for _ in range(min(256, max(hs)))]
+        eng.turn(warm, max_new=2, reuse=False, put=False)   # first kernels, allocator
+        eng.turn(warm, max_new=2, reuse=True)
+        eng.flush()
+        eng.turn(warm + warm[:40], max_new=2, reuse=True, put=False)  # the reuse path once
+        for H in hs:
+            if time.time() - t_start > a.budget_s:
+                print("budget spent: skipping history %d and longer" % H, flush=True)
+                res["skipped_from"] = H
+                break
+            hist = [rng.randrange(1, cfg.vocab) for _ in range(H)]
+            prompt = hist + [rng.randrange(1, cfg.vocab) for _ in range(a.new_tokens)]
+            run = {"history": H, "prompt": len(prompt)}
+            rec = [eng.turn(prompt, max_new=a.gen, reuse=False, put=False) for _ in range(a.reps)]
+            run["recompute_ttft_s"] = [r["ttft_s"] for r in rec]
+            run["prefill_tok_s"] = len(prompt) / med(run["recompute_ttft_s"])
+            eng.turn(hist, max_new=1, reuse=True)
+            eng.flush()
+            dram = []
+            for _ in range(a.reps):
+                dram.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False))
+            run["dram_ttft_s"] = [r["ttft_s"] for r in dram]
+            run["dram_reused"] = dram[-1]["reused_tokens"]
+            run["dram_load"] = [load_figures(r) for r in dram]
+            run["same_tokens"] = all(r["generated"] == rec[0]["generated"] for r in dram)
+            if not a.no_ssd and setup.kd is not None:
+                ssd = []
+                for _ in range(a.reps):
+                    t0 = time.time()
+                    setup.kd.restart()
+                    eng.ping()
+                    run.setdefault("restart_s", []).append(time.time() - t0)
+                    ssd.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False))
+                run["ssd_ttft_s"] = [r["ttft_s"] for r in ssd]
+                run["ssd_reused"] = ssd[-1]["reused_tokens"]
+                run["ssd_load"] = [load_figures(r) for r in ssd]
+                run["same_tokens"] = run["same_tokens"] and all(
+                    r["generated"] == rec[0]["generated"] for r in ssd)
+            res["runs"].append(run)
+            print(json.dumps({k: v for k, v in run.items() if not k.endswith("_load")}), flush=True)
+            save()
+    finally:
+        if eng is not None:
+            eng.close()
+        res["total_s"] = time.time() - t_start
+        save()
+        setup.close()
+    print(markdown(res))
+
+
+def markdown(res):
+    """The results as a markdown table."""
+    kvt = res["kv_bytes_per_token"]
+    out = ["Model %s (%d layers, dim %d, %d KV heads x %d, %s), device %s, torch %s; "
+           "%d KiB of KV per token; tokens per block %d, layers per namespace %s, wire %s."
+           % (res["config"]["name"], res["config"]["n_layers"], res["config"]["dim"],
+              res["config"]["n_kv_heads"], res["config"]["dim"] // res["config"]["n_heads"],
+              res["config"]["dtype"], res["device"], res["torch"], kvt // 1024,
+              res["args"]["tokens_per_block"], res["args"]["layers_per_ns"] or "all", res["args"]["wire"]),
+           "",
+           "| history | prompt | reused | TTFT recompute ms | TTFT DRAM ms | TTFT SSD ms | "
+           "prefill tok/s | KV loaded MB | load GB/s DRAM | load GB/s SSD | same tokens |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["runs"]:
+        def gb(k):
+            v = [x["GBps"] for x in r.get(k, [])]
+            return "%.2f" % med(v) if v else "-"
+        ssd = "%.1f" % (med(r["ssd_ttft_s"]) * 1e3) if "ssd_ttft_s" in r else "-"
+        mb = r["dram_load"][-1]["bytes"] / 1e6 if r.get("dram_load") else 0
+        out.append("| %d | %d | %d | %.1f | %.1f | %s | %.0f | %.1f | %s | %s | %s |" % (
+            r["history"], r["prompt"], r["dram_reused"], med(r["recompute_ttft_s"]) * 1e3,
+            med(r["dram_ttft_s"]) * 1e3, ssd, r["prefill_tok_s"], mb, gb("dram_load"), gb("ssd_load"),
+            "yes" if r["same_tokens"] else "NO"))
+    if "disk" in res:
+        d = res["disk"]
+        out += ["", "Disk, raw O_DIRECT reads of 1 MiB on the daemon's filesystem: " +
+                ", ".join("%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v) for k, v in d.items())]
+    out += ["", "TTFT: median of %d; SSD runs follow a graceful daemon restart each. Total %.0f s."
+            % (res["args"]["reps"], res.get("total_s", 0))]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""engine.py - the coordinator: embedding and layers [0, k), and the turn.
+
+Engine starts the worker process (worker.py: layers [k, n), norm, head),
+which connects back over TCP.  Engine.turn() runs one chat turn:
+
+  1. both stages compute the prefix-chain keys of the prompt's full blocks in
+     their own namespaces and ask kvcached how many leading blocks it holds;
+     the usable prefix p is the shorter answer (the coordinator sends its
+     count with the tokens, the worker answers with its own; both take the
+     minimum, so both know p after one round trip);
+  2. each stage loads its p blocks in a loader thread, group of layers after
+     group, while the coordinator embeds and computes the positions
+     [p*T, len) (each group waits for its own load only);
+  3. hidden states go to the worker (fp16 by default, see wire.py), which
+     finishes the prefill and sends back the sampled token (greedy);
+     a stage whose load came back short (evicted or damaged block) makes
+     both recompute from the shorter prefix;
+  4. decode: one token at a time through both stages;
+  5. after the turn each stage queues its new full blocks with the
+     asynchronous put; the next turn's first step waits for that queue
+     (standing in for the user's think time), outside the timed part.
+
+TTFT is measured from the start of step 1 to the first token at the
+coordinator.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import torch
+
+try:
+    import numpy as np
+except ImportError:
+    np = None
+
+import model as M
+import wire
+from shard import Shard
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+class Engine:
+    """Coordinator of a two-stage pipeline (this process + a worker process)."""
+
+    def __init__(self, cfg, split, weights=None, servers=None, tokens_per_block=16, layers_per_ns=0,
+                 device="cpu", wire_enc="fp16", capacity=4096, link=None, threads=1,
+                 worker_device=None, python=None, worker_timeout_s=600):
+        wire.check_encoding(wire_enc)
+        self.cfg, self.split, self.device, self.enc = cfg, split, device, wire_enc
+        self.T = tokens_per_block
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(worker_timeout_s)
+        opts = {"config": cfg.__dict__, "split": split, "weights": weights, "servers": servers,
+                "tokens_per_block": tokens_per_block, "layers_per_ns": layers_per_ns,
+                "device": worker_device or device, "wire": wire_enc, "capacity": capacity,
+                "link": link or {}, "threads": threads,
+                "connect": "127.0.0.1:%d" % lsock.getsockname()[1]}
+        env = dict(os.environ)
+        env["PYTHONPATH"] = HERE + os.pathsep + env.get("PYTHONPATH", "")
+        self.proc = subprocess.Popen([python or sys.executable, os.path.join(HERE, "worker.py"),
+                                      json.dumps(opts)], env=env)
+        # build our shard while the worker builds its own
+        self.shard = Shard(cfg, 0, split, device, weights, capacity=capacity, servers=servers,
+                           tokens_per_block=tokens_per_block, layers_per_ns=layers_per_ns, **(link or {}))
+        try:
+            s, _ = lsock.accept()
+        except socket.timeout:
+            self.proc.kill()
+            raise RuntimeError("worker did not connect")
+        finally:
+            lsock.close()
+        self.conn = wire.Conn(s)
+        kind, meta, _ = self.conn.recv()
+        assert kind == "RDY", kind
+
+    def _worker_step(self, x, start, want_logits):
+        """Send hidden states to the worker: ('TOK', token, logits) or ('SHRT', blocks)."""
+        meta, body = wire.encode(x, self.enc)
+        self.conn.send("HID", {"start": start, "x": meta, "logits": want_logits}, body)
+        kind, m, payload = self.conn.recv()
+        if kind == "SHRT":
+            return "SHRT", m["blocks"], None
+        logits = None
+        if payload:
+            logits = torch.frombuffer(bytearray(payload), dtype=torch.float32)
+            logits = logits.numpy() if np is not None else logits
+        return "TOK", m["token"], logits
+
+    def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True):
+        """One chat turn over the whole history `tokens` (a list of ints).
+        Returns a dict: generated tokens, reused tokens, ttft_s, total_s, the
+        first token's logits (if asked), load figures of both stages.
+        scrub fills both stages' KV with NaN first (tests: nothing stale is used);
+        put=False leaves the cache as it was (benchmark repetitions)."""
+        tokens = list(tokens)
+        T, n = self.T, len(tokens)
+        link = self.shard.link
+        if link is not None:
+            link.flush(2000)       # last turn's puts (the user's think time)
+        if scrub:
+            self.shard.scrub()
+        sync(self.device)
+        t0 = time.perf_counter()
+        mine = self.shard.prepare(tokens) if reuse else 0
+        self.conn.send("TURN", {"tokens": tokens, "reuse": bool(reuse), "blocks": mine,
+                                "scrub": bool(scrub)})
+        kind, m, _ = self.conn.recv()
+        assert kind == "PFX", kind
+        p = min(mine, m["blocks"])
+        t_agree = time.perf_counter() - t0
+        self.shard.load(p)
+        start, restarts = p * T, 0
+        while True:
+            x, short = self.shard.run(self.shard.embed(tokens[start:]), start)
+            if short is not None:
+                start, restarts = short * T, restarts + 1
+                continue
+            kind, val, logits = self._worker_step(x, start, want_logits)
+            if kind == "SHRT":
+                start, restarts = min(start, val * T), restarts + 1
+                continue
+            break
+        first = val
+        ttft = time.perf_counter() - t0
+        gen = [first]
+        pos = n
+        while len(gen) < max_new:
+            x, _ = self.shard.run(self.shard.embed([gen[-1]]), pos)
+            _, tok, _ = self._worker_step(x, pos, False)
+            gen.append(tok)
+            pos += 1
+        total = time.perf_counter() - t0
+        # positions with KV: the prompt and every generated token but the last
+        n_kv = n + len(gen) - 1
+        history = tokens + gen
+        reused = start // T
+        self.shard.loaded()
+        self.conn.send("END", {"tokens": history[:n_kv], "n_kv": n_kv, "first": reused, "put": put})
+        if put:
+            self.shard.put(history, n_kv, reused)
+        self.conn.recv()
+        out = {"generated": gen, "prompt_tokens": n, "reused_tokens": start, "matched_blocks": p,
+               "restarts": restarts, "ttft_s": ttft, "total_s": total, "agree_s": t_agree,
+               "logits": logits, "coord_load": dict(link.last) if link else {}}
+        self.conn.send("STAT")
+        out["worker_load"] = self.conn.recv()[1]
+        return out
+
+    def flush(self, timeout_ms=-1):
+        """Wait for both stages' queued puts."""
+        if self.shard.link is not None:
+            self.shard.link.flush(timeout_ms)
+        self.conn.send("FLSH", {"timeout_ms": timeout_ms})
+        self.conn.recv()
+
+    def ping(self):
+        """Make both stages reconnect to kvcached now (after a restart)."""
+        if self.shard.link is not None:
+            self.shard.link.ping()
+        self.conn.send("PING")
+        self.conn.recv()
+
+    def close(self):
+        try:
+            self.conn.send("QUIT")
+            self.conn.recv()
+        except (OSError, ConnectionError):
+            pass
+        self.conn.close()
+        self.shard.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

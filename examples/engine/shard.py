@@ -1,0 +1,327 @@
+"""shard.py - one pipeline stage: a layer range, its KV, its link to kvcached.
+
+A Shard holds layers [layer_begin, layer_end) of the model (plus the
+embedding on the first stage, the final norm and head on the last), a KV
+cache for its layers, and a CacheLink that moves the KV of full token blocks
+between the shard and kvcached.
+
+Namespaces and blocks.  The shard's layers are cut into groups of
+`layers_per_ns` layers; each group is one kvcached namespace (model name,
+its layer range, tokens per block, dtype, KV heads, head dim, block bytes).
+Block i of a group holds K and V of the group's layers for tokens
+[i*T, (i+1)*T), laid out [layer][K|V][token][kv head][head dim], and its key
+is the client library's prefix-chain key of the tokens in the group's
+namespace.  With one group per shard a block is the whole shard's KV of T
+tokens; with smaller groups the load of group g+1 overlaps the prefill of
+group g (layer-by-layer overlap), at the cost of more, smaller blocks.
+
+A turn on a shard: prepare() computes keys and asks kvcached how many
+leading blocks every group has (Match, no data); the stages agree on the
+shorter answer p; load(p) starts a loader thread that fetches the groups in
+order (GetPrefix straight into staging buffers, pinned on a GPU) and copies
+each into the KV; run() computes the shard's layers for the positions past
+the prefix, waiting for each group's load just before its first layer.  A
+group that comes back shorter than p (a block evicted or damaged since the
+Match: the daemon turns a bad checksum into a miss) makes run() return the
+shorter prefix, and the caller computes again from there: a bad block only
+shortens the reused prefix.  After the turn, put() gathers the new full
+blocks and queues them with the asynchronous put.
+"""
+import threading
+import time
+
+import torch
+
+import kvc
+import model as M
+
+
+class CacheLink:
+    """A shard's namespaces on kvcached, its staging buffers and its loader."""
+
+    def __init__(self, cfg, layer_begin, layer_end, servers, tokens_per_block, layers_per_ns,
+                 device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30, ns_model=None,
+                 prealloc_blocks=0):
+        self.cfg, self.T, self.device = cfg, tokens_per_block, device
+        self.chunk = chunk_blocks
+        g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin
+        self.groups = [(a, min(a + g, layer_end)) for a in range(layer_begin, layer_end, g)]
+        self.esize = torch.tensor([], dtype=cfg.torch_dtype).element_size()
+        self.tok_layer_bytes = cfg.kv_bytes_per_token_layer()
+        # main thread: match, put, flush; loader thread: get_prefix (a handle is one thread's)
+        self.client = kvc.Client(servers, timeout_ms=timeout_ms, async_max_bytes=async_max_bytes)
+        self.lclient = kvc.Client(servers, timeout_ms=timeout_ms)
+        self.ns, self.block_bytes = [], []
+        for a, b in self.groups:
+            bb = (b - a) * tokens_per_block * self.tok_layer_bytes
+            desc = (ns_model or cfg.name, a, b, tokens_per_block, cfg.dtype, cfg.n_kv_heads, cfg.head_dim, bb)
+            r, ns = self.client.open_namespace(*desc)
+            self.lclient.open_namespace(*desc)
+            if r < 0:
+                print("kvcached: open namespace %d-%d: %s (%s); running without the cache"
+                      % (a, b, kvc.strerror(r), self.client.last_error()), flush=True)
+            self.ns.append(ns)
+            self.block_bytes.append(bb)
+        self.staging = [None] * len(self.groups)
+        self.pin = str(device).startswith("cuda")
+        self.stream = torch.cuda.Stream(device=device) if self.pin else None
+        self.keys = None
+        self.thread = None
+        self.last = {}
+        for gi in range(len(self.groups)):  # pinned memory is slow to allocate: do it now
+            if prealloc_blocks:
+                self.stage(gi, prealloc_blocks)
+
+    def block_shape(self, gi):
+        """Shape of one block of group gi, as a tensor."""
+        a, b = self.groups[gi]
+        return (b - a, 2, self.T, self.cfg.n_kv_heads, self.cfg.head_dim)
+
+    def stage(self, gi, nblocks):
+        """Host staging buffer of group gi for at least nblocks blocks."""
+        st = self.staging[gi]
+        if st is None or st.shape[0] < nblocks:
+            n = max(nblocks, 2 * st.shape[0] if st is not None else 0)
+            st = torch.empty((n,) + self.block_shape(gi), dtype=self.cfg.torch_dtype,
+                             pin_memory=self.pin)
+            self.staging[gi] = st
+        return st
+
+    def prepare(self, tokens):
+        """Keys of tokens' full blocks in every namespace; returns the number
+        of leading blocks that every group has (Match)."""
+        toks = torch.tensor(tokens, dtype=torch.int32)   # ids < 2^31: the u32 bytes
+        self.keys = [kvc.keys(ns, toks, self.T) for ns in self.ns]
+        m = None
+        for gi, (ks, n) in enumerate(self.keys):
+            r, got = self.client.match(self.ns[gi], ks, n)
+            if r < 0:
+                self.last["match_error"] = "%s (%s)" % (kvc.strerror(r), self.client.last_error())
+            m = got if m is None else min(m, got)
+        return m or 0
+
+    def load(self, kv, p):
+        """Start fetching the first p blocks of every group into kv (a thread)."""
+        self.loaded = [None] * len(self.groups)
+        self.events = [threading.Event() for _ in self.groups]
+        self.cuda_events = [None] * len(self.groups)
+        self.last.update(load_bytes=0, fetch_s=0.0, load_s=0.0, load_blocks=p)
+        if p <= 0:
+            for gi in range(len(self.groups)):
+                self.loaded[gi] = 0
+                self.events[gi].set()
+            return
+        self.thread = threading.Thread(target=self._load_thread, args=(kv, p), daemon=True)
+        self.t_load0 = time.perf_counter()
+        self.thread.start()
+
+    def _load_thread(self, kv, p):
+        """Loader: group after group, GetPrefix in chunks, then copy into the KV."""
+        limit = p
+        T = self.T
+        for gi, (a, b) in enumerate(self.groups):
+            got = 0
+            try:
+                st = self.stage(gi, p)
+                ks, _ = self.keys[gi]
+                bb = self.block_bytes[gi]
+                base = st.data_ptr()
+                t0 = time.perf_counter()
+                while got < limit:
+                    n = min(self.chunk, limit - got)
+                    addrs = [base + (got + i) * bb for i in range(n)]
+                    r, f = self.lclient.get_prefix(self.ns[gi], ks, n, addrs, bb, first=got)
+                    got += f
+                    if r < 0:
+                        self.last["load_error"] = "%s (%s)" % (kvc.strerror(r), self.lclient.last_error())
+                    if f < n:
+                        break
+                self.last["fetch_s"] += time.perf_counter() - t0
+                self.last["load_bytes"] += got * bb
+                limit = min(limit, got)
+                if got:
+                    self._to_kv(kv, gi, st, got)
+            except Exception as e:  # a loader failure is a miss, never a crash
+                self.last["load_error"] = repr(e)
+                got = 0
+                limit = 0
+            self.loaded[gi] = got
+            self.events[gi].set()
+        if self.pin:
+            self.stream.synchronize()
+        self.last["load_s"] = time.perf_counter() - self.t_load0
+
+    def _to_kv(self, kv, gi, st, nb):
+        """Copy nb staged blocks of group gi into the KV slots [0, nb*T)."""
+        a, b = self.groups[gi]
+        T, kvh, hd = self.T, self.cfg.n_kv_heads, self.cfg.head_dim
+        if self.pin:
+            with torch.cuda.stream(self.stream):
+                src = st[:nb].to(self.device, non_blocking=True)
+                self._scatter(kv, a, b, src, nb)
+                ev = torch.cuda.Event()
+                ev.record(self.stream)
+                self.cuda_events[gi] = ev
+        else:
+            self._scatter(kv, a, b, st[:nb], nb)
+
+    def _scatter(self, kv, a, b, src, nb):
+        T, kvh, hd = self.T, self.cfg.n_kv_heads, self.cfg.head_dim
+        for li, l in enumerate(range(a, b)):
+            kv.k[l][:nb * T].copy_(src[:, li, 0].reshape(nb * T, kvh, hd))
+            kv.v[l][:nb * T].copy_(src[:, li, 1].reshape(nb * T, kvh, hd))
+
+    def group_of(self, layer):
+        for gi, (a, b) in enumerate(self.groups):
+            if a <= layer < b:
+                return gi
+        raise ValueError(layer)
+
+    def wait(self, gi):
+        """Wait until group gi is in the KV; returns how many blocks it got."""
+        self.events[gi].wait()
+        if self.cuda_events[gi] is not None:
+            torch.cuda.current_stream(self.device).wait_event(self.cuda_events[gi])
+        return self.loaded[gi]
+
+    def finish(self):
+        """Wait for the whole load; the blocks every group got."""
+        for gi in range(len(self.groups)):
+            self.wait(gi)
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        return min(self.loaded) if self.loaded else 0
+
+    def put(self, kv, tokens, n_kv, first_block):
+        """Queue the full blocks [first_block, n_kv // T) of every group with
+        the asynchronous put; returns the number of blocks queued per group."""
+        T = self.T
+        nb = n_kv // T
+        if nb <= first_block:
+            return 0
+        toks = torch.tensor(tokens[:nb * T], dtype=torch.int32)
+        for gi, (a, b) in enumerate(self.groups):
+            ks, _ = kvc.keys(self.ns[gi], toks, T)
+            bb = self.block_bytes[gi]
+            for c0 in range(first_block, nb, self.chunk):
+                c1 = min(nb, c0 + self.chunk)
+                parts = []
+                for l in range(a, b):
+                    kk = kv.k[l][c0 * T:c1 * T].reshape(c1 - c0, 1, 1, T, -1)
+                    vv = kv.v[l][c0 * T:c1 * T].reshape(c1 - c0, 1, 1, T, -1)
+                    parts.append(torch.cat([kk, vv], dim=2))
+                host = torch.cat(parts, dim=1).contiguous().cpu()   # [n, L, 2, T, KVH*hd]
+                addrs = [host.data_ptr() + i * bb for i in range(c1 - c0)]
+                r = self.client.put_async(self.ns[gi], ks, c1 - c0, c0, addrs, bb, first=c0)
+                if r == kvc.EFULL:  # queue over its bound: wait for it, then once more
+                    self.client.flush(10000)
+                    r = self.client.put_async(self.ns[gi], ks, c1 - c0, c0, addrs, bb, first=c0)
+                if r < 0:
+                    self.last["put_error"] = kvc.strerror(r)
+        return nb - first_block
+
+    def flush(self, timeout_ms=-1):
+        return self.client.flush(timeout_ms)
+
+    def ping(self):
+        """One cheap call on both handles, so that they reconnect now (after
+        a daemon restart) rather than inside the next timed turn."""
+        for c in (self.client, self.lclient):
+            c.stats(0)
+
+    def close(self):
+        self.client.flush(2000)
+        self.client.close()
+        self.lclient.close()
+
+
+class Shard:
+    """Layers [layer_begin, layer_end) of the model with their weights and KV."""
+
+    def __init__(self, cfg, layer_begin, layer_end, device, weights_path=None, capacity=4096,
+                 servers=None, tokens_per_block=16, layers_per_ns=0, **link_opts):
+        self.cfg, self.device = cfg, device
+        self.a, self.b = layer_begin, layer_end
+        self.first, self.last = layer_begin == 0, layer_end == cfg.n_layers
+        src = M.WeightFile(weights_path) if weights_path else None
+        self.w = M.Weights(cfg, M.shard_names(cfg, layer_begin, layer_end, self.first, self.last),
+                           device, src)
+        self.kv = M.KVCache(cfg, range(layer_begin, layer_end), capacity, device)
+        self.rope = M.Rope(cfg, device)
+        self.T = tokens_per_block
+        self.computed_from = None  # lowest position computed this turn (None: none yet)
+        self.link = None
+        if servers:
+            # a stage past a lossy wire computes other KV than an exact one:
+            # its namespaces carry the encoding, so they never share blocks
+            wire_enc = link_opts.pop("wire", "fp32")
+            ns_model = cfg.name if self.first or wire_enc == "fp32" else "%s@wire-%s" % (cfg.name, wire_enc)
+            self.link = CacheLink(cfg, layer_begin, layer_end, servers, tokens_per_block,
+                                  layers_per_ns, device, ns_model=ns_model, **link_opts)
+
+    def max_reusable(self, ntokens):
+        """Blocks that may be reused for a prompt of ntokens: at least the last
+        token is always computed, to get its logits."""
+        return max(0, (ntokens - 1) // self.T)
+
+    def prepare(self, tokens):
+        """Blocks of tokens' prefix that kvcached holds for every namespace of this shard."""
+        self.kv.reserve(len(tokens) + 1)
+        self.computed_from = None
+        if self.link is None:
+            return 0
+        return min(self.link.prepare(tokens), self.max_reusable(len(tokens)))
+
+    def scrub(self):
+        """Fill the KV with NaN: a test's proof that a turn uses only what it
+        loaded or computed (any stale slot it read would poison the logits)."""
+        for l in self.kv.layers:
+            self.kv.k[l].fill_(float("nan"))
+            self.kv.v[l].fill_(float("nan"))
+
+    def load(self, p):
+        """Start loading p blocks (0: nothing to load)."""
+        if self.link is not None:
+            self.link.load(self.kv, p)
+
+    def run(self, x, start):
+        """The shard's layers on hidden states x of positions [start, ..).
+        Returns (x, None), or (None, f) when a group's load came back with only
+        f blocks and f*T < start: the caller computes again from f*T."""
+        self.kv.reserve(start + x.shape[0] + 1)
+        # KV slots [0, start) must hold: those below the lowest start computed
+        # this turn come from the load, the rest were computed this turn
+        low = start if self.computed_from is None else min(start, self.computed_from)
+        need = low // self.T
+        for l in range(self.a, self.b):
+            # before a group's first layer: its load must be in (the loader
+            # writes the same KV slots), and long enough for this start
+            if self.link is not None and (l == self.a or
+                                          self.link.group_of(l) != self.link.group_of(l - 1)):
+                got = self.link.wait(self.link.group_of(l))
+                if got < need:
+                    return None, self.link.finish()
+            x = M.layer_forward(self.cfg, self.w, l, x, self.kv, start, self.rope)
+        self.computed_from = low
+        return x, None
+
+    def loaded(self):
+        """Wait for the load to end; blocks present in every group (None: no load)."""
+        return self.link.finish() if self.link is not None else None
+
+    def embed(self, tokens):
+        return M.embed(self.cfg, self.w, tokens, self.device)
+
+    def logits(self, x_last):
+        return M.head(self.cfg, self.w, x_last)
+
+    def put(self, tokens, n_kv, first_block):
+        """Queue the new full blocks (async put) after a turn."""
+        if self.link is None:
+            return 0
+        return self.link.put(self.kv, tokens, n_kv, first_block)
+
+    def close(self):
+        if self.link is not None:
+            self.link.close()

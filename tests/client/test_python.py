@@ -1,0 +1,183 @@
+"""test_python: the kvcache Python binding against a real kvcached: key test
+vectors, the round trip with bytes / bytearray / memoryview / numpy buffers,
+every call, a frozen daemon (miss within the timeout, no exception).
+Needs $KC_TEST_DAEMON (else skipped, exit 77) and $KVCACHE_LIB."""
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import kvcache
+
+try:
+    import numpy as np
+except ImportError:  # Debian's python3-numpy; without it those checks skip
+    np = None
+
+BLOCK = 8192
+TPB = 16
+
+
+def start_daemon(tmp, idx):
+    sock = os.path.join(tmp, "p%d.sock" % idx)
+    portfile = os.path.join(tmp, "p%d.port" % idx)
+    log = open(os.path.join(tmp, "p%d.log" % idx), "w")
+    p = subprocess.Popen([os.environ["KC_TEST_DAEMON"], "-s", sock, "-p", "0",
+                          "--port-file", portfile, "-D", os.path.join(tmp, "p%d.store" % idx),
+                          "-S", "64m", "-m", "8", "--slab-size", "1m",
+                          "--min-item-size", "4k", "--fresh"], stdout=log, stderr=log)
+    for _ in range(1000):
+        if os.path.exists(portfile) and os.path.exists(sock):
+            return p, "unix:" + sock
+        if p.poll() is not None:
+            raise SystemExit("daemon exited at start")
+        time.sleep(0.01)
+    raise SystemExit("daemon not ready")
+
+
+def check_vectors():
+    k = kvcache.keys(0, list(range(9)), 4)
+    assert len(k) == 2
+    assert k.pairs()[0] == (0x817e878ac4a63c74, 0x3a9ee9fce3abb747)
+    assert k.pairs()[1] == (0x8a9cd36ceaad6c98, 0x7d632ffc95e37038)
+    assert k[0] == bytes.fromhex("743ca6c48a877e8147b7abe3fce99e3a")
+    k2 = kvcache.keys(0x0123456789abcdef, [100000, 7, 4294967295], 3)
+    assert k2.pairs()[0] == (0xd23769ec822f574d, 0x644086fdf0f46ce5)
+    # Continuation and numpy tokens give the same keys.
+    assert kvcache.Keys.from_bytes([k[0], k[1]]).pairs() == k.pairs()
+    tail = kvcache.keys(0, list(range(4, 8)), 4, prev=k[:1])
+    assert tail[0] == k[1]
+    if np is not None:
+        kn = kvcache.keys(0, np.arange(9, dtype=np.uint32), 4)
+        assert kn.pairs() == k.pairs()
+    assert kvcache.ns_id("llama-3-8b", 0, 32, 16, "bf16", 8, 128, 262144) == 0x9ee1d1d3ce74f7a0
+
+
+def round_trip(c, rng):
+    ns = c.open_namespace(model="py", layer_end=2, tokens_per_block=TPB, dtype="bf16",
+                          kv_heads=1, head_dim=64, block_bytes=BLOCK)
+    assert c.last_rc == 0, c.last_error
+    tokens = [rng.getrandbits(32) for _ in range(12 * TPB)]
+    keys = kvcache.keys(ns, tokens, TPB)
+    assert len(keys) == 12
+    blocks = [rng.randbytes(BLOCK) for _ in range(12)]
+    assert c.match(ns, keys) == 0
+    # bytes for the first 4, one contiguous bytearray for the next 4,
+    # memoryviews for the last 4.
+    assert c.put(ns, keys[:4], blocks[:4]) == [kvcache.PUT_STORED] * 4
+    assert c.put(ns, keys[4:8], bytearray(b"".join(blocks[4:8])), first_pos=4) == [0] * 4
+    assert c.put(ns, keys[8:], [memoryview(b) for b in blocks[8:]], first_pos=8) == [0] * 4
+    assert c.put(ns, keys[:1], blocks[:1]) == [kvcache.PUT_EXISTS]
+    assert c.match(ns, keys) == 12
+    # Into bytearrays, into one memoryview, into a numpy array.
+    outs = [bytearray(BLOCK) for _ in range(12)]
+    assert c.get_prefix(ns, keys, outs) == 12
+    assert [bytes(o) for o in outs] == blocks
+    big = memoryview(bytearray(12 * BLOCK))
+    assert c.get_prefix(ns, keys, big) == 12
+    assert big.tobytes() == b"".join(blocks)
+    if np is not None:
+        arr = np.zeros((12, BLOCK), dtype=np.uint8)
+        assert c.get_prefix(ns, keys, arr) == 12
+        assert arr.tobytes() == b"".join(blocks)
+        rows = [arr[i] for i in range(12)]
+        for r in rows:
+            r[:] = 0
+        assert c.get_prefix(ns, keys, rows) == 12 and arr.tobytes() == b"".join(blocks)
+        # numpy source buffers for a put
+        extra = kvcache.keys(ns, [rng.getrandbits(32) for _ in range(TPB)], TPB, prev=keys)
+        src = np.frombuffer(rng.randbytes(BLOCK), dtype=np.uint8)
+        assert c.put(ns, extra, [src], first_pos=12) == [0]
+        back = np.zeros(BLOCK, dtype=np.uint8)
+        assert c.get(ns, extra, [back]) == [BLOCK] and (back == src).all()
+    # get with a miss, delete, prefix stops at the hole.
+    other = kvcache.keys(ns, [rng.getrandbits(32) for _ in range(TPB)], TPB)
+    mixed = keys[2:3] + other
+    outs2 = [bytearray(BLOCK), bytearray(BLOCK)]
+    assert c.get(ns, mixed, outs2) == [BLOCK, 0]
+    assert bytes(outs2[0]) == blocks[2]
+    assert c.delete(ns, keys[5:6]) == 1
+    assert c.get_prefix(ns, keys, outs) == 5
+    # async put refills the hole.
+    assert c.put_async(ns, keys[5:6], blocks[5:6], first_pos=5)
+    assert c.flush(2000)
+    assert c.get_prefix(ns, keys, outs) == 12 and bytes(outs[5]) == blocks[5]
+    st = c.stats(0)
+    assert st["items"] >= 12 and st["hits"] > 0, st
+    assert c.health(0) == (0, ""), c.health(0)
+    cs = c.client_stats()
+    assert cs["async_done"] == 1, cs
+    # Bad arguments raise; a read-only output buffer is refused.
+    try:
+        c.get_prefix(ns, keys, [b"x" * BLOCK] * 12)
+        raise AssertionError("read-only buffer accepted")
+    except BufferError:
+        pass
+    try:
+        c.get_prefix(ns, keys, [bytearray(BLOCK - 1)] * 12)
+        raise AssertionError("short buffer accepted")
+    except ValueError:
+        pass
+    return ns, keys
+
+
+def frozen(proc, uri, ns, keys):
+    c = kvcache.Client(uri, timeout_ms=200, retry_ms=300)
+    c.block_bytes[ns] = BLOCK
+    outs = [bytearray(BLOCK) for _ in range(len(keys))]
+    assert c.get_prefix(ns, keys, outs) == len(keys)
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        found = c.get_prefix(ns, keys, outs)
+        dt = time.monotonic() - t0
+        print("frozen daemon: found %d in %.0f ms, %s (%s)" %
+              (found, dt * 1000, kvcache.strerror(c.last_rc), c.last_error))
+        assert found == 0 and c.last_rc == -30003 and dt < 0.4
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    time.sleep(0.35)
+    assert c.get_prefix(ns, keys, outs) == len(keys)
+    c.close()
+
+
+def main():
+    if not os.environ.get("KC_TEST_DAEMON") or not os.access(os.environ["KC_TEST_DAEMON"], os.X_OK):
+        print("no daemon binary (KC_TEST_DAEMON): skipped")
+        return 77
+    seed = int(os.environ.get("KC_TEST_SEED", time.time()))
+    print("seed %d (KC_TEST_SEED to repeat); numpy %s" % (seed, np.__version__ if np else "absent"))
+    rng = random.Random(seed)
+    check_vectors()
+    tmp = tempfile.mkdtemp(prefix="kc-py-")
+    procs = []
+    try:
+        p, uri = start_daemon(tmp, 0)
+        procs.append(p)
+        with kvcache.Client(uri) as c:
+            ns, keys = round_trip(c, rng)
+        frozen(p, uri, ns, keys)
+        # Two daemons behind one client: the same round trip.
+        p2, uri2 = start_daemon(tmp, 1)
+        procs.append(p2)
+        with kvcache.Client(uri + "," + uri2) as c:
+            assert c.server_count() == 2
+            round_trip(c, rng)
+            owners = {c.server_of(k) for k in (keys[i] for i in range(len(keys)))}
+            assert owners <= {0, 1}
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGCONT)
+            p.kill()
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("python: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,442 @@
+/*
+ * kc_tclient.c - test client and daemon harness.
+ */
+#include "kc_tclient.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *td_binary;
+static struct td *td_current[4];   /* daemons to kill on failure */
+
+void td_set_binary(const char *path)
+{
+    td_binary = path;
+}
+
+/* Remember d so td_fail can kill it. */
+static void td_track(struct td *d, bool on)
+{
+    for (int i = 0; i < 4; i++) {
+        if (on && td_current[i] == NULL) {
+            td_current[i] = d;
+            return;
+        }
+        if (!on && td_current[i] == d) {
+            td_current[i] = NULL;
+            return;
+        }
+    }
+}
+
+void td_fail(void)
+{
+    for (int i = 0; i < 4; i++) {
+        struct td *d = td_current[i];
+        char cmd[400];
+
+        if (d == NULL)
+            continue;
+        fprintf(stderr, "---- daemon log %s ----\n", d->log);
+        snprintf(cmd, sizeof(cmd), "tail -40 '%s' >&2", d->log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(no log)\n");
+        if (d->pid > 0)
+            kill(d->pid, SIGKILL);
+        td_cleanup(d);
+    }
+    exit(1);
+}
+
+void td_mkdir(struct td *d)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    memset(d, 0, sizeof(*d));
+    snprintf(d->dir, sizeof(d->dir), "%s/kctest.XXXXXX", tmp ? tmp : "/tmp");
+    if (mkdtemp(d->dir) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    snprintf(d->sock, sizeof(d->sock), "%s/kc.sock", d->dir);
+    snprintf(d->log, sizeof(d->log), "%s/kvcached.log", d->dir);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void td_start(struct td *d, const char *const *extra)
+{
+    char store[300], pf[300];
+    const char *argv[64];
+    int n = 0;
+    double t0;
+
+    if (td_binary == NULL)
+        td_binary = getenv("KVCACHED");
+    if (td_binary == NULL) {
+        fprintf(stderr, "no kvcached binary (argv[1] or $KVCACHED)\n");
+        exit(1);
+    }
+    snprintf(store, sizeof(store), "%s/kc.store", d->dir);
+    snprintf(pf, sizeof(pf), "%s/ports", d->dir);
+    unlink(pf);
+    argv[n++] = td_binary;
+    argv[n++] = "-D"; argv[n++] = store;
+    argv[n++] = "-s"; argv[n++] = d->sock;
+    argv[n++] = "-p"; argv[n++] = "0";
+    argv[n++] = "--metrics-port"; argv[n++] = "0";
+    argv[n++] = "--port-file"; argv[n++] = pf;
+    argv[n++] = "-S"; argv[n++] = "64m";
+    argv[n++] = "--slab-size"; argv[n++] = "1m";
+    argv[n++] = "-m"; argv[n++] = "4";
+    argv[n++] = "--min-item-size"; argv[n++] = "16k";
+    for (int i = 0; extra && extra[i] && n < 62; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    d->pid = fork();
+    if (d->pid == 0) {
+        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+        }
+        execv(td_binary, (char *const *)argv);
+        _exit(127);
+    }
+    td_track(d, true);
+    for (t0 = now_s(); now_s() - t0 < 20;) {
+        FILE *f = fopen(pf, "r");
+        int st;
+
+        if (f) {
+            int ok = fscanf(f, "tcp=%d metrics=%d", &d->port, &d->mport);
+
+            fclose(f);
+            if (ok == 2)
+                return;
+        }
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            d->pid = 0;
+            fprintf(stderr, "kvcached exited at start (status %d)\n", st);
+            td_fail();
+        }
+        usleep(10000);
+    }
+    fprintf(stderr, "kvcached did not become ready\n");
+    td_fail();
+}
+
+bool td_alive(struct td *d)
+{
+    int st;
+
+    return d->pid > 0 && waitpid(d->pid, &st, WNOHANG) == 0;
+}
+
+int td_stop(struct td *d)
+{
+    double t0 = now_s();
+    int st;
+
+    if (d->pid <= 0)
+        return -1;
+    kill(d->pid, SIGTERM);
+    while (now_s() - t0 < 20) {
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            d->pid = 0;
+            td_track(d, false);
+            td_track(d, true);   /* keep the log for td_fail */
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        usleep(10000);
+    }
+    kill(d->pid, SIGKILL);
+    waitpid(d->pid, &st, 0);
+    d->pid = 0;
+    return -1;
+}
+
+void td_cleanup(struct td *d)
+{
+    char cmd[400];
+
+    if (d->dir[0] == '\0')
+        return;
+    if (d->pid > 0) {
+        kill(d->pid, SIGKILL);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", d->dir);
+    td_track(d, false);
+    d->dir[0] = '\0';
+}
+
+void tc_connect_unix(struct tc *c, const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+    c->next_id = 1;
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    CHECK(c->fd >= 0);
+    CHECK(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+}
+
+void tc_connect_tcp(struct tc *c, int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+
+    c->next_id = 1;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(c->fd >= 0);
+    CHECK(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+}
+
+void tc_close(struct tc *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+int tc_send_raw(struct tc *c, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+
+    while (len > 0) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+uint64_t tc_send(struct tc *c, Kvcache__Request *r, const void *data,
+                 size_t len)
+{
+    struct kc_frame_hdr h = { KC_FRAME_VERSION, 0, 0, len };
+    size_t pb;
+    uint8_t *buf;
+
+    if (r->id == 0)
+        r->id = c->next_id++;
+    pb = kvcache__request__get_packed_size(r);
+    buf = malloc(KC_FRAME_HDR_LEN + pb);
+    CHECK(buf != NULL);
+    h.pb_len = (uint32_t)pb;
+    kc_frame_encode(buf, &h);
+    kvcache__request__pack(r, buf + KC_FRAME_HDR_LEN);
+    CHECK(tc_send_raw(c, buf, KC_FRAME_HDR_LEN + pb) == 0);
+    if (len)
+        CHECK(tc_send_raw(c, data, len) == 0);
+    free(buf);
+    return r->id;
+}
+
+/* Read exactly len bytes with a timeout. 0, or -1 on close/timeout. */
+static int tc_read_full(struct tc *c, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len > 0) {
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        ssize_t n;
+
+        if (poll(&pfd, 1, 10000) <= 0) {
+            fprintf(stderr, "tc: receive timed out\n");
+            return -1;
+        }
+        n = recv(c->fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int tc_recv(struct tc *c, struct tc_resp *out)
+{
+    uint8_t hb[KC_FRAME_HDR_LEN], *pb;
+    struct kc_frame_hdr h;
+
+    memset(out, 0, sizeof(*out));
+    if (tc_read_full(c, hb, sizeof(hb)) < 0)
+        return -1;
+    CHECK(kc_frame_decode(hb, KC_FRAME_PB_MAX, 1ull << 34, &h) == 0);
+    CHECK(h.flags == KC_FRAME_F_RESPONSE);
+    pb = malloc(h.pb_len + 1);
+    CHECK(pb != NULL);
+    CHECK(tc_read_full(c, pb, h.pb_len) == 0);
+    out->r = kvcache__response__unpack(NULL, h.pb_len, pb);
+    free(pb);
+    CHECK(out->r != NULL);
+    out->data_len = h.data_len;
+    out->data = malloc(h.data_len + 1);
+    CHECK(out->data != NULL);
+    CHECK(tc_read_full(c, out->data, h.data_len) == 0);
+    return 0;
+}
+
+void tc_resp_free(struct tc_resp *r)
+{
+    if (r->r)
+        kvcache__response__free_unpacked(r->r, NULL);
+    free(r->data);
+    memset(r, 0, sizeof(*r));
+}
+
+uint64_t tc_open_ns(struct tc *c, const char *model, uint32_t block_bytes)
+{
+    Kvcache__Request q = KVCACHE__REQUEST__INIT;
+    Kvcache__OpenNamespaceRequest o = KVCACHE__OPEN_NAMESPACE_REQUEST__INIT;
+    Kvcache__NamespaceDesc d = KVCACHE__NAMESPACE_DESC__INIT;
+    struct tc_resp rs;
+    uint64_t ns;
+
+    d.model = (char *)model;
+    d.layer_end = 32;
+    d.tokens_per_block = 16;
+    d.dtype = "bf16";
+    d.kv_heads = 8;
+    d.head_dim = 128;
+    d.block_bytes = block_bytes;
+    o.desc = &d;
+    q.op_case = KVCACHE__REQUEST__OP_OPEN_NAMESPACE;
+    q.open_namespace = &o;
+    tc_send(c, &q, NULL, 0);
+    CHECK(tc_recv(c, &rs) == 0);
+    CHECK(rs.r->code == 0);
+    CHECK(rs.r->result_case == KVCACHE__RESPONSE__RESULT_OPEN_NAMESPACE);
+    ns = rs.r->open_namespace->ns;
+    tc_resp_free(&rs);
+    return ns;
+}
+
+void tc_fill(uint8_t *buf, size_t len, uint64_t lo)
+{
+    uint64_t x = lo * 0x9E3779B97F4A7C15ull + 1;
+
+    for (size_t i = 0; i < len; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(buf + i, &x, len - i < 8 ? len - i : 8);
+    }
+}
+
+uint8_t *tc_keys(uint64_t base, size_t n)
+{
+    uint8_t *k = malloc(n * KC_KEY_WIRE_LEN + 1);
+
+    CHECK(k != NULL);
+    for (size_t i = 0; i < n; i++)
+        kc_key_pack(k + i * KC_KEY_WIRE_LEN, base + i, ~(base + i));
+    return k;
+}
+
+void tc_put_blocks(struct tc *c, uint64_t ns, uint64_t base, size_t n,
+                   uint32_t len)
+{
+    Kvcache__Request q = KVCACHE__REQUEST__INIT;
+    Kvcache__PutRequest p = KVCACHE__PUT_REQUEST__INIT;
+    Kvcache__PutItem *items = calloc(n, sizeof(*items)), **ip = calloc(n, sizeof(*ip));
+    uint8_t *keys = tc_keys(base, n), *data = malloc(n * len + 1);
+    struct tc_resp rs;
+
+    CHECK(items && ip && data);
+    for (size_t i = 0; i < n; i++) {
+        kvcache__put_item__init(&items[i]);
+        items[i].key.data = keys + i * KC_KEY_WIRE_LEN;
+        items[i].key.len = KC_KEY_WIRE_LEN;
+        items[i].chain_pos = (uint32_t)(base + i);
+        items[i].length = len;
+        ip[i] = &items[i];
+        tc_fill(data + i * len, len, base + i);
+    }
+    p.ns = ns;
+    p.n_items = n;
+    p.items = ip;
+    q.op_case = KVCACHE__REQUEST__OP_PUT;
+    q.put = &p;
+    tc_send(c, &q, data, n * len);
+    CHECK(tc_recv(c, &rs) == 0);
+    if (rs.r->code != 0)
+        fprintf(stderr, "put: code %d: %s\n", rs.r->code, rs.r->message);
+    CHECK(rs.r->code == 0 && rs.r->put->n_status == n);
+    for (size_t i = 0; i < n; i++)
+        CHECK(rs.r->put->status[i] == KVCACHE__CODE__OK ||
+              rs.r->put->status[i] == KVCACHE__CODE__EXISTS);
+    tc_resp_free(&rs);
+    free(items);
+    free(ip);
+    free(keys);
+    free(data);
+}
+
+uint32_t tc_get_prefix_check(struct tc *c, uint64_t ns, uint64_t base,
+                             size_t n, uint32_t len)
+{
+    Kvcache__Request q = KVCACHE__REQUEST__INIT;
+    Kvcache__GetPrefixRequest g = KVCACHE__GET_PREFIX_REQUEST__INIT;
+    uint8_t *keys = tc_keys(base, n), *want = malloc(len + 1);
+    struct tc_resp rs;
+    uint32_t found;
+
+    g.ns = ns;
+    g.keys.data = keys;
+    g.keys.len = n * KC_KEY_WIRE_LEN;
+    q.op_case = KVCACHE__REQUEST__OP_GET_PREFIX;
+    q.get_prefix = &g;
+    tc_send(c, &q, NULL, 0);
+    CHECK(tc_recv(c, &rs) == 0);
+    CHECK(rs.r->code == 0);
+    CHECK(rs.r->result_case == KVCACHE__RESPONSE__RESULT_GET_PREFIX);
+    found = rs.r->get_prefix->found;
+    CHECK(rs.r->get_prefix->n_lengths == found);
+    CHECK(rs.data_len == (uint64_t)found * len);
+    for (uint32_t i = 0; i < found; i++) {
+        CHECK(rs.r->get_prefix->lengths[i] == len);
+        CHECK(rs.r->get_prefix->chain_pos[i] == (uint32_t)(base + i));
+        tc_fill(want, len, base + i);
+        CHECK(memcmp(rs.data + (size_t)i * len, want, len) == 0);
+    }
+    tc_resp_free(&rs);
+    free(keys);
+    free(want);
+    return found;
+}
