@@ -15,8 +15,8 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
   if (cap == 0) next
   key = tr SUBSEP cap; keys[key] = 1
   if (pol == "fifo") fifo[key] = v
-  else if (pol == "MIN") min[key] = v
-  else if (pol != "block-lru" && pol != "fifo-oracle" && wa <= maxwa + 1e-9) {
+  if (pol == "MIN") min[key] = v
+  else if (pol != "infinite" && pol != "block-lru" && pol != "fifo-oracle" && wa <= maxwa + 1e-9) {
     if (!(key in best) || v > best[key] + 1e-9) { best[key] = v; who[key] = pol }
     else if (v > best[key] - 1e-9) who[key] = who[key] "=" pol } }
 END {
