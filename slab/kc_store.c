@@ -373,6 +373,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
             goto fail;
         }
     }
+    /* Faults start once the store is open: opening itself is not tested. */
+    st->dev.fault_read_every = cfg->fault_read_every;
+    st->dev.fault_write_every = cfg->fault_write_every;
     *out = st;
     return 0;
 fail:

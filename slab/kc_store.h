@@ -83,6 +83,10 @@ struct store_config {
     bool simulate;
     /* Eviction policy parameter (reinsert: reads needed to be kept). */
     uint32_t evict_param;
+    /* Fault injection, for tests: fail every Nth device read / write with
+     * EIO (0 = never). */
+    uint64_t fault_read_every;
+    uint64_t fault_write_every;
 };
 
 /* Defaults: 32 MiB slabs, 256 MiB memory, 256 KiB min item, fifo, qd 64. */
