@@ -527,6 +527,7 @@ struct fwd {
     uint64_t ns;
     uint32_t chain_pos;
     uint32_t len;
+    uint32_t slot;        /* in the victim: copies go in slot order */
     const void *src;      /* value, or NULL in simulation */
 };
 
@@ -581,7 +582,17 @@ static void slab_forward_image(struct store *st, uint32_t v, const uint8_t *img,
     }
 }
 
-/* Simulation: no image; find the victim's live entries in the index. */
+/* Order of copies: by slot in the victim, as when walking its image. */
+static int fwd_cmp(const void *a, const void *b)
+{
+    const struct fwd *x = a, *y = b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* Simulation: no image; find the victim's live entries in the index, then
+ * offer them to the policy and copy them in slot order, one at a time, as
+ * slab_forward_image does: a policy with a budget then picks the same
+ * blocks as with a device. */
 static void slab_forward_sim(struct store *st, uint32_t v)
 {
     struct slabinfo *si = &st->slabs[v];
@@ -592,18 +603,19 @@ static void slab_forward_sim(struct store *st, uint32_t v)
         return;
     for (uint64_t i = 0; i < st->ix.cap && n < max; i++) {
         struct index_entry *e = &st->ix.tab[i];
-        if (!index_live(&st->ix, e) || index_slab(e) != v || !st->ev.ops->reinsert(&st->ev, v, e))
+        if (!index_live(&st->ix, e) || index_slab(e) != v)
             continue;
         const struct nsent *ns = &st->ns[index_ns(e)];
         fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
                                 .chain_pos = store_entry_chain_pos(st, e),
-                                .len = store_entry_len(st, e) };
+                                .slot = index_slot(e), .len = store_entry_len(st, e) };
     }
+    qsort(fw, n, sizeof(*fw), fwd_cmp);
     for (uint32_t k = 0; k < n; k++) {
         struct nsent *ns = store_ns_find(st, fw[k].ns);
         struct index_entry *e = ns ? index_find(&st->ix, fw[k].key.lo, fw[k].key.hi,
                                                 (uint32_t)(ns - st->ns)) : NULL;
-        if (e != NULL && index_slab(e) == v)
+        if (e != NULL && index_slab(e) == v && st->ev.ops->reinsert(&st->ev, v, e))
             slab_forward(st, e, &fw[k]);
     }
     free(fw);

@@ -26,14 +26,26 @@ Match: the daemon turns a bad checksum into a miss) makes run() return the
 shorter prefix, and the caller computes again from there: a bad block only
 shortens the reused prefix.  After the turn, put() gathers the new full
 blocks and queues them with the asynchronous put.
+
+kvcached is reached through the client library's Python binding
+(client/python/kvcache, ctypes; the library through $KVCACHE_LIB, the
+loader's path or the build tree).  A failed call is a miss, never an
+exception: its code is in the handle's last_rc.
 """
+import os
+import sys
 import threading
 import time
 
+import numpy as np
 import torch
 
-import kvc
-import model as M
+_BINDING = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                         "..", "..", "client", "python"))
+if _BINDING not in sys.path:
+    sys.path.insert(0, _BINDING)   # this checkout's binding, ahead of an installed one
+import kvcache  # noqa: E402
+import model as M  # noqa: E402
 
 
 class CacheLink:
@@ -49,17 +61,20 @@ class CacheLink:
         self.esize = torch.tensor([], dtype=cfg.torch_dtype).element_size()
         self.tok_layer_bytes = cfg.kv_bytes_per_token_layer()
         # main thread: match, put, flush; loader thread: get_prefix (a handle is one thread's)
-        self.client = kvc.Client(servers, timeout_ms=timeout_ms, async_max_bytes=async_max_bytes)
-        self.lclient = kvc.Client(servers, timeout_ms=timeout_ms)
+        self.client = kvcache.Client(servers, timeout_ms=timeout_ms, async_max_bytes=async_max_bytes)
+        self.lclient = kvcache.Client(servers, timeout_ms=timeout_ms)
         self.ns, self.block_bytes = [], []
         for a, b in self.groups:
             bb = (b - a) * tokens_per_block * self.tok_layer_bytes
-            desc = (ns_model or cfg.name, a, b, tokens_per_block, cfg.dtype, cfg.n_kv_heads, cfg.head_dim, bb)
-            r, ns = self.client.open_namespace(*desc)
-            self.lclient.open_namespace(*desc)
-            if r < 0:
+            desc = dict(model=ns_model or cfg.name, layer_begin=a, layer_end=b,
+                        tokens_per_block=tokens_per_block, dtype=cfg.dtype,
+                        kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, block_bytes=bb)
+            ns = self.client.open_namespace(**desc)
+            self.lclient.open_namespace(**desc)
+            if self.client.last_rc < 0:
                 print("kvcached: open namespace %d-%d: %s (%s); running without the cache"
-                      % (a, b, kvc.strerror(r), self.client.last_error()), flush=True)
+                      % (a, b, kvcache.strerror(self.client.last_rc), self.client.last_error),
+                      flush=True)
             self.ns.append(ns)
             self.block_bytes.append(bb)
         self.staging = [None] * len(self.groups)
@@ -90,13 +105,13 @@ class CacheLink:
     def prepare(self, tokens):
         """Keys of tokens' full blocks in every namespace; returns the number
         of leading blocks that every group has (Match)."""
-        toks = torch.tensor(tokens, dtype=torch.int32)   # ids < 2^31: the u32 bytes
-        self.keys = [kvc.keys(ns, toks, self.T) for ns in self.ns]
+        toks = np.asarray(tokens, dtype=np.uint32)   # read in place by kvcache_keys
+        self.keys = [kvcache.keys(ns, toks, self.T) for ns in self.ns]
         m = None
-        for gi, (ks, n) in enumerate(self.keys):
-            r, got = self.client.match(self.ns[gi], ks, n)
-            if r < 0:
-                self.last["match_error"] = "%s (%s)" % (kvc.strerror(r), self.client.last_error())
+        for gi, ks in enumerate(self.keys):
+            got = self.client.match(self.ns[gi], ks)
+            if self.client.last_rc < 0:
+                self.last["match_error"] = self._error(self.client)
             m = got if m is None else min(m, got)
         return m or 0
 
@@ -123,17 +138,16 @@ class CacheLink:
             got = 0
             try:
                 st = self.stage(gi, p)
-                ks, _ = self.keys[gi]
+                ks = self.keys[gi]
                 bb = self.block_bytes[gi]
-                base = st.data_ptr()
                 t0 = time.perf_counter()
                 while got < limit:
                     n = min(self.chunk, limit - got)
-                    addrs = [base + (got + i) * bb for i in range(n)]
-                    r, f = self.lclient.get_prefix(self.ns[gi], ks, n, addrs, bb, first=got)
+                    # straight into the staging tensor's blocks [got, got+n), in place
+                    f = self.lclient.get_prefix(self.ns[gi], ks[got:got + n], st[got:got + n], bb)
                     got += f
-                    if r < 0:
-                        self.last["load_error"] = "%s (%s)" % (kvc.strerror(r), self.lclient.last_error())
+                    if self.lclient.last_rc < 0:
+                        self.last["load_error"] = self._error(self.lclient)
                     if f < n:
                         break
                 self.last["fetch_s"] += time.perf_counter() - t0
@@ -200,9 +214,9 @@ class CacheLink:
         nb = n_kv // T
         if nb <= first_block:
             return 0
-        toks = torch.tensor(tokens[:nb * T], dtype=torch.int32)
+        toks = np.asarray(tokens[:nb * T], dtype=np.uint32)
         for gi, (a, b) in enumerate(self.groups):
-            ks, _ = kvc.keys(self.ns[gi], toks, T)
+            ks = kvcache.keys(self.ns[gi], toks, T)
             bb = self.block_bytes[gi]
             for c0 in range(first_block, nb, self.chunk):
                 c1 = min(nb, c0 + self.chunk)
@@ -212,17 +226,23 @@ class CacheLink:
                     vv = kv.v[l][c0 * T:c1 * T].reshape(c1 - c0, 1, 1, T, -1)
                     parts.append(torch.cat([kk, vv], dim=2))
                 host = torch.cat(parts, dim=1).contiguous().cpu()   # [n, L, 2, T, KVH*hd]
-                addrs = [host.data_ptr() + i * bb for i in range(c1 - c0)]
-                r = self.client.put_async(self.ns[gi], ks, c1 - c0, c0, addrs, bb, first=c0)
-                if r == kvc.EFULL:  # queue over its bound: wait for it, then once more
-                    self.client.flush(10000)
-                    r = self.client.put_async(self.ns[gi], ks, c1 - c0, c0, addrs, bb, first=c0)
-                if r < 0:
-                    self.last["put_error"] = kvc.strerror(r)
+                # the bytes are copied into the queue: host may go at once
+                ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb)
+                if not ok and self.client.last_rc == kvcache.EFULL:
+                    self.client.flush(10000)   # queue over its bound: wait, then once more
+                    ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb)
+                if not ok:
+                    self.last["put_error"] = self._error(self.client)
         return nb - first_block
 
+    @staticmethod
+    def _error(c):
+        """The last error of a handle, as text."""
+        return "%s (%s)" % (kvcache.strerror(c.last_rc), c.last_error)
+
     def flush(self, timeout_ms=-1):
-        return self.client.flush(timeout_ms)
+        """Wait for the queued puts: 0, or the error code (ETIMEDOUT)."""
+        return 0 if self.client.flush(timeout_ms) else self.client.last_rc
 
     def ping(self):
         """One cheap call on both handles, so that they reconnect now (after

@@ -1,6 +1,8 @@
 """test_python: the kvcache Python binding against a real kvcached: key test
 vectors, the round trip with bytes / bytearray / memoryview / numpy buffers,
-every call, a frozen daemon (miss within the timeout, no exception).
+torch tensors (bf16, pinned where CUDA is, slices of one staging tensor),
+every call, a frozen daemon (miss within the timeout, no exception), and how
+the library is found (KVCACHE_LIB, the loader's path, the build tree).
 Needs $KC_TEST_DAEMON (else skipped, exit 77) and $KVCACHE_LIB."""
 import os
 import random
@@ -17,6 +19,10 @@ try:
     import numpy as np
 except ImportError:  # Debian's python3-numpy; without it those checks skip
     np = None
+try:
+    import torch
+except ImportError:  # Debian's python3-torch; without it those checks skip
+    torch = None
 
 BLOCK = 8192
 TPB = 16
@@ -125,6 +131,80 @@ def round_trip(c, rng):
     return ns, keys
 
 
+def tensors(c, rng):
+    """Torch tensors as buffers, in place: a bf16 staging tensor read into
+    slice by slice (what the engine does), tokens as an int32 tensor, put and
+    put_async from tensors, error codes by name; CUDA tensors are refused."""
+    if torch is None:
+        print("torch absent: tensor checks skipped")
+        return
+    ns = c.open_namespace(model="py-tensor", layer_end=1, tokens_per_block=TPB, dtype="bf16",
+                          kv_heads=1, head_dim=64, block_bytes=BLOCK)
+    tokens = [rng.randrange(1, 1 << 31) for _ in range(6 * TPB)]
+    keys = kvcache.keys(ns, tokens, TPB)
+    tk = kvcache.keys(ns, torch.tensor(tokens, dtype=torch.int32), TPB)
+    assert tk.pairs() == keys.pairs()
+    # bf16 blocks of [T, 2, 128]: BLOCK bytes each (numpy has no bf16).
+    src = torch.randn(6, TPB, 2, 128).to(torch.bfloat16)
+    assert src[0].numel() * src.element_size() == BLOCK
+    assert c.put(ns, keys[:3], [src[i] for i in range(3)]) == [0] * 3
+    assert c.put_async(ns, keys[3:], src[3:], first_pos=3)
+    assert c.flush(2000) and c.last_rc == kvcache.OK
+    pin = torch.cuda.is_available()
+    st = torch.zeros(8, TPB, 2, 128, dtype=torch.bfloat16, pin_memory=pin)
+    got = 0
+    while got < 6:   # chunks of 4 blocks, into slices of one staging tensor
+        n = min(4, 6 - got)
+        f = c.get_prefix(ns, keys[got:got + n], st[got:got + n])
+        assert f == n, (f, c.last_error)
+        got += f
+    assert torch.equal(st[:6], src) and not st[6:].any()
+    assert c.match(ns, keys) == 6
+    assert c.delete(ns, keys[2:3]) == 1
+    rows = [st[i] for i in range(6)]
+    assert c.get_prefix(ns, keys, rows) == 2
+    assert c.get(ns, keys, rows) == [BLOCK, BLOCK, 0, BLOCK, BLOCK, BLOCK]
+    for bad, err in ((st[:6, :, 0], ValueError),               # not contiguous
+                     (st[:5], ValueError)):                      # 5 blocks for 6 keys
+        try:
+            c.get_prefix(ns, keys, bad)
+            raise AssertionError("bad tensor accepted")
+        except err:
+            pass
+    if torch.cuda.is_available():
+        try:
+            c.get_prefix(ns, keys, st.cuda())
+            raise AssertionError("device tensor accepted")
+        except ValueError:
+            pass
+    # A namespace this handle never opened: the error by name, no exception.
+    assert c.get_prefix(99, keys, st, block_bytes=BLOCK) == 0
+    assert c.last_rc == kvcache.ENONS, c.last_rc
+    assert kvcache.strerror(kvcache.EFULL) and kvcache.EFULL == -30008
+
+
+def library_lookup():
+    """Without KVCACHE_LIB the binding loads the loader's libkvcache.so.0
+    (LD_LIBRARY_PATH), else the checkout's build tree; a bad KVCACHE_LIB
+    fails the import."""
+    libdir = os.path.dirname(os.path.abspath(os.environ["KVCACHE_LIB"]))
+    here = os.path.dirname(os.path.abspath(kvcache.__file__))
+    code = "import kvcache; print(kvcache.library_path)"
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(here))
+    env.pop("KVCACHE_LIB")
+    env["LD_LIBRARY_PATH"] = libdir
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "libkvcache.so.0", out
+    env.pop("LD_LIBRARY_PATH")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    # The build tree of this checkout when it is called build/ or build-release/.
+    if os.path.basename(os.path.dirname(libdir)) in ("build", "build-release"):
+        assert out.returncode == 0 and out.stdout.strip().endswith("/client/libkvcache.so.0"), out
+    env["KVCACHE_LIB"] = "/nonexistent/libkvcache.so.0"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "OSError" in out.stderr, out
+
+
 def frozen(proc, uri, ns, keys):
     c = kvcache.Client(uri, timeout_ms=200, retry_ms=300)
     c.block_bytes[ns] = BLOCK
@@ -160,6 +240,8 @@ def main():
         procs.append(p)
         with kvcache.Client(uri) as c:
             ns, keys = round_trip(c, rng)
+            tensors(c, rng)
+        library_lookup()
         frozen(p, uri, ns, keys)
         # Two daemons behind one client: the same round trip.
         p2, uri2 = start_daemon(tmp, 1)

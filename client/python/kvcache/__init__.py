@@ -9,26 +9,69 @@
     c.put(ns, keys[found:], new_blocks, first_pos=found)
 
 Buffers are any object with the buffer protocol (bytes, bytearray,
-memoryview, numpy arrays, ...), one per block or one contiguous buffer for
-all blocks; they are passed to the library by address, without copies.
+memoryview, numpy arrays, ...) or a contiguous CPU torch tensor (pinned or
+not, any dtype, bf16 included: its data_ptr() and size are used), one per
+block or one contiguous buffer for all blocks; they are passed to the
+library by address, without copies, and held only for the call (put_async
+copies the bytes into its queue before it returns).
 
 Like the C library, a call on a sick cache does not raise: it returns what
 was found (a miss) and leaves the error in ``Client.last_rc`` and
 ``Client.last_error``.  Only bad arguments raise (ValueError, TypeError).
 
-The shared library is found through $KVCACHE_LIB, else as "libkvcache.so.0"
-on the loader's path.
+The shared library is found through $KVCACHE_LIB (a path), else as
+"libkvcache.so.0" on the loader's path (LD_LIBRARY_PATH, the system's), else
+in the build tree of the checkout that holds this file (build/client/ or
+build-release/client/); importing raises OSError when none loads.
 """
 import ctypes
 import os
 
-__all__ = ["Client", "Keys", "keys", "ns_id", "strerror", "Error",
-           "PUT_STORED", "PUT_EXISTS"]
+__all__ = ["Client", "Keys", "keys", "ns_id", "strerror", "Error", "library_path",
+           "PUT_STORED", "PUT_EXISTS", "OK", "EINVAL", "ENOMEM", "EURI", "ETIMEDOUT",
+           "EDOWN", "ECLOSED", "EPROTO", "ESERVER", "EFULL", "ESIZE", "ENOSPACE", "ENONS"]
 
 PUT_STORED = 0
 PUT_EXISTS = 1
 
-_lib = ctypes.CDLL(os.environ.get("KVCACHE_LIB") or "libkvcache.so.0")
+# Error codes (kvcache.h KVCACHE_E*); calls may also leave -errno in last_rc.
+OK = 0
+EINVAL = -30000      # bad argument
+ENOMEM = -30001      # out of memory
+EURI = -30002        # a server URI could not be parsed
+ETIMEDOUT = -30003   # the call ran past its timeout
+EDOWN = -30004       # server skipped: it failed recently (retry delay)
+ECLOSED = -30005     # the server closed the connection
+EPROTO = -30006      # malformed or unexpected response
+ESERVER = -30007     # the server answered with an error
+EFULL = -30008       # async queue full: the put was dropped
+ESIZE = -30009       # wrong block size for the namespace / buffer too small
+ENOSPACE = -30010    # the server had no space for a block
+ENONS = -30011       # namespace not opened with this handle
+
+
+def _load():
+    """Load libkvcache: $KVCACHE_LIB, the loader's path, the checkout's build tree."""
+    env = os.environ.get("KVCACHE_LIB")
+    if env:
+        return ctypes.CDLL(env), env   # named explicitly: its error, not a fallback
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.normpath(os.path.join(here, "..", "..", ".."))
+    cands = ["libkvcache.so.0"] + [os.path.join(root, b, "client", "libkvcache.so.0")
+                                   for b in ("build", "build-release")]
+    errors = []
+    for c in cands:
+        if "/" in c and not os.path.exists(c):
+            continue
+        try:
+            return ctypes.CDLL(c), c
+        except OSError as e:
+            errors.append(str(e))
+    raise OSError("libkvcache not found (set KVCACHE_LIB to libkvcache.so.0): "
+                  + "; ".join(errors or ["no candidate"]))
+
+
+_lib, library_path = _load()
 
 
 class _Key(ctypes.Structure):
@@ -136,13 +179,31 @@ def strerror(rc):
     return _strerror(rc).decode()
 
 
+def _is_tensor(obj):
+    """A torch tensor (or alike): data_ptr(), element_size(), numel()."""
+    return (hasattr(obj, "data_ptr") and hasattr(obj, "element_size")
+            and hasattr(obj, "numel") and not isinstance(obj, (bytes, bytearray, memoryview)))
+
+
 class _Borrowed:
     """Addresses of buffers held for the duration of one call."""
 
     def __init__(self):
         self._views = []
+        self._objs = []
 
     def address(self, obj, writable):
+        """(address, length in bytes) of a buffer-protocol object, or of a
+        contiguous CPU tensor (data_ptr: a device pointer is refused)."""
+        if _is_tensor(obj):
+            dev = getattr(obj, "device", None)
+            if dev is not None and getattr(dev, "type", "cpu") != "cpu":
+                raise ValueError("a %s tensor: pass host memory (e.g. a pinned CPU tensor)"
+                                 % dev)
+            if hasattr(obj, "is_contiguous") and not obj.is_contiguous():
+                raise ValueError("a non-contiguous tensor")
+            self._objs.append(obj)
+            return obj.data_ptr(), obj.numel() * obj.element_size()
         view = _PyBuffer()
         _get_buffer(obj, ctypes.byref(view), _PYBUF_WRITABLE if writable else 0)
         self._views.append(view)
@@ -152,6 +213,7 @@ class _Borrowed:
         for v in self._views:
             _release_buffer(ctypes.byref(v))
         self._views = []
+        self._objs = []
 
     def __enter__(self):
         return self
@@ -236,10 +298,25 @@ class Keys:
         return Keys(a, n)
 
 
+def _u32_tokens(tokens):
+    """Whether tokens can be read in place as 32-bit token ids."""
+    if _is_tensor(tokens):   # int32/uint32 CPU tensor: ids < 2^31 have the u32 bytes
+        dt = getattr(tokens, "dtype", None)
+        return (tokens.element_size() == 4 and not getattr(dt, "is_floating_point", True)
+                and getattr(getattr(tokens, "device", None), "type", "cpu") == "cpu"
+                and tokens.is_contiguous())
+    try:
+        mv = memoryview(tokens)
+    except TypeError:
+        return False
+    return mv.itemsize == 4 and mv.format in ("I", "L", "=I", "<I", "u4") and mv.c_contiguous
+
+
 def keys(ns, tokens, tokens_per_block, prev=None):
     """Chain keys of the full blocks of `tokens` (ints, array('I'), a uint32
-    numpy array...).  prev: the Keys of the blocks before these tokens, to
-    extend a sequence (its last key is key[-1] of this run)."""
+    numpy array, an int32/uint32 CPU tensor...; the arrays are read in place).
+    prev: the Keys of the blocks before these tokens, to extend a sequence
+    (its last key is key[-1] of this run)."""
     n_tok = len(tokens)
     n = n_tok // tokens_per_block
     out = (_Key * max(n, 1))()
@@ -247,11 +324,7 @@ def keys(ns, tokens, tokens_per_block, prev=None):
     if prev is not None and len(prev):
         pk = ctypes.pointer(prev._last())
     with _Borrowed() as held:
-        try:
-            mv = memoryview(tokens)
-            ok = mv.itemsize == 4 and mv.format in ("I", "L", "=I", "<I", "u4") and mv.c_contiguous
-        except TypeError:
-            ok = False
+        ok = _u32_tokens(tokens)
         if ok:
             addr, _ = held.address(tokens, False)
         else:
@@ -395,7 +468,10 @@ class Client:
         return list(st[:len(keys)])
 
     def put_async(self, ns, keys, blocks, first_pos=0, block_bytes=0):
-        """Queue a put (the bytes are copied); False if the queue was full."""
+        """Queue a put: the keys and bytes are copied into the handle's queue
+        before it returns, so the buffers may be reused at once; flush() waits
+        for the queue.  False if the put was dropped (last_rc: EFULL when the
+        queue was over its bound)."""
         size = self._size(ns, block_bytes)
         with _Borrowed() as held:
             ptrs = _block_pointers(held, blocks, len(keys), size, False)
