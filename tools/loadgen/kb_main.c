@@ -24,9 +24,8 @@ struct kb_opt {
 
 static const struct kb_opt opts[] = {
     { "server", 's', "URIS", "kvcached servers, libkvcache URIs (default unix:./var/kvcached.sock)" },
-    { "memcache", 'M', "HOST:PORT", "drive a memcache text-protocol server instead: GetPrefix is a\n"
-                                          "                               multi-get whose leading hits count;\n"
-                                          "                               HOST:PORT or unix:PATH" },
+    { "memcache", 'M', "HOST:PORT", "drive a memcache text-protocol server instead (HOST:PORT\n"
+                                      "                               or unix:PATH); a GetPrefix is a multi-get" },
     { "workload", 'w', "NAME", "random | chat | trace (default random)" },
     { "conns", 'c', "N", "connections, one client thread each (default 4)" },
     { "duration", 'd', "SECONDS", "length of the measured phase (default 10)" },
