@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <xxhash.h>
 
+#include "ssd/kc_csum.h"
+
 void fmt_sb_seal(struct fmt_sb *sb)
 {
     sb->csum = 0;
@@ -54,7 +56,7 @@ bool fmt_slab_check(const struct fmt_slab *h)
 void fmt_item_seal(struct fmt_item *h, const void *value)
 {
     h->magic = FMT_ITEM_MAGIC;
-    h->vsum = XXH3_64bits(value, h->len);
+    h->vsum = csum64(value, h->len);
     h->hsum = XXH3_64bits(h, offsetof(struct fmt_item, hsum));
 }
 
@@ -66,5 +68,5 @@ bool fmt_item_check_hdr(const struct fmt_item *h)
 
 bool fmt_item_check_value(const struct fmt_item *h, const void *value)
 {
-    return XXH3_64bits(value, h->len) == h->vsum;
+    return csum64(value, h->len) == h->vsum;
 }
