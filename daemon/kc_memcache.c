@@ -26,6 +26,9 @@
 #define MC_TOKENS 32
 /* Room for a meta reply's flags (a key of 250, an opaque of 32, ...). */
 #define MC_FLAGS_MAX 512
+/* What `version` answers: the memcached protocol level it speaks first
+ * (libmemcached parses major.minor.micro and refuses a major of 0). */
+#define MC_VERSION "1.6.0 kvcached-" KC_VERSION
 /* Descriptor of namespaces created by a set on the memcache port. */
 #define MC_NS_DESC "memcache"
 
@@ -616,7 +619,8 @@ static int mc_cmd_stats(struct conn *c, size_t nt)
     sbuf_printf(&b, "STAT uptime %llu\r\n",
                 (unsigned long long)((now - d->start_ns) / 1000000000ull));
     sbuf_printf(&b, "STAT time %lld\r\n", (long long)time(NULL));
-    sbuf_printf(&b, "STAT version %s\r\n", KC_VERSION);
+    sbuf_printf(&b, "STAT version %s\r\n", "1.6.0");
+    sbuf_printf(&b, "STAT kc_version %s\r\n", KC_VERSION);
     sbuf_printf(&b, "STAT pointer_size %d\r\n", (int)(8 * sizeof(void *)));
     sbuf_printf(&b, "STAT curr_connections %llu\r\n", (unsigned long long)d->conns);
     sbuf_printf(&b, "STAT total_connections %llu\r\n",
@@ -837,7 +841,7 @@ static int mc_command(struct conn *c, const char *line, size_t len,
     if (mc_tok_is(&t[0], "stats"))
         return mc_cmd_stats(c, nt);
     if (mc_tok_is(&t[0], "version")) {
-        mc_reply(c, "VERSION " KC_VERSION "\r\n");
+        mc_reply(c, "VERSION " MC_VERSION "\r\n");
         return c->closed ? STEP_CLOSED : STEP_PROGRESS;
     }
     if (mc_tok_is(&t[0], "verbosity")) {
