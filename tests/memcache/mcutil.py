@@ -175,12 +175,12 @@ class Raw:
             _, k, v = l.split(b" ", 2)
             out[k.decode()] = v.decode()
 
-    def transcript(self, data, wait=0.3):
-        """Send data, then read everything for wait seconds of quiet."""
-        self.send(data)
+    def transcript(self, data, wait=2):
+        """Send data and "mn", read up to the "MN" (or wait seconds of quiet)."""
+        self.send(data + b"mn\r\n")
         self.s.settimeout(wait)
         try:
-            while True:
+            while not self.buf.endswith(b"MN\r\n"):
                 d = self.s.recv(1 << 20)
                 if not d:
                     break
