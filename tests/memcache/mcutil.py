@@ -179,8 +179,9 @@ class Raw:
         """Send data and "mn", read up to the "MN" (or wait seconds of quiet)."""
         self.send(data + b"mn\r\n")
         self.s.settimeout(wait)
+        want = data.count(b"mn\r\n") + 1
         try:
-            while not self.buf.endswith(b"MN\r\n"):
+            while not (self.buf.endswith(b"MN\r\n") and self.buf.count(b"MN\r\n") >= want):
                 d = self.s.recv(1 << 20)
                 if not d:
                     break
