@@ -42,17 +42,18 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 500); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.02; done; echo "port $1 not up"; exit 1; }
 
-# kvcached on a fresh store; prints its memcache port. $1: store, $2: MiB, $3: size
+# kvcached on a fresh store; sets PORT to its memcache port.
+# $1: store, $2: MiB of memory, $3: device size
 start_kvcached() {
-    local port; port=$(free_port)
-    "$KC" -D "$1" -S "$3" -m "$2" --fresh -s "" -p 0 --memcache-port "$port" \
+    PORT=$(free_port)
+    "$KC" -D "$1" -S "$3" -m "$2" --fresh -s "" -p 0 --memcache-port "$PORT" \
         --memcache-block "$VALUE" >"$1.log" 2>&1 &
     PIDS+=($!)
-    wait_port "$port"
-    echo "$port"
+    wait_port "$PORT"
 }
 
 stop_last() { local p=${PIDS[-1]}; kill "$p"; wait "$p" 2>/dev/null || true; unset 'PIDS[-1]'; }
+PORT=0
 
 run_gets() {  # name port extra-args...
     local name=$1 port=$2; shift 2
@@ -69,9 +70,9 @@ if [ "${1:-}" = pool ]; then
     # behind a one-server nutcracker pool, three daemons behind a pool.
     command -v nutcracker >/dev/null || { echo "nutcracker not installed"; exit 1; }
     VALUE=${VALUE_POOL:-65536}; BATCH=${BATCH_POOL:-16}; KEYS=${KEYS_POOL:-3000}
-    p1=$(start_kvcached "$DIR/p1.store" 512 2g)
-    p2=$(start_kvcached "$DIR/p2.store" 512 2g)
-    p3=$(start_kvcached "$DIR/p3.store" 512 2g)
+    start_kvcached "$DIR/p1.store" 512 2g; p1=$PORT
+    start_kvcached "$DIR/p2.store" 512 2g; p2=$PORT
+    start_kvcached "$DIR/p3.store" 512 2g; p3=$PORT
     mkpool() {  # conf listen servers...
         local conf=$1 listen=$2; shift 2
         printf 'kv:\n  listen: 127.0.0.1:%s\n  hash: md5\n  distribution: ketama\n  timeout: 5000\n  servers:\n' "$listen" >"$conf"
@@ -94,7 +95,7 @@ fi
 echo "memcache protocol: $KEYS values of $VALUE bytes ($FILL_GB GiB), DRAM $MEM_MB MiB," \
      "file $FILE_GB GiB in $DIR, gets of $BATCH key(s), ${SECONDS_} s per line"
 # kvcached: hex keys of one namespace whose block size the first set fixes
-kp=$(start_kvcached "$DIR/kc.store" "$MEM_MB" "${FILE_GB}g")
+start_kvcached "$DIR/kc.store" "$MEM_MB" "${FILE_GB}g"; kp=$PORT
 printf '%-22s ' "kvcached fill"; "$MCB" fill --port "$kp" --keys "$KEYS" --value "$VALUE" --hex 1
 run_gets "kvcached get" "$kp" --hex 1
 stop_last
