@@ -10,7 +10,7 @@
 # Environment (defaults): DIR (./var/bench-mc, on the disk under test),
 # VALUE (262144 bytes), MEM_MB (1024: kvcached -m, memcached -m), FILE_GB (8:
 # kvcached -S, memcached's ext_path size), FILL_GB (4: data set, > DRAM so
-# most gets read the device), SECONDS (10 per get phase), CONNS ("1 4 16"),
+# most gets read the device), SECS (10 per get phase), CONNS ("1 4 16"),
 # BATCH (1 key per get), RPCBENCH (1: run tools/kc_rpcbench after).
 #
 # memcached runs with -M (no silent eviction while extstore writes: a set
@@ -30,7 +30,7 @@ VALUE=${VALUE:-262144}
 MEM_MB=${MEM_MB:-1024}
 FILE_GB=${FILE_GB:-8}
 FILL_GB=${FILL_GB:-4}
-SECONDS_=${SECONDS:-10}
+SECONDS_=${SECS:-10}
 CONNS=${CONNS:-"1 4 16"}
 BATCH=${BATCH:-1}
 KEYS=$(( FILL_GB * 1024 * 1024 * 1024 / VALUE ))
