@@ -52,6 +52,21 @@ start_kvcached() {
     wait_port "$PORT"
 }
 
+# Where the hits came from: "name port stat-of-DRAM-hits stat-of-device-hits".
+hit_share() {
+    python3 - "$@" <<'PY'
+import socket, sys
+name, port, mem, dev = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"stats\r\n"); b = b""
+while not b.endswith(b"END\r\n"):
+    b += s.recv(65536)
+st = dict(l.split(" ")[1:3] for l in b.decode().split("\r\n") if l.startswith("STAT "))
+hits = int(st["get_hits"])
+m = int(st[mem]) if mem != "-" else hits - int(st[dev])
+print("%-22s get_hits %d, from DRAM %.0f%%" % (name, hits, 100.0 * m / max(hits, 1)))
+PY
+}
+
 stop_last() { local p=${PIDS[-1]}; kill "$p"; wait "$p" 2>/dev/null || true; unset 'PIDS[-1]'; }
 PORT=0
 
@@ -98,6 +113,7 @@ echo "memcache protocol: $KEYS values of $VALUE bytes ($FILL_GB GiB), DRAM $MEM_
 start_kvcached "$DIR/kc.store" "$MEM_MB" "${FILE_GB}g"; kp=$PORT
 printf '%-22s ' "kvcached fill"; "$MCB" fill --port "$kp" --keys "$KEYS" --value "$VALUE" --hex 1
 run_gets "kvcached get" "$kp" --hex 1
+hit_share "kvcached" "$kp" kc_get_hits_mem -
 stop_last
 rm -f "$DIR/kc.store"
 
@@ -113,6 +129,7 @@ PIDS+=($!)
 wait_port "$mp"
 printf '%-22s ' "memcached fill"; "$MCB" fill --port "$mp" --keys "$KEYS" --value "$VALUE"
 run_gets "memcached+ext get" "$mp" --dontneed "$DIR/mc.ext"
+hit_share "memcached+ext" "$mp" - get_extstore
 stop_last
 rm -f "$DIR/mc.ext"
 
