@@ -22,7 +22,9 @@ int mslab_init_all(struct store *st)
     uint32_t nchunks = (st->slab_size + STORE_CHUNK - 1) / STORE_CHUNK;
 
     st->mem = calloc(st->nmem, sizeof(*st->mem));
-    if (st->mem == NULL)
+    /* A slab is queued once until the policy has it: nslabs entries suffice. */
+    st->fq = calloc(st->nslabs, sizeof(*st->fq));
+    if (st->mem == NULL || st->fq == NULL)
         return KC_ENOMEM;
     for (uint32_t m = 0; m < st->nmem; m++) {
         struct mslab *ms = &st->mem[m];
@@ -52,6 +54,8 @@ void mslab_deinit_all(struct store *st)
     }
     free(st->mem);
     st->mem = NULL;
+    free(st->fq);
+    st->fq = NULL;
 }
 
 /* Cut the tie between device slab s and its DRAM copy, if any. */
@@ -161,8 +165,6 @@ static void slab_drop(struct store *st, uint32_t s)
     struct slabinfo *si = &st->slabs[s];
 
     slab_detach_mem(st, s);
-    st->st.evictions++;
-    st->st.evicted_items += si->nlive;
     st->st.items -= si->nlive;
     st->st.bytes -= si->bytes;
     slab_ns_release(st, si);
@@ -176,6 +178,8 @@ static void slab_drop(struct store *st, uint32_t s)
 void slab_reclaim(struct store *st, uint32_t s)
 {
     evict_on_free(&st->ev, s);
+    st->st.evictions++;
+    st->st.evicted_items += st->slabs[s].nlive;
     slab_drop(st, s);
 }
 
@@ -275,22 +279,34 @@ static void mslab_flush_done(struct dev_io *io, void *arg)
         return;
     st->flushing--;
     uint32_t s = ms->slab;
+    struct flushq_ent *q = NULL;
+    for (uint32_t i = 0; i < st->fq_len; i++)
+        if (st->fq[(st->fq_head + i) % st->nslabs].slab == s)
+            q = &st->fq[(st->fq_head + i) % st->nslabs];
     if (ms->flush_err < 0) {
         st->st.io_errors++;
         store_log(st, 0, "write of slab %u failed (%s): its %u blocks are dropped",
                   s, kc_strerror(ms->flush_err), st->slabs[s].nlive);
-        st->slabs[s].state = STORE_SLAB_SSD;   /* so that reclaim accepts it */
-        evict_on_write(&st->ev, s);
-        slab_reclaim(st, s);
-        st->st.evictions--;                   /* a loss, not an eviction */
+        if (q != NULL)
+            q->done = -1;
+        slab_drop(st, s);
         ms->state = MS_FREE;
         ms->slab = SLAB_NONE;
-        return;
+    } else {
+        st->slabs[s].state = STORE_SLAB_SSD;
+        ms->state = MS_CLEAN;
+        st->st.flushes++;
+        if (q != NULL)
+            q->done = 1;
     }
-    st->slabs[s].state = STORE_SLAB_SSD;
-    ms->state = MS_CLEAN;
-    st->st.flushes++;
-    evict_on_write(&st->ev, s);
+    /* Hand written slabs to the policy in the order their flushes began. */
+    while (st->fq_len > 0 && st->fq[st->fq_head].done != 0) {
+        struct flushq_ent *h = &st->fq[st->fq_head];
+        if (h->done == 1)
+            evict_on_write(&st->ev, h->slab);
+        st->fq_head = (st->fq_head + 1) % st->nslabs;
+        st->fq_len--;
+    }
 }
 
 void mslab_flush(struct store *st, struct mslab *ms)
@@ -327,6 +343,8 @@ void mslab_flush(struct store *st, struct mslab *ms)
     uint32_t n = (uint32_t)((len + STORE_CHUNK - 1) / STORE_CHUNK);
     ms->chunks = n;
     st->flushing++;
+    st->fq[(st->fq_head + st->fq_len) % st->nslabs] = (struct flushq_ent){ .slab = s };
+    st->fq_len++;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t off = (uint64_t)i * STORE_CHUNK;
         struct dev_io *io = &ms->ios[i];
@@ -509,6 +527,7 @@ struct fwd {
     uint64_t ns;
     uint32_t chain_pos;
     uint32_t len;
+    uint32_t slot;        /* in the victim: copies go in slot order */
     const void *src;      /* value, or NULL in simulation */
 };
 
@@ -563,7 +582,17 @@ static void slab_forward_image(struct store *st, uint32_t v, const uint8_t *img,
     }
 }
 
-/* Simulation: no image; find the victim's live entries in the index. */
+/* Order of copies: by slot in the victim, as when walking its image. */
+static int fwd_cmp(const void *a, const void *b)
+{
+    const struct fwd *x = a, *y = b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* Simulation: no image; find the victim's live entries in the index, then
+ * offer them to the policy and copy them in slot order, one at a time, as
+ * slab_forward_image does: a policy with a budget then picks the same
+ * blocks as with a device. */
 static void slab_forward_sim(struct store *st, uint32_t v)
 {
     struct slabinfo *si = &st->slabs[v];
@@ -574,18 +603,19 @@ static void slab_forward_sim(struct store *st, uint32_t v)
         return;
     for (uint64_t i = 0; i < st->ix.cap && n < max; i++) {
         struct index_entry *e = &st->ix.tab[i];
-        if (!index_live(&st->ix, e) || index_slab(e) != v || !st->ev.ops->reinsert(&st->ev, v, e))
+        if (!index_live(&st->ix, e) || index_slab(e) != v)
             continue;
         const struct nsent *ns = &st->ns[index_ns(e)];
         fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
                                 .chain_pos = store_entry_chain_pos(st, e),
-                                .len = store_entry_len(st, e) };
+                                .slot = index_slot(e), .len = store_entry_len(st, e) };
     }
+    qsort(fw, n, sizeof(*fw), fwd_cmp);
     for (uint32_t k = 0; k < n; k++) {
         struct nsent *ns = store_ns_find(st, fw[k].ns);
         struct index_entry *e = ns ? index_find(&st->ix, fw[k].key.lo, fw[k].key.hi,
                                                 (uint32_t)(ns - st->ns)) : NULL;
-        if (e != NULL && index_slab(e) == v)
+        if (e != NULL && index_slab(e) == v && st->ev.ops->reinsert(&st->ev, v, e))
             slab_forward(st, e, &fw[k]);
     }
     free(fw);
@@ -599,6 +629,7 @@ static void slab_reclaim_read_done(struct dev_io *io, void *arg)
 
     st->reclaiming = SLAB_NONE;     /* the copies may need a free slab */
     st->reinserting = true;
+    st->st.evictions++;
     if (io->res == 0) {
         slab_forward_image(st, v, st->scratch, true);
     } else {
@@ -606,6 +637,7 @@ static void slab_reclaim_read_done(struct dev_io *io, void *arg)
         store_log(st, 0, "reading back slab %u for reinsertion failed: %s", v,
                   kc_strerror(io->res));
     }
+    st->st.evicted_items += st->slabs[v].nlive;
     slab_drop(st, v);
     st->reinserting = false;
 }
@@ -641,6 +673,7 @@ void slab_reclaim_ahead(struct store *st)
         }
     }
     st->reinserting = true;
+    st->st.evictions++;
     if (si->nlive > 0) {
         if (st->cfg.simulate) {
             slab_forward_sim(st, v);
@@ -651,6 +684,7 @@ void slab_reclaim_ahead(struct store *st)
             pinned->pins--;
         }
     }
+    st->st.evicted_items += st->slabs[v].nlive;
     slab_drop(st, v);
     st->reinserting = false;
 }

@@ -261,6 +261,29 @@ static int store_geometry(struct store *st, char *err, size_t errlen)
     return 0;
 }
 
+/* Split a policy spec "name" or "name:param" (e.g. "prefix:30"). Returns
+ * the policy, or NULL if the name is unknown or the parameter is not a
+ * number. */
+static const struct evict_ops *store_evict_parse(const char *spec, uint32_t *param)
+{
+    char name[32];
+    const char *colon = strchr(spec, ':');
+    size_t len = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
+
+    if (len >= sizeof(name))
+        return NULL;
+    memcpy(name, spec, len);
+    name[len] = '\0';
+    if (colon != NULL) {
+        char *end;
+        unsigned long v = strtoul(colon + 1, &end, 10);
+        if (colon[1] == '\0' || *end != '\0' || v > UINT32_MAX)
+            return NULL;
+        *param = (uint32_t)v;
+    }
+    return evict_find(name);
+}
+
 /* Allocate the tables that depend on the geometry. */
 static int store_alloc(struct store *st)
 {
@@ -279,8 +302,9 @@ static int store_alloc(struct store *st)
         return KC_ENOMEM;
     uint64_t step = 32 * (st->ix.cap / st->nslabs);
     st->sweep_step = step < 1024 ? 1024 : step;
-    const struct evict_ops *ops = evict_find(st->cfg.evict ? st->cfg.evict : "fifo");
     st->ev.param = st->cfg.evict_param;
+    const struct evict_ops *ops = store_evict_parse(st->cfg.evict ? st->cfg.evict : "fifo",
+                                                    &st->ev.param);
     if (ops == NULL || evict_init(&st->ev, ops, st->nslabs) < 0)
         return ops == NULL ? KC_EINVAL : KC_ENOMEM;
     return mslab_init_all(st);
@@ -309,11 +333,12 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     }
     if (rc < 0)
         goto fail;
-    if (!st->dev.direct)
+    if (!st->dev.direct && !cfg->simulate)
         store_log(st, 1, "%s does not support O_DIRECT: using buffered I/O", cfg->path);
     if ((rc = store_geometry(st, err, errlen)) < 0)
         goto fail;
-    if (cfg->evict != NULL && evict_find(cfg->evict) == NULL) {
+    uint32_t param;
+    if (cfg->evict != NULL && store_evict_parse(cfg->evict, &param) == NULL) {
         snprintf(err, errlen, "unknown eviction policy '%s'", cfg->evict);
         rc = KC_EINVAL;
         goto fail;
@@ -348,6 +373,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
             goto fail;
         }
     }
+    /* Faults start once the store is open: opening itself is not tested. */
+    st->dev.fault_read_every = cfg->fault_read_every;
+    st->dev.fault_write_every = cfg->fault_write_every;
     *out = st;
     return 0;
 fail:

@@ -69,7 +69,8 @@ struct store_config {
     uint64_t memory;         /* DRAM budget for memory slabs, bytes */
     uint32_t min_item_size;  /* smallest block expected; sizes the index */
     bool fresh;              /* start empty, ignoring what is on the device */
-    const char *evict;       /* eviction policy by name; NULL = "fifo" */
+    const char *evict;       /* eviction policy, "name" or "name:param"
+                                (e.g. "prefix:30"); NULL = "fifo" */
     unsigned queue_depth;    /* io_uring submission queue entries */
     /* Log sink for what the store has to say (checksum failures, I/O
      * errors, recovery); level 0 error, 1 warning, 2 info. NULL = stderr. */
@@ -82,6 +83,10 @@ struct store_config {
     bool simulate;
     /* Eviction policy parameter (reinsert: reads needed to be kept). */
     uint32_t evict_param;
+    /* Fault injection, for tests: fail every Nth device read / write with
+     * EIO (0 = never). */
+    uint64_t fault_read_every;
+    uint64_t fault_write_every;
 };
 
 /* Defaults: 32 MiB slabs, 256 MiB memory, 256 KiB min item, fifo, qd 64. */

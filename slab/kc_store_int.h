@@ -70,6 +70,13 @@ struct nsent {
     uint64_t bytes;        /* their value bytes */
 };
 
+/* A flush in the order flushes started: the policy learns of written slabs
+ * in that order, whatever order their writes complete in. */
+struct flushq_ent {
+    uint32_t slab;
+    int done;              /* 0 in flight, 1 written, -1 lost */
+};
+
 /* A cached read buffer. */
 struct rbuf {
     void *p;
@@ -93,6 +100,8 @@ struct store {
     uint32_t nfree;
     uint64_t next_seq;
     uint32_t flushing;      /* memory slabs being written */
+    struct flushq_ent *fq;  /* flushes in the order they started (ring) */
+    uint32_t fq_head, fq_len;
 
     uint32_t nmem;
     struct mslab *mem;

@@ -206,23 +206,67 @@ static void dev_enqueue(struct dev *d, struct dev_io *io, bool front)
     *tail = io;
 }
 
+/* Complete io with res at the next reap, without the ring (simulation,
+ * injected faults); the eventfd is signalled as for a real completion. */
+static void dev_defer(struct dev *d, struct dev_io *io, int res)
+{
+    uint64_t one = 1;
+
+    io->res = res;
+    io->next = NULL;
+    if (d->done_tail != NULL)
+        d->done_tail->next = io;
+    else
+        d->done_head = io;
+    d->done_tail = io;
+    d->inflight++;
+    if (write(d->efd, &one, sizeof(one)) < 0) {
+        /* the counter cannot overflow here; nothing else to do */
+    }
+}
+
 void dev_submit(struct dev *d, struct dev_io *io)
 {
     io->res = 0;
     io->done = 0;
+    uint64_t n = io->op == DEV_READ ? ++d->nreads : ++d->nwrites;
+    uint64_t every = io->op == DEV_READ ? d->fault_read_every : d->fault_write_every;
+    if (every != 0 && n % every == 0) {
+        dev_defer(d, io, -EIO);
+        return;
+    }
     if (d->sim) {
-        /* Completes at the next reap, as a real io would. */
-        io->next = NULL;
-        if (d->done_tail != NULL)
-            d->done_tail->next = io;
-        else
-            d->done_head = io;
-        d->done_tail = io;
-        d->inflight++;
+        dev_defer(d, io, 0);
         return;
     }
     dev_enqueue(d, io, false);
     dev_pump(d);
+}
+
+/* Finish the ios completed without the ring. */
+static int dev_reap_deferred(struct dev *d)
+{
+    struct dev_io *io = d->done_head;
+    int n = 0;
+
+    d->done_head = d->done_tail = NULL;
+    while (io != NULL) {
+        struct dev_io *next = io->next;
+        d->inflight--;
+        if (io->res == 0) {
+            io->done = io->len;
+            if (io->op == DEV_READ)
+                d->bytes_read += io->len;
+            else
+                d->bytes_written += io->len;
+        } else {
+            d->errors++;
+        }
+        io->cb(io, io->arg);
+        io = next;
+        n++;
+    }
+    return n;
 }
 
 /* Handle one completion: requeue short or -EAGAIN transfers, else finish. */
@@ -261,23 +305,14 @@ int dev_reap(struct dev *d, bool wait)
     int n = 0;
     uint64_t junk;
 
-    if (d->sim) {
-        struct dev_io *io = d->done_head;
-        d->done_head = d->done_tail = NULL;
-        while (io != NULL) {
-            struct dev_io *next = io->next;
-            d->inflight--;
-            io->done = io->len;
-            if (io->op == DEV_READ)
-                d->bytes_read += io->len;
-            else
-                d->bytes_written += io->len;
-            io->cb(io, io->arg);
-            io = next;
-            n++;
-        }
-        return n;
+    if (d->done_head != NULL) {
+        if (read(d->efd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+            return -errno;
+        n = dev_reap_deferred(d);
+        wait = false;           /* something was done: do not block */
     }
+    if (d->sim)
+        return n;
     if (wait && d->inflight > 0) {
         int rc = io_uring_wait_cqe(&d->ring, &cqe);
         if (rc < 0 && rc != -EINTR)

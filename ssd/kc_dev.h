@@ -51,7 +51,11 @@ struct dev {
     struct dev_io *wq_head, *wq_tail;   /* backlog of writes */
     uint64_t bytes_read, bytes_written, errors;
     bool sim;             /* no device: ios complete at once, no data */
-    struct dev_io *done_head, *done_tail;  /* sim: completed, not reaped */
+    struct dev_io *done_head, *done_tail;  /* completed without the ring
+                                              (simulation, injected faults) */
+    uint64_t fault_read_every;   /* tests: fail every Nth read with EIO */
+    uint64_t fault_write_every;  /* tests: fail every Nth write with EIO */
+    uint64_t nreads, nwrites;    /* ios submitted, for the faults */
 };
 
 /*

@@ -1,0 +1,93 @@
+/*
+ * sim.h - the eviction simulator: replaying a trace through the real store
+ * (slab/, opened with simulate = true: no device, no data) under one policy
+ * and one capacity, and the exact block-granular bounds it is compared with
+ * (an infinite cache, Belady's MIN) and block-granular baselines (a
+ * per-block LRU, and FIFO with an oracle admission filter).
+ *
+ * Geometry: a 512-token block of the trace stands for one value of
+ * value_bytes (default a 16 KiB slot less its 64-byte header), and a slab
+ * of slab_size bytes holds blocks_per_slab of them (default 63 in 1 MiB:
+ * the slab header takes one slot's worth). Capacities are counted in
+ * blocks; a store of C blocks has round(C / blocks_per_slab) slabs.
+ */
+#ifndef SIM_H
+#define SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sim_trace.h"
+
+/* How trace blocks map onto the store. */
+struct sim_geo {
+    uint32_t slab_size;        /* bytes per slab (a multiple of 1 MiB) */
+    uint32_t value_bytes;      /* bytes of one simulated block */
+    uint32_t blocks_per_slab;  /* what the store's slot size gives */
+    uint32_t mem_slabs;        /* DRAM budget, in memory slabs (at least 2) */
+};
+
+/* The geometry whose slabs hold as close to want blocks as can be had with
+ * slabs of at most 16 MiB; 0 or -1 if want is out of range (1..4095). */
+int sim_geo_init(struct sim_geo *g, uint32_t want, uint32_t mem_slabs);
+
+/* What one run measured. */
+struct sim_result {
+    char trace[64];
+    char policy[32];          /* "fifo", "reinsert:2", "MIN", "infinite" ... */
+    uint64_t capacity;        /* blocks; 0 = infinite */
+    uint64_t slabs;           /* store slabs (0 for the exact bounds) */
+    uint64_t requests;
+    uint64_t refs;            /* block references */
+    uint64_t present;         /* of which present when asked for */
+    uint64_t prefix_blocks;   /* of which in the leading run GetPrefix found */
+    uint64_t tokens;          /* prompt tokens */
+    uint64_t hit_tokens;      /* tokens covered by the leading runs */
+    uint64_t puts;            /* blocks written by puts */
+    uint64_t reinserts;       /* blocks copied forward */
+    uint64_t reinsert_dropped;
+    uint64_t evictions;       /* slabs (or blocks, for the exact bounds) */
+    uint64_t errors;          /* checksum failures and I/O errors (device) */
+    double seconds;
+};
+
+static inline double sim_block_ratio(const struct sim_result *r)
+{
+    return r->refs ? (double)r->present / (double)r->refs : 0;
+}
+static inline double sim_prefix_ratio(const struct sim_result *r)
+{
+    return r->tokens ? (double)r->hit_tokens / (double)r->tokens : 0;
+}
+/* Bytes written to the device per byte put. */
+static inline double sim_wa(const struct sim_result *r)
+{
+    return r->puts ? (double)(r->puts + r->reinserts) / (double)r->puts : 1.0;
+}
+
+/* Tokens a leading run of found blocks covers in request r. */
+uint64_t sim_hit_tokens(const struct sim_req *r, uint32_t found);
+
+/* The 128-bit key of a block id (xxh3-128 of the id, seeded). */
+void sim_key(uint32_t id, uint64_t *lo, uint64_t *hi);
+
+/* Replay t through a simulated store with policy (name, param; param 0 =
+ * the policy's default) at capacity blocks. Returns 0 or -1 with err. */
+int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
+               const char *policy, uint32_t param, uint64_t capacity,
+               struct sim_result *r, char *err, size_t errlen);
+
+/* The same through a real store on the file or device at path (created
+ * fresh; blocks are written and read back, verified), to check that the
+ * simulation stands for the real thing. */
+int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
+                   const char *policy, uint32_t param, uint64_t capacity,
+                   const char *device, struct sim_result *r, char *err, size_t errlen);
+
+/* Exact block-granular bounds and baselines (sim_bound.c). */
+int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r);
+int sim_bound_min(const struct sim_trace *t, uint64_t capacity, struct sim_result *r);
+int sim_bound_lru(const struct sim_trace *t, uint64_t capacity, struct sim_result *r);
+int sim_bound_fifo_oracle(const struct sim_trace *t, uint64_t capacity, struct sim_result *r);
+
+#endif

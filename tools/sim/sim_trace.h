@@ -1,0 +1,81 @@
+/*
+ * sim_trace.h - request traces for the eviction simulator: loading the
+ * Mooncake JSONL traces (../shared/traces/README.md), generating synthetic
+ * multi-turn chat traces, and writing a trace back as JSONL.
+ *
+ * A trace is a list of requests in arrival order; each request names the
+ * chain of its prefix blocks by integer id (one id per 512-token block, an
+ * id always following the same predecessor). Only the blocks the simulator
+ * counts are kept: the full 512-token blocks, plus the trailing partial one
+ * when the trace is loaded with partial blocks.
+ */
+#ifndef SIM_TRACE_H
+#define SIM_TRACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIM_BLOCK_TOKENS 512u
+
+/* One request: its arrival and the chain of its blocks. */
+struct sim_req {
+    uint64_t t_ms;        /* arrival, milliseconds from the trace's start */
+    uint32_t input_len;   /* prompt tokens */
+    uint32_t output_len;  /* generated tokens */
+    uint32_t nblocks;     /* blocks counted: ids[off .. off + nblocks) */
+    uint32_t nall;        /* hash ids in the trace line (partial one included) */
+    uint64_t off;         /* first id in sim_trace.ids */
+};
+
+/* A loaded or generated trace. */
+struct sim_trace {
+    struct sim_req *req;
+    size_t nreq;
+    uint32_t *ids;        /* chains of all requests, back to back in
+                             arrival order: the sequence of references */
+    uint64_t nids;        /* block references */
+    uint32_t max_id;      /* largest id + 1 */
+    uint64_t tokens;      /* sum of input_len */
+    char name[64];        /* label for tables: file stem or "synthetic" */
+};
+
+/* Parameters of the synthetic multi-turn chat generator. */
+struct sim_synth {
+    uint32_t conversations;   /* conversations in the trace */
+    uint32_t turns;           /* mean turns per conversation (geometric) */
+    uint32_t turn_tokens;     /* mean tokens a turn adds (user + answer) */
+    uint32_t think_ms;        /* mean time between turns (exponential) */
+    uint32_t span_ms;         /* conversations start uniformly over this */
+    uint32_t prompts;         /* shared system prompts (Zipf-chosen) */
+    uint32_t prompt_tokens;   /* tokens of each system prompt */
+    uint64_t seed;
+};
+
+void sim_synth_default(struct sim_synth *p);
+
+/* Load a JSONL trace; partial: count the trailing partial block too.
+ * Returns 0, or -1 with a message in err. */
+int sim_trace_load(struct sim_trace *t, const char *path, bool partial,
+                   char *err, size_t errlen);
+
+/* Generate a synthetic trace (full blocks only unless partial). */
+int sim_trace_synth(struct sim_trace *t, const struct sim_synth *p, bool partial);
+
+/* Build a trace from chains given inline (tests): nreq chains, chain i of
+ * len[i] ids taken in turn from ids; every block is a full block. */
+int sim_trace_from(struct sim_trace *t, const char *name, const uint32_t *ids,
+                   const uint32_t *len, size_t nreq);
+
+/* Write t as JSONL in the Mooncake format. */
+int sim_trace_write(const struct sim_trace *t, const char *path);
+
+void sim_trace_deinit(struct sim_trace *t);
+
+/* The blocks of request i. */
+static inline const uint32_t *sim_req_ids(const struct sim_trace *t, size_t i)
+{
+    return t->ids + t->req[i].off;
+}
+
+#endif
