@@ -11,7 +11,7 @@
 # VALUE (262144 bytes), MEM_MB (1024: kvcached -m, memcached -m), FILE_GB (8:
 # kvcached -S, memcached's ext_path size), FILL_GB (4: data set, > DRAM so
 # most gets read the device), SECS (10 per get phase), CONNS ("1 4 16"),
-# BATCH (1 key per get), RPCBENCH (1: run tools/kc_rpcbench after).
+# BATCH (1 key per get), ROUNDS (3), RPCBENCH (1: run tools/kc_rpcbench after).
 #
 # memcached runs with -M (no silent eviction while extstore writes: a set
 # refused for memory is retried) and its extstore file's page cache is
@@ -33,6 +33,7 @@ FILL_GB=${FILL_GB:-4}
 SECONDS_=${SECS:-10}
 CONNS=${CONNS:-"1 4 16"}
 BATCH=${BATCH:-1}
+ROUNDS=${ROUNDS:-3}
 KEYS=$(( FILL_GB * 1024 * 1024 * 1024 / VALUE ))
 mkdir -p "$DIR"
 PIDS=()
@@ -108,16 +109,11 @@ if [ "${1:-}" = pool ]; then
 fi
 
 echo "memcache protocol: $KEYS values of $VALUE bytes ($FILL_GB GiB), DRAM $MEM_MB MiB," \
-     "file $FILE_GB GiB in $DIR, gets of $BATCH key(s), ${SECONDS_} s per line"
-# kvcached: hex keys of one namespace whose block size the first set fixes
+     "file $FILE_GB GiB each in $DIR, gets of $BATCH key(s), ${SECONDS_} s per line," \
+     "$ROUNDS rounds alternating the two servers"
+# kvcached: hex keys of one namespace of VALUE-byte blocks
 start_kvcached "$DIR/kc.store" "$MEM_MB" "${FILE_GB}g"; kp=$PORT
-printf '%-22s ' "kvcached fill"; "$MCB" fill --port "$kp" --keys "$KEYS" --value "$VALUE" --hex 1
-run_gets "kvcached get" "$kp" --hex 1
-hit_share "kvcached" "$kp" kc_get_hits_mem -
-stop_last
-rm -f "$DIR/kc.store"
-
-# memcached + extstore, same DRAM and file size
+# memcached + extstore, same DRAM and file size, both up at once
 MC=$(command -v memcached || echo /usr/bin/memcached)
 mp=$(free_port)
 rm -f "$DIR/mc.ext"
@@ -127,11 +123,26 @@ ITEM_MAX=$(( VALUE * 2 > 1048576 ? VALUE * 2 : 1048576 ))
     -o "ext_path=$DIR/mc.ext:${FILE_GB}G" >"$DIR/mc.log" 2>&1 &
 PIDS+=($!)
 wait_port "$mp"
+printf '%-22s ' "kvcached fill"; "$MCB" fill --port "$kp" --keys "$KEYS" --value "$VALUE" --hex 1
 printf '%-22s ' "memcached fill"; "$MCB" fill --port "$mp" --keys "$KEYS" --value "$VALUE"
-run_gets "memcached+ext get" "$mp" --dontneed "$DIR/mc.ext"
+# let background writes (memcached's extstore, kvcached's flushes) settle
+sync; sleep "${SETTLE:-10}"
+# rounds alternate the servers so that noise from neighbours hits both
+for c in $CONNS; do
+    for r in $(seq "$ROUNDS"); do
+        printf '%-22s ' "kvcached get"
+        "$MCB" get --port "$kp" --keys "$KEYS" --value "$VALUE" --conns "$c" \
+            --batch "$BATCH" --seconds "$SECONDS_" --seed "$r" --hex 1
+        printf '%-22s ' "memcached+ext get"
+        "$MCB" get --port "$mp" --keys "$KEYS" --value "$VALUE" --conns "$c" \
+            --batch "$BATCH" --seconds "$SECONDS_" --seed "$r" --dontneed "$DIR/mc.ext"
+    done
+done
+hit_share "kvcached" "$kp" kc_get_hits_mem -
 hit_share "memcached+ext" "$mp" - get_extstore
 stop_last
-rm -f "$DIR/mc.ext"
+stop_last
+rm -f "$DIR/mc.ext" "$DIR/kc.store"
 
 if [ "${RPCBENCH:-1}" = 1 ] && [ -x "$B/tools/kc_rpcbench" ]; then
     echo "protobuf path (tools/kc_rpcbench --seconds 2 --rounds 1):"
