@@ -8,6 +8,7 @@
 
 #include "kc_nsid.h"
 #include "kcc_client.h"
+#include "kcc_md5.h"
 
 #define DEF_CONNECT_MS  100
 #define DEF_TIMEOUT_MS  500
@@ -16,13 +17,38 @@
 #define DEF_ASYNC_ITEMS 1024
 #define DEF_RING_POINTS 4000
 
-uint32_t kcc_server_of(const struct kvcache *kc, kvcache_key_t key)
+uint32_t kcc_server_of(const struct kvcache *kc, uint64_t ns_id, kvcache_key_t key)
 {
-    uint8_t b[KVCACHE_KEY_BYTES];
+    uint8_t b[KVCACHE_KEY_BYTES], d[16];
+    char mk[KVCACHE_MEMCACHE_KEY_LEN + 1];
     if (kc->nservers == 1)
         return 0;
+    if (kc->opt.ring_hash == KVCACHE_RING_MEMCACHE) {
+        /* nutcracker's placement: md5 of the memcache key's text */
+        kvcache_memcache_key(ns_id, key, mk);
+        kcc_md5(mk, KVCACHE_MEMCACHE_KEY_LEN, d);
+        return kcc_ring_lookup(&kc->ring, (uint32_t)d[0] | (uint32_t)d[1] << 8 |
+                               (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24);
+    }
     kvcache_key_to_bytes(key, b);
     return kcc_ring_lookup(&kc->ring, kcc_ring_hash(b));
+}
+
+void kvcache_memcache_key(uint64_t ns_id, kvcache_key_t key,
+                          char out[KVCACHE_MEMCACHE_KEY_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t b[KVCACHE_KEY_BYTES];
+
+    for (int i = 0; i < 16; i++)
+        out[i] = hex[(ns_id >> (60 - 4 * i)) & 0xf];
+    out[16] = ':';
+    kvcache_key_to_bytes(key, b);
+    for (int i = 0; i < KVCACHE_KEY_BYTES; i++) {
+        out[17 + 2 * i] = hex[b[i] >> 4];
+        out[18 + 2 * i] = hex[b[i] & 0xf];
+    }
+    out[KVCACHE_MEMCACHE_KEY_LEN] = '\0';
 }
 
 void kcc_pool_err(struct kcc_pool *p, uint32_t server, int rc, const char *what)
@@ -148,7 +174,14 @@ int kvcache_server_count(const kvcache_t *kc)
 
 int kvcache_server_of(const kvcache_t *kc, kvcache_key_t key)
 {
-    return kc ? (int)kcc_server_of(kc, key) : KVCACHE_EINVAL;
+    if (kc == NULL || kc->opt.ring_hash == KVCACHE_RING_MEMCACHE)
+        return KVCACHE_EINVAL;   /* that placement depends on the namespace */
+    return (int)kcc_server_of(kc, 0, key);
+}
+
+int kvcache_server_of_ns(const kvcache_t *kc, uint64_t ns_id, kvcache_key_t key)
+{
+    return kc ? (int)kcc_server_of(kc, ns_id, key) : KVCACHE_EINVAL;
 }
 
 /* The proto module's view of a public descriptor. */

@@ -58,7 +58,7 @@ struct kcc_split {
     uint8_t *wire;              /* the 16-byte wire keys, in idx order */
 };
 
-int kcc_split_keys(const struct kvcache *kc, const kvcache_key_t *keys, size_t n,
+int kcc_split_keys(const struct kvcache *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
                    struct kcc_split *sp);
 void kcc_split_free(struct kcc_split *sp);
 
@@ -75,7 +75,7 @@ void kcc_run(struct kcc_pool *p, struct kcc_xfer **x, size_t n, uint64_t ns,
 int kcc_first_rc(struct kcc_xfer **x, size_t n);
 
 /* Server index of a key. */
-uint32_t kcc_server_of(const struct kvcache *kc, kvcache_key_t key);
+uint32_t kcc_server_of(const struct kvcache *kc, uint64_t ns_id, kvcache_key_t key);
 
 /* Record an error detail in the pool ("server NAME: what: text"), unless
  * one is already recorded for this call. */

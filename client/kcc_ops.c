@@ -18,7 +18,7 @@ void kcc_split_free(struct kcc_split *sp)
     free(sp->wire);
 }
 
-int kcc_split_keys(const struct kvcache *kc, const kvcache_key_t *keys, size_t n,
+int kcc_split_keys(const struct kvcache *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
                    struct kcc_split *sp)
 {
     uint32_t ns = kc->nservers, *owner = NULL, *fill = NULL;
@@ -34,7 +34,7 @@ int kcc_split_keys(const struct kvcache *kc, const kvcache_key_t *keys, size_t n
     if (!sp->idx || !sp->start || !sp->count || !sp->wire || !owner || !fill)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        owner[i] = kcc_server_of(kc, keys[i]);
+        owner[i] = kcc_server_of(kc, ns_id, keys[i]);
         sp->count[owner[i]]++;
     }
     for (uint32_t s = 1; s < ns; s++)
@@ -315,7 +315,7 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
      * others only for the keys before it (not for blocks past the run). */
     if ((a->op == OP_MATCH || a->op == OP_GET_PREFIX) && kc->nservers > 1) {
         for (size_t i = 0; i < n; i++) {
-            uint32_t s = kcc_server_of(kc, keys[i]);
+            uint32_t s = kcc_server_of(kc, ns, keys[i]);
             if (kcc_server_down(&p->srv[s])) {
                 kcc_pool_err(p, s, KVCACHE_EDOWN, names[a->op]);
                 down_rc = KVCACHE_EDOWN;
@@ -324,7 +324,7 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
             }
         }
     }
-    rc = kcc_split_keys(kc, keys, n, &sp);
+    rc = kcc_split_keys(kc, ns, keys, n, &sp);
     if (rc)
         return rc;
     for (uint32_t s = 0; s < kc->nservers; s++)

@@ -76,7 +76,7 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
         return 0;
     if (per * block_len > KCC_MAX_PUT_BYTES)
         per = KCC_MAX_PUT_BYTES / block_len ? KCC_MAX_PUT_BYTES / block_len : 1;
-    rc = kcc_split_keys(kc, keys, n, &sp);
+    rc = kcc_split_keys(kc, ns, keys, n, &sp);
     if (rc)
         return rc;
     for (uint32_t s = 0; s < kc->nservers; s++)

@@ -148,6 +148,8 @@ typedef struct kvcache_options {
     size_t async_max_bytes;  /* async put queue: block bytes held (default 64 MiB) */
     size_t async_max_items;  /* async put queue: batches held (default 1024) */
     int ring_points;         /* ring points per server (default 4000; 160 = twemproxy's ring) */
+    int ring_hash;           /* what a key hashes as on the ring: KVCACHE_RING_KEY
+                                (default) or KVCACHE_RING_MEMCACHE */
 } kvcache_options_t;
 
 /*
@@ -173,6 +175,25 @@ KVCACHE_API const char *kvcache_last_error(const kvcache_t *kc);
 /* Number of servers, and the index of the server that owns a key. */
 KVCACHE_API int kvcache_server_count(const kvcache_t *kc);
 KVCACHE_API int kvcache_server_of(const kvcache_t *kc, kvcache_key_t key);
+
+/*
+ * Placement on the ring.  KVCACHE_RING_KEY: md5 of the key's 16 bytes.
+ * KVCACHE_RING_MEMCACHE: md5 of the key's memcache name (below), which is
+ * what nutcracker hashes: with ring_points = 160 and the same server list
+ * ("host:port" names, as nutcracker names servers listed without a name)
+ * the library and a nutcracker pool of the daemons' memcache ports put
+ * each block on the same daemon.  That placement needs the namespace:
+ * use kvcache_server_of_ns (kvcache_server_of answers KVCACHE_EINVAL).
+ */
+#define KVCACHE_RING_KEY 0
+#define KVCACHE_RING_MEMCACHE 1
+KVCACHE_API int kvcache_server_of_ns(const kvcache_t *kc, uint64_t ns_id, kvcache_key_t key);
+
+/* The memcache key of a block on kvcached's memcache port:
+ * "<ns_id as 16 hex digits>:<the key's 16 bytes as 32 hex digits>". */
+#define KVCACHE_MEMCACHE_KEY_LEN 49
+KVCACHE_API void kvcache_memcache_key(uint64_t ns_id, kvcache_key_t key,
+                                      char out[KVCACHE_MEMCACHE_KEY_LEN + 1]);
 
 /* ---- namespaces ---------------------------------------------------------- */
 

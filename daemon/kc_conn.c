@@ -14,6 +14,7 @@
 
 #include "daemon/kc_dispatch.h"
 #include "daemon/kc_log.h"
+#include "daemon/kc_memcache.h"
 #include "daemon/kc_server.h"
 
 /* iovecs handed to one sendmsg. */
@@ -55,7 +56,9 @@ static bool conn_backpressured(const struct conn *c)
 /* May a new request be started? */
 static bool conn_may_start(const struct conn *c)
 {
-    return !c->srv->stopping && !conn_backpressured(c);
+    /* memcache answers in order: one get at a time per connection */
+    return !c->srv->stopping && !conn_backpressured(c) &&
+           !(c->mc && c->gets_inflight);
 }
 
 /* May bytes be read from the socket at all? */
@@ -103,7 +106,7 @@ void conn_skip_data(struct conn *c, uint64_t len)
 }
 
 /* Make room for need contiguous unread bytes in ibuf. 0 or -1. */
-static int conn_ibuf_room(struct conn *c, size_t need)
+int conn_ibuf_room(struct conn *c, size_t need)
 {
     size_t unread = c->ilen - c->ipos;
 
@@ -161,6 +164,8 @@ static int conn_step(struct conn *c)
     uint64_t n;
     int rc;
 
+    if (c->mc && c->state != CS_DATA)
+        return mc_step(c);
     switch (c->state) {
     case CS_HDR:
         if (c->close_after_flush || c->busy_wait || !conn_may_start(c))
@@ -198,6 +203,8 @@ static int conn_step(struct conn *c)
         return dispatch_request(c, req, c->hdr.data_len);
     case CS_DATA:
         if (c->sink_left == 0) {
+            if (c->mc)
+                return mc_data_done(c);
             if (c->put)
                 return put_next(c);
             c->state = CS_HDR;
@@ -309,6 +316,8 @@ static void resp_free(struct server *s, struct resp *rp)
 {
     if (rp->get)
         get_ctx_release(s, rp->get);
+    if (rp->rel)
+        rp->rel(s, rp->rel_arg);
     free(rp);
 }
 
@@ -440,6 +449,8 @@ void conn_send(struct conn *c, const Kvcache__Response *r,
     rp->cur = 0;
     rp->sent = 0;
     rp->get = owner;
+    rp->rel = NULL;
+    rp->rel_arg = NULL;
     rp->total = hlen + data_len;
     rp->next = NULL;
     if (c->out_tail)
@@ -450,6 +461,62 @@ void conn_send(struct conn *c, const Kvcache__Response *r,
     c->out_bytes += rp->total;
     c->out_count++;
     conn_flush(c);
+}
+
+void conn_send_raw(struct conn *c, const char *text, size_t tlen,
+                   const struct conn_piece *p, int np,
+                   void (*rel)(struct server *, void *), void *rel_arg)
+{
+    struct resp *rp;
+    char *copy;
+    size_t total = 0;
+
+    if (c->closed) {
+        if (rel)
+            rel(c->srv, rel_arg);
+        return;
+    }
+    rp = malloc(sizeof(*rp) + (size_t)np * sizeof(struct iovec) + tlen);
+    if (rp == NULL) {
+        if (rel)
+            rel(c->srv, rel_arg);
+        conn_close(c, "out of memory for a response");
+        return;
+    }
+    copy = (char *)&rp->iov[np];
+    memcpy(copy, text, tlen);
+    rp->niov = 0;
+    for (int i = 0; i < np; i++) {
+        if (p[i].len == 0)
+            continue;
+        rp->iov[rp->niov].iov_base = p[i].data ? (void *)p[i].data
+                                               : copy + p[i].off;
+        rp->iov[rp->niov].iov_len = p[i].len;
+        rp->niov++;
+        total += p[i].len;
+    }
+    rp->cur = 0;
+    rp->sent = 0;
+    rp->get = NULL;
+    rp->rel = rel;
+    rp->rel_arg = rel_arg;
+    rp->total = total;
+    rp->next = NULL;
+    if (c->out_tail)
+        c->out_tail->next = rp;
+    else
+        c->out_head = rp;
+    c->out_tail = rp;
+    c->out_bytes += total;
+    c->out_count++;
+    conn_flush(c);
+}
+
+void conn_send_text(struct conn *c, const char *text, size_t len)
+{
+    struct conn_piece p = { NULL, 0, len };
+
+    conn_send_raw(c, text, len, &p, 1, NULL, NULL);
 }
 
 void conn_send_error(struct conn *c, uint64_t id, int code,
@@ -479,6 +546,8 @@ void conn_close(struct conn *c, const char *why)
     c->closed = true;
     if (c->put)
         put_abort(c);
+    if (c->mc)
+        mc_abort(c);
     if (c->busy_wait) {
         c->busy_wait = false;
         s->busy_waiters--;
@@ -510,6 +579,7 @@ void conn_close(struct conn *c, const char *why)
 
 void conn_free(struct conn *c)
 {
+    free(c->mc);
     free(c->ibuf);
     free(c);
 }

@@ -23,6 +23,7 @@
 struct server;
 struct get_ctx;
 struct put_ctx;
+struct mc_conn;
 
 /* Backpressure limits of one connection. */
 #define CONN_OUT_BYTES_MAX (64ull << 20)
@@ -42,6 +43,8 @@ enum conn_state {
 struct resp {
     struct resp *next;
     struct get_ctx *get;   /* released after sending, or NULL */
+    void (*rel)(struct server *, void *);  /* or this is called on rel_arg */
+    void *rel_arg;
     size_t total;          /* bytes of all iovs */
     size_t sent;           /* bytes of iov[cur] already sent */
     int niov;
@@ -63,6 +66,8 @@ struct conn {
     bool read_eof;              /* peer closed its side at a frame boundary */
     bool close_after_flush;     /* protocol error: send, then close */
     bool busy_wait;             /* a Put reservation got KC_EBUSY */
+    struct mc_conn *mc;         /* memcache protocol state (kc_memcache.c),
+                                   NULL on protobuf connections */
     char peer[48];
     /* input */
     uint8_t *ibuf;
@@ -105,6 +110,28 @@ void conn_send(struct conn *c, const Kvcache__Response *r,
 void conn_send_error(struct conn *c, uint64_t id, int code,
                      const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/*
+ * A piece of a raw (memcache) response: data NULL means text[off..off+len)
+ * of the text passed along (copied into the response), else len bytes of
+ * engine memory at data (sent from there).
+ */
+struct conn_piece {
+    const void *data;
+    size_t off;
+    size_t len;
+};
+
+/* Queue a raw response; rel(rel_arg) runs once it is sent or dropped. */
+void conn_send_raw(struct conn *c, const char *text, size_t tlen,
+                   const struct conn_piece *p, int np,
+                   void (*rel)(struct server *, void *), void *rel_arg);
+
+/* Queue a line of text (no engine memory). */
+void conn_send_text(struct conn *c, const char *text, size_t len);
+
+/* Make room for need contiguous unread bytes in the input buffer. 0 / -1. */
+int conn_ibuf_room(struct conn *c, size_t need);
 
 /* Skip a request's data section (after an error response). */
 void conn_skip_data(struct conn *c, uint64_t len);

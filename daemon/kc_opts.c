@@ -72,6 +72,14 @@ static const struct opt_def opts_table[] = {
       "device read p99 over which Health says degraded (default 50)" },
     { "health-errors", 0, OPT_UINT, 1, 1 << 30, F(health_errors), "N",
       "I/O errors per 10 s from which Health says degraded (default 1)" },
+    { "memcache-port", 0, OPT_INT, -1, 65535, F(memcache_port), "N",
+      "memcached text protocol on this TCP port (default -1 = off; 0 = any)" },
+    { "memcache-listen", 0, OPT_STR, 0, 0, F(memcache_listen), "ADDR",
+      "address of the memcache port (default 127.0.0.1)" },
+    { "memcache-block", 0, OPT_SIZE, 0, 1 << 30, F(memcache_block), "SIZE",
+      "block size of a namespace created by a memcache set (default 0 = any)" },
+    { "memcache-max-value", 0, OPT_SIZE, 0, 1 << 30, F(memcache_max_value),
+      "SIZE", "largest memcache value (default 0 = the slab size)" },
     { "port-file", 0, OPT_STR, 0, 0, F(port_file), "PATH",
       "when ready, write \"tcp=N metrics=N\" to PATH (for tests)" },
     { "verbose", 'v', OPT_COUNT, 0, 0, F(verbose), NULL,
@@ -105,6 +113,8 @@ void opts_default(struct options *o)
     o->idle_timeout = 300;
     o->health_latency_ms = 50;
     o->health_errors = 1;
+    o->memcache_port = -1;
+    o->memcache_listen = "127.0.0.1";
 }
 
 int opts_parse_size(const char *s, uint64_t *out)

@@ -35,6 +35,10 @@ struct options {
     unsigned idle_timeout;    /* seconds without activity before close */
     unsigned health_latency_ms; /* device read p99 above which: degraded */
     unsigned health_errors;   /* I/O errors per window from which: degraded */
+    int memcache_port;        /* memcache text protocol; -1 = off */
+    const char *memcache_listen; /* its address */
+    uint64_t memcache_block;  /* block size of namespaces a set creates */
+    uint64_t memcache_max_value; /* largest value; 0 = the slab size */
     const char *port_file;    /* write "tcp=N metrics=N" here when ready */
     int verbose;              /* -v count */
     bool help;

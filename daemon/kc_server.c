@@ -23,6 +23,7 @@
 #include "daemon/kc_conn.h"
 #include "daemon/kc_http.h"
 #include "daemon/kc_log.h"
+#include "daemon/kc_memcache.h"
 
 /* How long a stop waits for requests in flight. */
 #define SERVER_DRAIN_NS (10ull * 1000000000ull)
@@ -31,6 +32,7 @@
 
 static void server_accept_tcp(struct loop_handler *h, uint32_t events);
 static void server_accept_unix(struct loop_handler *h, uint32_t events);
+static void server_accept_mc(struct loop_handler *h, uint32_t events);
 
 /* Listen on TCP addr:port; returns the fd or -1 (logged). */
 static int listen_tcp(const char *addr, int port, int *bound)
@@ -115,6 +117,11 @@ static void server_close_listeners(struct server *s)
         s->unix_lh.fd = -1;
         unlink(s->opts->socket);
     }
+    if (s->mc_lh.fd >= 0) {
+        loop_del(s->loop, &s->mc_lh);
+        close(s->mc_lh.fd);
+        s->mc_lh.fd = -1;
+    }
 }
 
 /* The store's eventfd fired: reap completions (runs get callbacks). */
@@ -162,7 +169,8 @@ int server_init(struct server *s, const struct options *o, struct store *st)
     s->opts = o;
     s->st = st;
     s->unix_lh.fd = s->tcp_lh.fd = s->signal_lh.fd = s->store_lh.fd = -1;
-    s->tcp_port = s->metrics_port = -1;
+    s->mc_lh.fd = -1;
+    s->tcp_port = s->metrics_port = s->mc_port = -1;
     stats_init(&s->stats, loop_now_ns());
     s->last_tick_ns = s->stats.start_ns;
     s->loop = loop_create();
@@ -199,6 +207,15 @@ int server_init(struct server *s, const struct options *o, struct store *st)
             return -1;
         log_info("listening on unix %s", o->socket);
     }
+    if (o->memcache_port >= 0) {
+        s->mc_lh.fd = listen_tcp(o->memcache_listen, o->memcache_port,
+                                 &s->mc_port);
+        s->mc_lh.cb = server_accept_mc;
+        if (s->mc_lh.fd < 0 || loop_add(s->loop, &s->mc_lh, EPOLLIN) < 0)
+            return -1;
+        log_info("memcache protocol on tcp %s:%d", o->memcache_listen,
+                 s->mc_port);
+    }
     if (o->metrics_port >= 0) {
         s->http = http_create(s, o->listen, o->metrics_port, &s->metrics_port);
         if (s->http == NULL)
@@ -209,7 +226,8 @@ int server_init(struct server *s, const struct options *o, struct store *st)
 }
 
 /* Accept what is pending on a listener. */
-static void server_accept(struct server *s, struct loop_handler *h, bool is_unix)
+static void server_accept(struct server *s, struct loop_handler *h, bool is_unix,
+                          bool is_mc)
 {
     for (int i = 0; i < 64 && !s->stopping; i++) {
         int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -220,6 +238,17 @@ static void server_accept(struct server *s, struct loop_handler *h, bool is_unix
             if (errno != EAGAIN && errno != EINTR)
                 log_warn("accept: %s", strerror(errno));
             return;
+        }
+        if (s->nconns >= s->opts->max_conns && is_mc) {
+            static const char msg[] = "SERVER_ERROR too many open connections\r\n";
+
+            if (send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+                log_debug("refused connection: send: %s", strerror(errno));
+            close(fd);
+            s->stats.conns_rejected++;
+            log_warn("connection refused: %u connections open (--conns)",
+                     s->nconns);
+            continue;
         }
         if (s->nconns >= s->opts->max_conns) {
             static const char msg[] = "too many connections";
@@ -243,7 +272,10 @@ static void server_accept(struct server *s, struct loop_handler *h, bool is_unix
             continue;
         }
         c = malloc(sizeof(*c));
-        if (c == NULL || conn_init(c, s, fd, is_unix) < 0) {
+        if (c == NULL || conn_init(c, s, fd, is_unix) < 0 ||
+            (is_mc && mc_attach(c) < 0)) {
+            if (c)
+                free(c->ibuf);
             free(c);
             close(fd);
             log_warn("connection dropped: out of memory");
@@ -259,7 +291,10 @@ static void server_accept(struct server *s, struct loop_handler *h, bool is_unix
             continue;
         }
         c->id = ++s->next_conn_id;
-        snprintf(c->peer, sizeof(c->peer), "%s", is_unix ? "unix" : "tcp");
+        snprintf(c->peer, sizeof(c->peer), "%s",
+                 is_unix ? "unix" : is_mc ? "memcache" : "tcp");
+        if (is_mc)
+            s->stats.mc_conns_total++;
         c->next = s->conns;
         if (s->conns)
             s->conns->prev = c;
@@ -276,7 +311,7 @@ static void server_accept_tcp(struct loop_handler *h, uint32_t events)
 {
     (void)events;
     server_accept((struct server *)((char *)h - offsetof(struct server, tcp_lh)),
-                  h, false);
+                  h, false, false);
 }
 
 /* The Unix listener fired. */
@@ -284,7 +319,15 @@ static void server_accept_unix(struct loop_handler *h, uint32_t events)
 {
     (void)events;
     server_accept((struct server *)((char *)h - offsetof(struct server, unix_lh)),
-                  h, true);
+                  h, true, false);
+}
+
+/* The memcache listener fired. */
+static void server_accept_mc(struct loop_handler *h, uint32_t events)
+{
+    (void)events;
+    server_accept((struct server *)((char *)h - offsetof(struct server, mc_lh)),
+                  h, false, true);
 }
 
 void server_kick(struct server *s, struct conn *c)
@@ -402,8 +445,8 @@ static void server_write_port_file(struct server *s)
         log_warn("cannot write %s: %s", tmp, strerror(errno));
         return;
     }
-    fprintf(f, "tcp=%d metrics=%d pid=%d\n", s->tcp_port, s->metrics_port,
-            (int)getpid());
+    fprintf(f, "tcp=%d metrics=%d pid=%d memcache=%d\n", s->tcp_port,
+            s->metrics_port, (int)getpid(), s->mc_port);
     fclose(f);
     if (rename(tmp, s->opts->port_file) < 0)
         log_warn("cannot rename %s: %s", tmp, strerror(errno));

@@ -25,10 +25,12 @@ struct server {
     struct loop *loop;
     struct loop_handler unix_lh;    /* Unix listener (fd -1 if none) */
     struct loop_handler tcp_lh;     /* TCP listener (fd -1 if none) */
+    struct loop_handler mc_lh;      /* memcache listener (fd -1 if none) */
     struct loop_handler store_lh;   /* the store's eventfd */
     struct loop_handler signal_lh;  /* signalfd: SIGTERM, SIGINT */
     int tcp_port;                   /* bound TCP port, -1 if none */
     int metrics_port;               /* bound metrics port, -1 if none */
+    int mc_port;                    /* bound memcache port, -1 if none */
     struct http_srv *http;          /* metrics endpoint, or NULL */
     struct conn *conns;             /* live connections (doubly linked) */
     struct conn *dead;              /* closed, freed in before-sleep */

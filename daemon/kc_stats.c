@@ -206,6 +206,17 @@ void stats_prometheus(struct sbuf *b, const struct daemon_stats *s,
          s->idle_closed);
     prom(b, "busy_retries_total", "counter", "Put reservations retried",
          s->busy_retries);
+    /* the memcache port */
+    prom(b, "memcache_connections_total", "counter",
+         "Connections accepted on the memcache port", s->mc_conns_total);
+    prom(b, "memcache_get_keys_total", "counter",
+         "Keys asked for by get, gets and mg", s->mc_get_keys);
+    prom(b, "memcache_get_hits_total", "counter",
+         "Of them answered with a value", s->mc_get_hits);
+    prom(b, "memcache_sets_total", "counter", "set, add, replace and ms",
+         s->mc_sets);
+    prom(b, "memcache_errors_total", "counter",
+         "ERROR, CLIENT_ERROR and SERVER_ERROR replies", s->mc_errors);
     prom(b, "health", "gauge", "0 ok, 1 degraded, 2 down", (uint64_t)h->state);
     sbuf_printf(b, "# HELP kvcached_request_duration_seconds Request latency\n"
                 "# TYPE kvcached_request_duration_seconds histogram\n");

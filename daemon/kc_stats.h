@@ -55,6 +55,12 @@ struct daemon_stats {
     uint64_t idle_closed;
     uint64_t busy_retries;
     uint64_t miss_bytes;
+    /* the memcache port (kc_memcache.c) */
+    uint64_t mc_conns_total;     /* connections accepted on it */
+    uint64_t mc_get_keys;        /* keys asked for by get, gets, mg */
+    uint64_t mc_get_hits;        /* of which answered with a value */
+    uint64_t mc_sets;            /* set, add, replace, ms */
+    uint64_t mc_errors;          /* ERROR, CLIENT_ERROR, SERVER_ERROR sent */
     struct hist op[OPK_COUNT];   /* latency per op, request decoded to
                                     response queued */
     uint64_t op_errors[OPK_COUNT];

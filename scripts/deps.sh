@@ -4,7 +4,8 @@
 set -eu
 pkgs=(build-essential pkg-config meson ninja-build python3
       liburing-dev libxxhash-dev libjemalloc-dev libprotobuf-c-dev protobuf-c-compiler
-      fio memcached netcat-openbsd python3-torch python3-numpy)
+      fio memcached netcat-openbsd python3-torch python3-numpy
+      nutcracker libmemcached-tools python3-pymemcache)
 pkgs+=(gnuplot-nox)  # bench/compare.sh draws its chart with gnuplot
 missing=()
 for p in "${pkgs[@]}"; do

@@ -123,6 +123,23 @@ static void balance_and_moves(void)
     kcc_ring_deinit(&r4);
 }
 
+/* The memcache name of a key, and the placement that needs a namespace. */
+static void memcache_names(void)
+{
+    kvcache_key_t k = { 0x0123456789abcdefull, 0xfedcba9876543210ull };
+    kvcache_options_t o = { .ring_points = 160, .ring_hash = KVCACHE_RING_MEMCACHE };
+    char name[KVCACHE_MEMCACHE_KEY_LEN + 1];
+    int err = 0;
+    kvcache_t *kc = kvcache_create("tcp:127.0.0.1:1,tcp:127.0.0.1:2", &o, &err);
+
+    kvcache_memcache_key(0x00ab00cd00ef0012ull, k, name);
+    CHECK(strcmp(name, "00ab00cd00ef0012:efcdab89674523011032547698badcfe") == 0);
+    CHECK(kc != NULL);
+    CHECK(kvcache_server_of(kc, k) == KVCACHE_EINVAL);
+    CHECK(kvcache_server_of_ns(kc, 1, k) >= 0 && kvcache_server_of_ns(kc, 1, k) < 2);
+    kvcache_destroy(kc);
+}
+
 int main(void)
 {
     const char *env = getenv("KC_TEST_SEED");
@@ -140,6 +157,7 @@ int main(void)
     }
     layout();
     balance_and_moves();
+    memcache_names();
     free(hashes);
     printf("ring: ok\n");
     return 0;

@@ -88,7 +88,12 @@ class _NsDesc(ctypes.Structure):
 class _Options(ctypes.Structure):
     _fields_ = [("connect_timeout_ms", ctypes.c_int), ("timeout_ms", ctypes.c_int),
                 ("retry_ms", ctypes.c_int), ("async_max_bytes", ctypes.c_size_t),
-                ("async_max_items", ctypes.c_size_t), ("ring_points", ctypes.c_int)]
+                ("async_max_items", ctypes.c_size_t), ("ring_points", ctypes.c_int),
+                ("ring_hash", ctypes.c_int)]
+
+
+RING_KEY = 0        # ring position: md5 of the key's 16 bytes (default)
+RING_MEMCACHE = 1   # md5 of its memcache key, as nutcracker hashes it
 
 
 class _Stats(ctypes.Structure):
@@ -146,6 +151,7 @@ _set_timeout = _proto("kvcache_set_timeout", ctypes.c_int, _vp, ctypes.c_int)
 _last_error = _proto("kvcache_last_error", ctypes.c_char_p, _vp)
 _server_count = _proto("kvcache_server_count", ctypes.c_int, _vp)
 _server_of = _proto("kvcache_server_of", ctypes.c_int, _vp, _Key)
+_server_of_ns = _proto("kvcache_server_of_ns", ctypes.c_int, _vp, _u64, _Key)
 _open_ns = _proto("kvcache_open_namespace", ctypes.c_int, _vp, ctypes.POINTER(_NsDesc),
                   ctypes.POINTER(_u64))
 _match = _proto("kvcache_match", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
@@ -342,6 +348,11 @@ def _desc(model, layer_begin, layer_end, tokens_per_block, dtype, kv_heads, head
                    (dtype or "").encode(), kv_heads, head_dim, block_bytes)
 
 
+def memcache_key(ns, key):
+    """The memcache key of a block on kvcached's memcache port (bytes)."""
+    return b"%016x:%s" % (ns, bytes(key[:16]).hex().encode())
+
+
 def ns_id(model, layer_begin=0, layer_end=0, tokens_per_block=16, dtype="", kv_heads=0,
           head_dim=0, block_bytes=0):
     """The stable id of a namespace descriptor (no I/O)."""
@@ -358,10 +369,10 @@ class Client:
     """A handle on one or several kvcached servers; use from one thread."""
 
     def __init__(self, servers, timeout_ms=0, connect_timeout_ms=0, retry_ms=0,
-                 async_max_bytes=0, async_max_items=0, ring_points=0):
+                 async_max_bytes=0, async_max_items=0, ring_points=0, ring_hash=RING_KEY):
         self._h = None
         o = _Options(connect_timeout_ms, timeout_ms, retry_ms, async_max_bytes,
-                     async_max_items, ring_points)
+                     async_max_items, ring_points, ring_hash)
         err = ctypes.c_int(0)
         self._h = _create(servers.encode(), ctypes.byref(o), ctypes.byref(err))
         if not self._h:
@@ -405,6 +416,12 @@ class Client:
         """Index of the server owning a 16-byte key."""
         k = _Key(int.from_bytes(key[:8], "little"), int.from_bytes(key[8:16], "little"))
         return _server_of(self._h, k)
+
+    def server_of_ns(self, ns, key):
+        """Index of the server owning a 16-byte key of namespace ns (needed
+        with ring_hash=RING_MEMCACHE)."""
+        k = _Key(int.from_bytes(key[:8], "little"), int.from_bytes(key[8:16], "little"))
+        return _server_of_ns(self._h, ns, k)
 
     def open_namespace(self, model, layer_begin=0, layer_end=0, tokens_per_block=16,
                        dtype="", kv_heads=0, head_dim=0, block_bytes=0):
