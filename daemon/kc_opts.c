@@ -80,6 +80,9 @@ static const struct opt_def opts_table[] = {
       "block size of a namespace created by a memcache set (default 0 = any)" },
     { "memcache-max-value", 0, OPT_SIZE, 0, 1 << 30, F(memcache_max_value),
       "SIZE", "largest memcache value (default 0 = the slab size)" },
+    { "threads", 't', OPT_UINT, 1, 64, F(threads), "N",
+      "shards, one thread and one store each: DEVICE.i, SOCKET.i, PORT+i "
+      "(default 1; clients list every shard)" },
     { "port-file", 0, OPT_STR, 0, 0, F(port_file), "PATH",
       "when ready, write \"tcp=N metrics=N\" to PATH (for tests)" },
     { "verbose", 'v', OPT_COUNT, 0, 0, F(verbose), NULL,
@@ -115,6 +118,7 @@ void opts_default(struct options *o)
     o->health_errors = 1;
     o->memcache_port = -1;
     o->memcache_listen = "127.0.0.1";
+    o->threads = 1;
 }
 
 int opts_parse_size(const char *s, uint64_t *out)

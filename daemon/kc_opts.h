@@ -40,6 +40,7 @@ struct options {
     uint64_t memcache_block;  /* block size of namespaces a set creates */
     uint64_t memcache_max_value; /* largest value; 0 = the slab size */
     const char *port_file;    /* write "tcp=N metrics=N" here when ready */
+    unsigned threads;         /* shards, one thread each (1 = no sharding) */
     int verbose;              /* -v count */
     bool help;
     bool version;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -182,7 +183,7 @@ int server_init(struct server *s, const struct options *o, struct store *st)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
     s->signal_lh.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
     s->signal_lh.cb = server_signal;
     s->store_lh.fd = store_fd(st);
