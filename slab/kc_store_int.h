@@ -16,6 +16,8 @@
 #define SLAB_NONE UINT32_MAX
 #define STORE_CHUNK (4u << 20)        /* bytes per write of a flush */
 #define STORE_RBUF_CACHE (256u << 20) /* read buffers kept for reuse */
+#define STORE_ARENA_CHUNK (32u << 20) /* huge-page chunk for read buffers */
+#define STORE_ARENA_MAX 16u           /* chunks at most (512 MiB) */
 
 enum mslab_state { MS_FREE = 0, MS_OPEN, MS_FLUSHING, MS_CLEAN };
 
@@ -77,10 +79,12 @@ struct flushq_ent {
     int done;              /* 0 in flight, 1 written, -1 lost */
 };
 
-/* A cached read buffer. */
+/* A free read buffer. */
 struct rbuf {
     void *p;
     uint32_t len;
+    bool arena;            /* carved from the huge-page arena (never freed
+                              alone) or allocated on its own */
 };
 
 struct store {
@@ -123,9 +127,13 @@ struct store {
     uint64_t items_max;     /* blocks the device holds at min_item_size */
     uint64_t sweep_step;    /* index entries swept per eviction */
 
-    struct rbuf *rcache;
-    uint32_t nrcache;
-    uint64_t rcache_bytes;
+    struct rbuf *rcache;    /* free read buffers, reused by exact size */
+    uint32_t nrcache, caprcache;
+    uint64_t rcache_bytes;  /* of them, those allocated on their own */
+    void **arena;           /* huge-page chunks read buffers are carved from */
+    uint32_t narena;
+    uint8_t *arena_cur;     /* free space of the newest chunk */
+    uint64_t arena_left;
 
     struct store_stats st;
     struct store_recovery rec;
