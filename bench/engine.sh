@@ -79,15 +79,16 @@ fio_common=(--ioengine=io_uring --direct=1 --filename="$file" --numjobs=1
 # fio's buffers: the engine's large buffers are huge pages (THP), which on
 # a virtual disk makes large transfers up to 2x faster (fewer pages pinned
 # and fewer segments per request). For the same limit, fio needs reserved
-# huge pages: as root, `echo 320 > /proc/sys/vm/nr_hugepages` before the
-# run. Without them fio runs on 4 KiB pages and the ratios flatter kvcached.
+# huge pages: as root, `echo 640 > /proc/sys/vm/nr_hugepages` (1.25 GiB)
+# before the run. fio runs whose buffers (block size x depth) do not fit
+# them, or all runs without them, use 4 KiB pages, and then the ratios
+# flatter kvcached: the table says which.
 hp=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
-if [ "${hp:-0}" -ge 320 ]; then
-    fio_common+=(--iomem=shmhuge)
-    echo "fio buffers: huge pages ($hp reserved)" >&2
-else
-    echo "fio buffers: 4 KiB pages (reserve huge pages for the fair limit, see above)" >&2
-fi
+echo "fio buffers: ${hp:-0} huge pages reserved" >&2
+fio_mem() {  # block size, depth -> fio's --iomem option if it fits
+    local need=$(( $(numfmt --from=iec "$1") * $2 / 2097152 + 8 ))
+    if [ "${hp:-0}" -ge "$need" ]; then echo "--iomem=shmhuge"; else echo "--iomem=malloc"; fi
+}
 echo "# engine benchmark: $(date -u +%FT%TZ), $(uname -r), $(fio --version), file $file" \
      "on $(df --output=source "$dir" | tail -1), ${write} per block size, ${secs} s per read depth"
 for cfg in $configs; do
@@ -100,13 +101,13 @@ for cfg in $configs; do
     for r in $(seq "$reps"); do
         rm -f "$file"
         fio --name=seqwrite --rw=write --bs="$s" --size="$w" --iodepth="$wqd" \
-            --end_fsync=0 "${fio_common[@]}" >"$out/w.json"
+            --end_fsync=0 "$(fio_mem "$s" "$wqd")" "${fio_common[@]}" >"$out/w.json"
         echo "fio write $b $wqd $(fio_result "$out/w.json" write)" >>"$results"
         # The engine's own write shape: 4 MiB writes, at most 16 in flight
         # (STORE_CHUNK, the device's max_writes).
         rm -f "$file"
         fio --name=seqwrite4m --rw=write --bs=4M --size="$w" --iodepth=16 \
-            --end_fsync=0 "${fio_common[@]}" >"$out/w.json"
+            --end_fsync=0 "$(fio_mem 4M 16)" "${fio_common[@]}" >"$out/w.json"
         echo "fio write4m $b 16 $(fio_result "$out/w.json" write)" >>"$results"
         rm -f "$file"
         "$bench" --phase write --path "$file" --block "$b" --slab "$s" \
@@ -122,7 +123,7 @@ for cfg in $configs; do
         for r in $(seq "$reps"); do
             fio --name=randread --rw=randread --bs="$b" --size="$w" --iodepth="$q" \
                 --time_based --runtime="$secs" --norandommap --randrepeat=0 \
-                "${fio_common[@]}" >"$out/r.json"
+                "$(fio_mem "$b" "$q")" "${fio_common[@]}" >"$out/r.json"
             echo "fio randread $b $q $(fio_result "$out/r.json" read)" >>"$results"
             "$bench" --phase read --path "$file" --block "$b" --slab "$s" \
                 --write "$w" --seconds "$secs" --qd "$q" --seed "$r$q" \
