@@ -112,6 +112,32 @@ static int scan_cmp_seq(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Read the 4 KiB block at off into the j-th buffer of the scan. */
+static void scan_submit(struct scan *sc, struct scan_io *ios, uint8_t *bufs, uint32_t j,
+                        uint32_t idx, uint32_t slot, uint64_t off, dev_cb cb)
+{
+    struct scan_io *si = &ios[j];
+
+    si->sc = sc;
+    si->idx = idx;
+    si->slot = slot;
+    si->io = (struct dev_io){ .op = DEV_READ, .buf = bufs + (uint64_t)j * FMT_BLOCK,
+                              .len = FMT_BLOCK, .off = off, .cb = cb, .arg = si };
+    sc->inflight++;
+    dev_submit(sc->d, &si->io);
+}
+
+/* Wait until every read of the scan has completed. */
+static int scan_drain(struct scan *sc)
+{
+    while (sc->inflight > 0) {
+        int rc = dev_reap(sc->d, true);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int recover_scan(struct dev *d, const struct recover_geo *geo,
                  const struct recover_ops *ops, void *arg,
                  struct recover_result *res)
@@ -130,20 +156,11 @@ int recover_scan(struct dev *d, const struct recover_geo *geo,
     /* Phase 1: every slab header, depth reads at a time. */
     for (uint32_t first = 0; first < geo->nslabs && sc.err == 0; first += depth) {
         uint32_t batch = geo->nslabs - first < depth ? geo->nslabs - first : depth;
-        for (uint32_t j = 0; j < batch; j++) {
-            struct scan_io *si = &ios[j];
-            si->sc = &sc;
-            si->idx = first + j;
-            si->io = (struct dev_io){ .op = DEV_READ, .buf = bufs + (uint64_t)j * FMT_BLOCK,
-                                      .len = FMT_BLOCK,
-                                      .off = geo->data_off + (uint64_t)(first + j) * geo->slab_size,
-                                      .cb = scan_slab_done, .arg = si };
-            sc.inflight++;
-            dev_submit(d, &si->io);
-        }
-        while (sc.inflight > 0)
-            if ((rc = dev_reap(d, true)) < 0)
-                goto out;
+        for (uint32_t j = 0; j < batch; j++)
+            scan_submit(&sc, ios, bufs, j, first + j, 0,
+                        geo->data_off + (uint64_t)(first + j) * geo->slab_size, scan_slab_done);
+        if ((rc = scan_drain(&sc)) < 0)
+            goto out;
     }
     rc = sc.err;
     if (rc < 0)
@@ -158,21 +175,11 @@ int recover_scan(struct dev *d, const struct recover_geo *geo,
         uint64_t base = geo->data_off + (uint64_t)h->slab_id * geo->slab_size;
         for (uint32_t s = 0; s < h->nitems && sc.err == 0; s += depth) {
             uint32_t batch = h->nitems - s < depth ? h->nitems - s : depth;
-            for (uint32_t j = 0; j < batch; j++) {
-                struct scan_io *si = &ios[j];
-                si->sc = &sc;
-                si->idx = v;
-                si->slot = s + j;
-                si->io = (struct dev_io){ .op = DEV_READ, .buf = bufs + (uint64_t)j * FMT_BLOCK,
-                                          .len = FMT_BLOCK,
-                                          .off = base + fmt_slot_off(s + j, h->slot_size),
-                                          .cb = scan_item_done, .arg = si };
-                sc.inflight++;
-                dev_submit(d, &si->io);
-            }
-            while (sc.inflight > 0)
-                if ((rc = dev_reap(d, true)) < 0)
-                    goto out;
+            for (uint32_t j = 0; j < batch; j++)
+                scan_submit(&sc, ios, bufs, j, v, s + j,
+                            base + fmt_slot_off(s + j, h->slot_size), scan_item_done);
+            if ((rc = scan_drain(&sc)) < 0)
+                goto out;
         }
     }
     rc = sc.err;
