@@ -200,6 +200,15 @@ static int conn_step(struct conn *c)
             conn_skip_data(c, c->hdr.data_len);
             return c->closed ? STEP_CLOSED : STEP_PROGRESS;
         }
+        if (!dispatch_strings_ok(req, c->ibuf + c->ipos - c->hdr.pb_len,
+                                 c->hdr.pb_len)) {
+            c->srv->stats.protocol_errors++;
+            conn_send_error(c, req->id, KVCACHE__CODE__BAD_REQUEST,
+                            "a string field holds a NUL byte");
+            kvcache__request__free_unpacked(req, NULL);
+            conn_skip_data(c, c->hdr.data_len);
+            return c->closed ? STEP_CLOSED : STEP_PROGRESS;
+        }
         return dispatch_request(c, req, c->hdr.data_len);
     case CS_DATA:
         if (c->sink_left == 0) {

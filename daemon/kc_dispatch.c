@@ -14,6 +14,7 @@
 #include "daemon/kc_server.h"
 #include "kc_frame.h"
 #include "kc_nsid.h"
+#include "kc_pbscan.h"
 
 /* Most slabs one ListSlabs answers. */
 #define LIST_SLABS_MAX 4096
@@ -39,6 +40,18 @@ int code_from_kc(int rc)
         return rc < 0 && rc > -1000 ? KVCACHE__CODE__IO_ERROR
                                     : KVCACHE__CODE__INTERNAL;
     }
+}
+
+bool dispatch_strings_ok(const Kvcache__Request *q, const uint8_t *pb,
+                         size_t len)
+{
+    /* Request.open_namespace(10) -> desc(1) -> model(1) / dtype(5) */
+    static const uint32_t model[] = { 10, 1, 1 }, dtype[] = { 10, 1, 5 };
+
+    if (q->op_case != KVCACHE__REQUEST__OP_OPEN_NAMESPACE)
+        return true;
+    return kc_pb_path_has_nul(pb, len, model, 3) == 0 &&
+           kc_pb_path_has_nul(pb, len, dtype, 3) == 0;
 }
 
 /* Queue r for request op, recording its latency and error. */

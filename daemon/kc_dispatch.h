@@ -40,6 +40,14 @@ struct get_ctx {
 /* Handle a decoded request (takes ownership of req). */
 int dispatch_request(struct conn *c, Kvcache__Request *req, uint64_t data_len);
 
+/*
+ * Are the request's strings whole? protobuf-c cuts a string at its first
+ * NUL, so a model "a\0b" would open namespace "a". pb is the request's raw
+ * protobuf message. False: refuse the request (BAD_REQUEST).
+ */
+bool dispatch_strings_ok(const Kvcache__Request *q, const uint8_t *pb,
+                         size_t len);
+
 /* Queue r as the answer to op, recording its latency; returns a step. */
 int dispatch_reply(struct conn *c, int op, uint64_t t0, Kvcache__Response *r);
 

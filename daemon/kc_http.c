@@ -28,6 +28,7 @@ struct http_conn {
     size_t rlen;
     struct sbuf out;           /* response, once the request is complete */
     size_t opos;
+    uint64_t accepted_ns;      /* closed at accepted_ns + HTTP_DEADLINE_NS */
 };
 
 /* The endpoint. */
@@ -146,6 +147,7 @@ static void http_accept(struct loop_handler *lh, uint32_t events)
         return;
     }
     hc->h = h;
+    hc->accepted_ns = loop_now_ns();
     hc->lh.fd = fd;
     hc->lh.cb = http_conn_event;
     if (loop_add(h->s->loop, &hc->lh, EPOLLIN) < 0) {
@@ -196,6 +198,23 @@ err:
         close(fd);
     free(h);
     return NULL;
+}
+
+void http_tick(struct http_srv *h, uint64_t now_ns)
+{
+    struct http_conn *hc, *next;
+
+    if (h == NULL)
+        return;
+    for (hc = h->conns; hc; hc = next) {
+        next = hc->next;
+        if (hc->accepted_ns < now_ns &&
+            now_ns - hc->accepted_ns > HTTP_DEADLINE_NS) {
+            log_debug("metrics: connection past its %llu s deadline: closing",
+                      HTTP_DEADLINE_NS / 1000000000ull);
+            http_conn_close(hc);
+        }
+    }
 }
 
 void http_destroy(struct http_srv *h)

@@ -120,22 +120,25 @@ int dispatch_list_namespaces(struct conn *c, Kvcache__Request *q, uint64_t t0)
             e[n].model[d.model_len] = '\0';
             memcpy(e[n].dtype, d.dtype, d.dtype_len);
             e[n].dtype[d.dtype_len] = '\0';
-            e[n].desc.model = e[n].model;
-            e[n].desc.dtype = e[n].dtype;
             e[n].desc.layer_begin = d.layer_begin;
             e[n].desc.layer_end = d.layer_end;
             e[n].desc.tokens_per_block = d.tokens_per_block;
             e[n].desc.kv_heads = d.kv_heads;
             e[n].desc.head_dim = d.head_dim;
             e[n].desc.block_bytes = d.block_bytes;
-            e[n].info.desc = &e[n].desc;   /* fixed up below after reallocs */
+            e[n].info.desc = &e[n].desc;   /* any non-NULL: set below */
         }
         n++;
     }
+    /* every pointer into e[] is taken only now: a realloc above moves the
+     * entries, and a pointer taken inside the loop would dangle */
     ptrs = calloc(n + 1, sizeof(*ptrs));
     for (size_t i = 0; ptrs && i < n; i++) {
-        if (e[i].info.desc)
+        if (e[i].info.desc) {
+            e[i].desc.model = e[i].model;
+            e[i].desc.dtype = e[i].dtype;
             e[i].info.desc = &e[i].desc;
+        }
         ptrs[i] = &e[i].info;
     }
     lr.n_namespaces = ptrs ? n : 0;

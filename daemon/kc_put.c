@@ -101,6 +101,21 @@ static int put_finish(struct conn *c)
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
     Kvcache__PutResponse pr = KVCACHE__PUT_RESPONSE__INIT;
 
+    /* OK means readable when the answer leaves: a request larger than the
+     * store evicts its own first blocks to make room for its last ones,
+     * and those must not be reported stored */
+    for (size_t i = 0; i < p->n; i++) {
+        Kvcache__PutItem *it = p->req->put->items[i];
+        struct kc_key key;
+
+        if (p->status[i] != KVCACHE__CODE__OK)
+            continue;
+        kc_key_unpack(it->key.data, &key.lo, &key.hi);
+        if (store_match(s->st, p->ns, &key, 1) == 0) {
+            p->status[i] = KVCACHE__CODE__NO_SPACE;
+            s->stats.put_evicted++;
+        }
+    }
     pr.n_status = p->n;
     pr.status = p->status;
     r.id = p->id;

@@ -64,10 +64,11 @@ err:
 }
 
 /* Listen on a Unix socket, mode 0600; a stale socket file is replaced, a
- * live one (another daemon) is an error. Returns the fd or -1 (logged). */
+ * live one (another daemon) or a file that is not a socket is an error. Returns the fd or -1 (logged). */
 static int listen_unix(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct stat stb;
     mode_t old;
     int fd, probe;
 
@@ -76,6 +77,13 @@ static int listen_unix(const char *path)
         return -1;
     }
     strcpy(sa.sun_path, path);
+    /* only a socket file is ever replaced: -s pointed at a store, a log
+     * or a folder by mistake must not delete it */
+    if (lstat(path, &stb) == 0 && !S_ISSOCK(stb.st_mode)) {
+        log_error("%s exists and is not a socket: refusing to replace it "
+                  "(remove it or pick another -s)", path);
+        return -1;
+    }
     probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
         close(probe);
@@ -358,6 +366,7 @@ static void server_tick(struct server *s, uint64_t now)
 
     store_stats(s->st, &ss);
     stats_tick(&s->stats, now, ss.io_errors);
+    http_tick(s->http, now);
     for (c = s->conns; c; c = next) {
         next = c->next;
         /* last_active_ns may be later than now (stamped while this

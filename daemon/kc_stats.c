@@ -206,6 +206,12 @@ void stats_prometheus(struct sbuf *b, const struct daemon_stats *s,
          s->idle_closed);
     prom(b, "busy_retries_total", "counter", "Put reservations retried",
          s->busy_retries);
+    prom(b, "put_self_evicted_total", "counter",
+         "Put items evicted by later items of the same request",
+         s->put_evicted);
+    prom(b, "put_timeouts_total", "counter",
+         "Puts cancelled because their data arrived too slowly",
+         s->put_timeouts);
     /* the memcache port */
     prom(b, "memcache_connections_total", "counter",
          "Connections accepted on the memcache port", s->mc_conns_total);

@@ -54,6 +54,10 @@ struct daemon_stats {
     uint64_t limit_errors;
     uint64_t idle_closed;
     uint64_t busy_retries;
+    uint64_t put_evicted;        /* Put items answered NO_SPACE: evicted
+                                    by later items of the same request */
+    uint64_t put_timeouts;       /* Puts cancelled: data too slow
+                                    (--put-timeout) */
     uint64_t miss_bytes;
     /* the memcache port (kc_memcache.c) */
     uint64_t mc_conns_total;     /* connections accepted on it */
