@@ -98,6 +98,7 @@ void conn_set_sink(struct conn *c, void *buf, uint64_t len)
     c->state = CS_DATA;
     c->sink = buf;
     c->sink_left = len;
+    c->sink_ns = loop_now_ns();
 }
 
 void conn_skip_data(struct conn *c, uint64_t len)

@@ -76,6 +76,8 @@ struct conn {
     struct kc_frame_hdr hdr;    /* frame being read */
     uint8_t *sink;              /* data destination; NULL = discard */
     uint64_t sink_left;         /* bytes still to put in the sink */
+    uint64_t sink_ns;           /* when a non-NULL sink was set: its bytes
+                                   must arrive within --put-timeout */
     struct put_ctx *put;        /* Put being received, or NULL */
     /* output */
     struct resp *out_head, *out_tail;

@@ -68,6 +68,9 @@ static const struct opt_def opts_table[] = {
       "maximum keys or items per request (default 4096)" },
     { "idle-timeout", 0, OPT_UINT, 1, 1 << 30, F(idle_timeout), "SECONDS",
       "close connections idle this long (default 300)" },
+    { "put-timeout", 0, OPT_UINT, 1, 3600, F(put_timeout), "SECONDS",
+      "a block being received into a memory slab must arrive within this "
+      "time, else its connection is closed (default 10)" },
     { "health-latency-ms", 0, OPT_UINT, 1, 1 << 30, F(health_latency_ms), "MS",
       "device read p99 over which Health says degraded (default 50)" },
     { "health-errors", 0, OPT_UINT, 1, 1 << 30, F(health_errors), "N",
@@ -114,6 +117,7 @@ void opts_default(struct options *o)
     o->max_frame = 1ull << 30;
     o->max_batch = 4096;
     o->idle_timeout = 300;
+    o->put_timeout = 10;
     o->health_latency_ms = 50;
     o->health_errors = 1;
     o->memcache_port = -1;

@@ -33,6 +33,8 @@ struct options {
     uint64_t max_frame;       /* data section of one request, bytes */
     unsigned max_batch;       /* keys or items per request */
     unsigned idle_timeout;    /* seconds without activity before close */
+    unsigned put_timeout;     /* seconds a block may take to arrive once
+                                 its memory-slab slot is reserved */
     unsigned health_latency_ms; /* device read p99 above which: degraded */
     unsigned health_errors;   /* I/O errors per window from which: degraded */
     int memcache_port;        /* memcache text protocol; -1 = off */

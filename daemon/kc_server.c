@@ -361,6 +361,7 @@ void server_health(struct server *s, struct health *h)
 static void server_tick(struct server *s, uint64_t now)
 {
     uint64_t idle_ns = (uint64_t)s->opts->idle_timeout * 1000000000ull;
+    uint64_t put_ns = (uint64_t)s->opts->put_timeout * 1000000000ull;
     struct store_stats ss;
     struct conn *c, *next;
 
@@ -371,6 +372,17 @@ static void server_tick(struct server *s, uint64_t now)
         next = c->next;
         /* last_active_ns may be later than now (stamped while this
          * iteration processed the connection): never subtract blindly */
+        /* a block received into a reserved memory-slab slot keeps that
+         * slab from being flushed, and so other clients' puts waiting:
+         * it gets --put-timeout, however slowly its bytes trickle in */
+        if (c->state == CS_DATA && c->sink && c->sink_left > 0 &&
+            c->sink_ns < now && now - c->sink_ns > put_ns) {
+            s->stats.put_timeouts++;
+            log_info("conn %llu (%s): block not received within %u s: closing",
+                     (unsigned long long)c->id, c->peer, s->opts->put_timeout);
+            conn_close(c, "put timeout");
+            continue;
+        }
         if (c->gets_inflight == 0 && c->last_active_ns < now &&
             now - c->last_active_ns > idle_ns) {
             s->stats.idle_closed++;
