@@ -633,7 +633,7 @@ int mc_cmd_ms(struct conn *c, const struct mc_tok *t, size_t nt,
     if (nt < 3 || !mc_key_ok(&t[1]) ||
         mc_parse_u64(&t[2], (uint64_t)INT32_MAX - 2, &len) < 0)
         return mc_error(c, ERR_FORMAT);
-    if (mc_meta_flags(c, t, 3, nt, "bcCFIkOqsSTM", "CFT") < 0)
+    if (mc_meta_flags(c, t, 3, nt, "bcCFIkOqsTM", "CFT") < 0)
         return mc_swallow(c, len);
     for (size_t i = 3; i < nt; i++) {
         char f = t[i].p[0];
