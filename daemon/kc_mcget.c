@@ -215,10 +215,12 @@ static void mc_get_answer(struct mc_get *x)
         bool win = false;
         size_t start = tlen;
 
-        if (hit)
+        if (hit) {
             ms->get_hits++;
-        else
+            s->stats.mc_get_hits++;
+        } else {
             ms->get_misses++;
+        }
         if (hit && x->kind == MCG_MG)
             win = mc_mg_wins(x, &m, now);
         if (x->writes && x->textkey[i] && hit && !mc_changed(x, i)) {

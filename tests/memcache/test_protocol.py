@@ -279,6 +279,35 @@ def protobuf_same_store(port, tcp_port):
     print("protobuf path: same blocks both ways")
 
 
+def issue17_expiry_and_cas_across_restart(d):
+    """Flags, expiry and cas are kept with the value: an item set for 1 s is
+    gone 2 s later, one set for 1000 s stays; after a restart the items keep
+    flags and cas, and a new write gets a cas above every earlier one."""
+    r = Raw(d.port)
+    r.send(b"set short 0 1 1\r\na\r\nset long 7 1000 1\r\nb\r\n")
+    assert r.line() == b"STORED" and r.line() == b"STORED"
+    r.send(b"gets long\r\n")
+    l = r.line().split()
+    assert l[:4] == [b"VALUE", b"long", b"7", b"1"], l
+    cas1 = int(l[4])
+    assert r.read(3) == b"b\r\n" and r.line() == b"END"
+    time.sleep(2.2)
+    assert r.get([b"short", b"long"]) == {b"long": b"b"}
+    r.close()
+    d.stop()
+    d.start()
+    r = Raw(d.port)
+    r.send(b"gets long\r\n")
+    assert r.line() == b"VALUE long 7 1 %d" % cas1
+    assert r.read(3) == b"b\r\n" and r.line() == b"END"
+    r.send(b"cas long 8 0 1 %d\r\nc\r\ngets long\r\n" % cas1)
+    assert r.line() == b"STORED"
+    l = r.line().split()
+    assert l[2] == b"8" and int(l[4]) > cas1, l
+    r.close()
+    print("expiry and cas: kept across a restart")
+
+
 def main():
     rng = mcutil.seeded()
     tmp = mcutil.TmpDir()
@@ -294,6 +323,7 @@ def main():
         with open(os.path.join(tmp.path, "kc.port")) as f:
             tcp_port = int(f.read().split()[0].split("=")[1])
         protobuf_same_store(d.port, tcp_port)
+        issue17_expiry_and_cas_across_restart(d)
         d.stop()
         d2 = mcutil.Daemon(tmp, "kc2", extra=["--memcache-block", "4096"])
         block_size(d2.port)
