@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/kc_budget.h"
 #include "daemon/kc_dispatch.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_memcache.h"
@@ -50,7 +51,7 @@ static bool conn_backpressured(const struct conn *c)
 {
     return c->out_bytes > CONN_OUT_BYTES_MAX ||
            c->out_count > CONN_OUT_COUNT_MAX ||
-           c->gets_inflight > CONN_GETS_MAX;
+           c->gets_inflight > CONN_GETS_MAX || budget_conn_over(c);
 }
 
 /* May a new request be started? */
@@ -106,6 +107,15 @@ void conn_skip_data(struct conn *c, uint64_t len)
     conn_set_sink(c, NULL, len);
 }
 
+/* Charge the input buffer's size beyond CONN_IBUF_SIZE to the budget. */
+static void conn_ibuf_account(struct conn *c)
+{
+    uint64_t extra = c->icap > CONN_IBUF_SIZE ? c->icap - CONN_IBUF_SIZE : 0;
+
+    budget_charge(c, (int64_t)extra - (int64_t)c->ibuf_charged);
+    c->ibuf_charged = extra;
+}
+
 /* Make room for need contiguous unread bytes in ibuf. 0 or -1. */
 int conn_ibuf_room(struct conn *c, size_t need)
 {
@@ -122,6 +132,7 @@ int conn_ibuf_room(struct conn *c, size_t need)
         if (nb) {
             c->ibuf = nb;
             c->icap = CONN_IBUF_SIZE;
+            conn_ibuf_account(c);
         }
     }
     if (c->icap < need) {
@@ -131,6 +142,7 @@ int conn_ibuf_room(struct conn *c, size_t need)
             return -1;
         c->ibuf = nb;
         c->icap = need;
+        conn_ibuf_account(c);
     }
     return 0;
 }
@@ -157,6 +169,18 @@ static int conn_bad_frame(struct conn *c, int rc)
     return c->closed ? STEP_CLOSED : STEP_BLOCKED;
 }
 
+int conn_budget_wait(struct conn *c)
+{
+    struct server *s = c->srv;
+
+    if (!c->busy_wait) {
+        c->busy_wait = true;
+        s->busy_waiters++;
+    }
+    s->stats.budget_waits++;
+    return STEP_BLOCKED;
+}
+
 /* One step of the reader on buffered bytes. */
 static int conn_step(struct conn *c)
 {
@@ -165,12 +189,20 @@ static int conn_step(struct conn *c)
     uint64_t n;
     int rc;
 
+    if (c->parked) {             /* a get waiting for the budget */
+        req = c->parked;
+        c->parked = NULL;
+        return dispatch_request(c, req, 0);
+    }
+
     if (c->mc && c->state != CS_DATA)
         return mc_step(c);
     switch (c->state) {
     case CS_HDR:
         if (c->close_after_flush || c->busy_wait || !conn_may_start(c))
             return STEP_BLOCKED;
+        if (c->srv->inflight_bytes > c->srv->opts->read_inflight)
+            return conn_budget_wait(c);     /* every client over the total */
         if (avail < KC_FRAME_HDR_LEN) {
             if (conn_ibuf_room(c, KC_FRAME_HDR_LEN) < 0)
                 goto nomem;
@@ -185,7 +217,17 @@ static int conn_step(struct conn *c)
         return STEP_PROGRESS;
     case CS_PB:
         if (avail < c->hdr.pb_len) {
-            if (conn_ibuf_room(c, c->hdr.pb_len) < 0)
+            /* grow with the bytes that came, not to the declared size at
+             * once: a partial frame holds what it sent, twice at most */
+            size_t want = avail * 2 > avail + CONN_IBUF_SIZE
+                              ? avail * 2 : avail + CONN_IBUF_SIZE;
+
+            if (want > c->hdr.pb_len)
+                want = c->hdr.pb_len;
+            if (want > c->icap - c->ipos && want > c->icap &&
+                budget_admit(c, want - c->icap) != BUDGET_OK)
+                return conn_budget_wait(c);
+            if (conn_ibuf_room(c, want) < 0)
                 goto nomem;
             return STEP_NEED_INPUT;
         }
@@ -322,8 +364,11 @@ void conn_process(struct conn *c)
 }
 
 /* Free one response, releasing the engine memory it was sending. */
-static void resp_free(struct server *s, struct resp *rp)
+static void resp_free(struct conn *c, struct resp *rp)
 {
+    struct server *s = c->srv;
+
+    budget_charge(c, -(int64_t)rp->owned);
     if (rp->get)
         get_ctx_release(s, rp->get);
     if (rp->rel)
@@ -365,7 +410,7 @@ static void conn_flush(struct conn *c)
         }
         c->srv->stats.bytes_out += (uint64_t)w;
         c->out_bytes -= (uint64_t)w;
-        c->last_active_ns = loop_now_ns();
+        c->last_active_ns = c->last_sent_ns = loop_now_ns();
         /* advance: rp->cur is the iov in progress, rp->sent the offset in it */
         while (w > 0 || (c->out_head && c->out_head->cur == c->out_head->niov)) {
             struct resp *rp = c->out_head;
@@ -376,7 +421,7 @@ static void conn_flush(struct conn *c)
                 if (c->out_head == NULL)
                     c->out_tail = NULL;
                 c->out_count--;
-                resp_free(c->srv, rp);
+                resp_free(c, rp);
                 continue;
             }
             left = rp->iov[rp->cur].iov_len - rp->sent;
@@ -459,14 +504,18 @@ void conn_send(struct conn *c, const Kvcache__Response *r,
     rp->cur = 0;
     rp->sent = 0;
     rp->get = owner;
+    rp->owned = sizeof(*rp) + (size_t)(ndata + 1) * sizeof(struct iovec) + hlen;
+    budget_charge(c, (int64_t)rp->owned);
     rp->rel = NULL;
     rp->rel_arg = NULL;
     rp->total = hlen + data_len;
     rp->next = NULL;
-    if (c->out_tail)
+    if (c->out_tail) {
         c->out_tail->next = rp;
-    else
+    } else {
         c->out_head = rp;
+        c->last_sent_ns = loop_now_ns();   /* --send-timeout from now */
+    }
     c->out_tail = rp;
     c->out_bytes += rp->total;
     c->out_count++;
@@ -508,14 +557,18 @@ void conn_send_raw(struct conn *c, const char *text, size_t tlen,
     rp->cur = 0;
     rp->sent = 0;
     rp->get = NULL;
+    rp->owned = sizeof(*rp) + (size_t)np * sizeof(struct iovec) + tlen;
+    budget_charge(c, (int64_t)rp->owned);
     rp->rel = rel;
     rp->rel_arg = rel_arg;
     rp->total = total;
     rp->next = NULL;
-    if (c->out_tail)
+    if (c->out_tail) {
         c->out_tail->next = rp;
-    else
+    } else {
         c->out_head = rp;
+        c->last_sent_ns = loop_now_ns();   /* --send-timeout from now */
+    }
     c->out_tail = rp;
     c->out_bytes += total;
     c->out_count++;
@@ -558,6 +611,12 @@ void conn_close(struct conn *c, const char *why)
         put_abort(c);
     if (c->mc)
         mc_abort(c);
+    if (c->parked) {
+        kvcache__request__free_unpacked(c->parked, NULL);
+        c->parked = NULL;
+    }
+    budget_charge(c, -(int64_t)c->ibuf_charged);
+    c->ibuf_charged = 0;
     if (c->busy_wait) {
         c->busy_wait = false;
         s->busy_waiters--;
@@ -569,7 +628,7 @@ void conn_close(struct conn *c, const char *why)
         struct resp *rp = c->out_head;
 
         c->out_head = rp->next;
-        resp_free(s, rp);
+        resp_free(c, rp);
     }
     c->out_tail = NULL;
     c->out_bytes = 0;

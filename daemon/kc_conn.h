@@ -46,6 +46,7 @@ struct resp {
     void (*rel)(struct server *, void *);  /* or this is called on rel_arg */
     void *rel_arg;
     size_t total;          /* bytes of all iovs */
+    size_t owned;          /* bytes of this allocation (kc_budget.h) */
     size_t sent;           /* bytes of iov[cur] already sent */
     int niov;
     int cur;               /* first iov not fully sent */
@@ -79,12 +80,17 @@ struct conn {
     uint64_t sink_ns;           /* when a non-NULL sink was set: its bytes
                                    must arrive within --put-timeout */
     struct put_ctx *put;        /* Put being received, or NULL */
+    Kvcache__Request *parked;   /* a get waiting for the in-flight budget:
+                                   dispatched again before anything else */
+    uint64_t inflight_bytes;    /* kc_budget.h: this connection's share */
+    uint64_t ibuf_charged;      /* of which: ibuf beyond CONN_IBUF_SIZE */
     /* output */
     struct resp *out_head, *out_tail;
     uint64_t out_bytes;         /* unsent bytes queued */
     unsigned out_count;
     unsigned gets_inflight;     /* get batches submitted, not yet done */
     uint64_t last_active_ns;
+    uint64_t last_sent_ns;      /* last byte sent, or the queue filled */
 };
 
 /* Accept-time setup of c around fd. 0 or -1. */
@@ -134,6 +140,10 @@ void conn_send_text(struct conn *c, const char *text, size_t len);
 
 /* Make room for need contiguous unread bytes in the input buffer. 0 / -1. */
 int conn_ibuf_room(struct conn *c, size_t need);
+
+/* Wait for the in-flight budget (kc_budget.h): retried every loop
+ * iteration, like a Put waiting for a memory slab. Returns STEP_BLOCKED. */
+int conn_budget_wait(struct conn *c);
 
 /* Skip a request's data section (after an error response). */
 void conn_skip_data(struct conn *c, uint64_t len);

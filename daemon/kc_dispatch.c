@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/kc_budget.h"
 #include "daemon/kc_conn.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_server.h"
@@ -161,7 +162,7 @@ static void get_done(struct store_get *g, void *arg)
     Kvcache__GetPrefixResponse pr = KVCACHE__GET_PREFIX_RESPONSE__INIT;
     Kvcache__GetResponse gr = KVCACHE__GET_RESPONSE__INIT;
     uint64_t now = loop_now_ns(), data_len = 0;
-    size_t n = g->n, niov = 0, nret;
+    size_t n = x->n, niov = 0, nret;
     struct iovec *iov = NULL;
     uint32_t *lens = NULL, *pos = NULL;
     Kvcache__Code *st = NULL;
@@ -185,7 +186,15 @@ static void get_done(struct store_get *g, void *arg)
         get_ctx_release(s, x);
         return;
     }
-    nret = x->op == OPK_GET_PREFIX ? g->found : n;
+    nret = n;
+    if (x->op == OPK_GET_PREFIX) {
+        /* distinct keys are in first-seen order: the prefix of the keys
+         * asked ends where the first missing distinct key first appears */
+        nret = g->found;
+        if (x->uniq)
+            for (nret = 0; nret < n && x->uniq[nret] < g->found; nret++)
+                ;
+    }
     iov = malloc((n + 1) * sizeof(*iov));
     lens = calloc(n + 1, sizeof(*lens));
     pos = calloc(n + 1, sizeof(*pos));
@@ -198,7 +207,8 @@ static void get_done(struct store_get *g, void *arg)
         goto out;
     }
     for (size_t i = 0; i < nret; i++) {
-        const struct store_get_item *it = &g->items[i];
+        const struct store_get_item *it =
+            &g->items[x->uniq ? x->uniq[i] : i];
         bool hit = it->status == KC_OK;
 
         st[i] = (Kvcache__Code)code_from_kc(it->status);
@@ -213,7 +223,7 @@ static void get_done(struct store_get *g, void *arg)
     }
     s->stats.miss_bytes += (uint64_t)(n - niov) * x->block_bytes;
     if (x->op == OPK_GET_PREFIX) {
-        pr.found = (uint32_t)g->found;
+        pr.found = (uint32_t)nret;
         pr.n_lengths = pr.n_chain_pos = nret;
         pr.lengths = lens;
         pr.chain_pos = pos;
@@ -238,7 +248,52 @@ out:
 void get_ctx_release(struct server *s, struct get_ctx *g)
 {
     store_get_release(s->st, &g->g);
+    budget_charge(g->c, -(int64_t)g->charged);
+    free(g->uniq);
     free(g);
+}
+
+/*
+ * Merge duplicate keys of a get: x->items[0..n) become the distinct keys in
+ * first-seen order, x->uniq[i] the distinct entry of key i (left NULL when
+ * every key is distinct). Each block is then read and held once, however
+ * often a batch names it. Returns the distinct count, or 0 (no memory).
+ */
+static size_t get_dedup(struct get_ctx *x, size_t n)
+{
+    size_t cap = 16, nu = 0;
+    uint32_t *slot;
+
+    while (cap < 2 * n)
+        cap *= 2;
+    slot = malloc(cap * sizeof(*slot));
+    x->uniq = malloc((n + 1) * sizeof(*x->uniq));
+    if (slot == NULL || x->uniq == NULL) {
+        free(slot);
+        return 0;
+    }
+    memset(slot, 0xff, cap * sizeof(*slot));
+    for (size_t i = 0; i < n; i++) {
+        const struct kc_key *k = &x->items[i].key;
+        size_t h = (size_t)(k->lo ^ (k->hi * 0x9E3779B97F4A7C15ull)) & (cap - 1);
+
+        while (slot[h] != UINT32_MAX &&
+               (x->items[slot[h]].key.lo != k->lo ||
+                x->items[slot[h]].key.hi != k->hi))
+            h = (h + 1) & (cap - 1);
+        if (slot[h] == UINT32_MAX) {
+            slot[h] = (uint32_t)nu;
+            x->items[nu].key = *k;
+            nu++;
+        }
+        x->uniq[i] = slot[h];
+    }
+    free(slot);
+    if (nu == n) {
+        free(x->uniq);
+        x->uniq = NULL;
+    }
+    return nu;
 }
 
 /* Get and GetPrefix: submit to the store, answer from get_done. */
@@ -250,7 +305,8 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
                                               : &q->get_prefix->keys;
     struct store_ns_info info;
     struct get_ctx *x;
-    size_t n;
+    size_t n, nu;
+    uint64_t need;
     int rc;
 
     if (keys_check(c, op, q->id, t0, keys, &n) < 0 ||
@@ -265,12 +321,42 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     x->op = op;
     x->t0 = t0;
     x->block_bytes = info.block_bytes;
+    x->n = n;
     for (size_t i = 0; i < n; i++)
         kc_key_unpack(keys->data + i * KC_KEY_WIRE_LEN, &x->items[i].key.lo,
                       &x->items[i].key.hi);
+    nu = n ? get_dedup(x, n) : 0;
+    if (n && nu == 0) {
+        free(x);
+        return reply_error(c, op, q->id, t0, KVCACHE__CODE__NO_MEMORY,
+                           "out of memory");
+    }
+    /* read buffers this get will hold until its answer is sent */
+    need = budget_get_bytes(s->st, ns, x->items, nu, op == OPK_GET_PREFIX);
+    switch (budget_admit(c, need)) {
+    case BUDGET_OK:
+        break;
+    case BUDGET_WAIT:
+        free(x->uniq);
+        free(x);
+        c->parked = q;           /* dispatched again once there is room */
+        return conn_budget_wait(c);
+    case BUDGET_NEVER: {
+        char msg[160];
+
+        free(x->uniq);
+        free(x);
+        snprintf(msg, sizeof(msg), "get needs %llu bytes of read buffers, "
+                 "over --conn-inflight or --read-inflight",
+                 (unsigned long long)need);
+        return reply_error(c, op, q->id, t0, KVCACHE__CODE__LIMIT, msg);
+    }
+    }
+    budget_charge(c, (int64_t)need);
+    x->charged = need;
     x->g.ns = ns;
     x->g.items = x->items;
-    x->g.n = n;
+    x->g.n = nu;
     x->g.prefix = op == OPK_GET_PREFIX;
     x->g.done = get_done;
     x->g.arg = x;
@@ -282,6 +368,8 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     s->in_get_submit = false;
     if (rc < 0) {
         c->gets_inflight--;
+        budget_charge(c, -(int64_t)x->charged);
+        free(x->uniq);
         free(x);
         return reply_error(c, op, q->id, t0, code_from_kc(rc), kc_strerror(rc));
     }
@@ -517,6 +605,8 @@ int dispatch_request(struct conn *c, Kvcache__Request *q, uint64_t data_len)
         default: ret = do_describe_key(c, q, t0); break;
         }
     }
+    if (c->parked == q)          /* kept for a retry */
+        return ret;
     kvcache__request__free_unpacked(q, NULL);
     return ret;
 }

@@ -33,6 +33,9 @@ struct get_ctx {
     int op;                /* OPK_GET or OPK_GET_PREFIX */
     uint64_t t0;           /* request decoded */
     uint32_t block_bytes;  /* namespace block size, for miss bytes */
+    uint64_t charged;      /* in-flight budget taken (kc_budget.h) */
+    size_t n;              /* keys asked for (g.n: distinct keys) */
+    uint32_t *uniq;        /* key i is items[uniq[i]]; NULL: all distinct */
     struct store_get g;
     struct store_get_item items[];
 };

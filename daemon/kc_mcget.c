@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/kc_budget.h"
 #include "daemon/kc_conn.h"
 #include "daemon/kc_dispatch.h"
 #include "daemon/kc_mcconn.h"
@@ -21,6 +22,7 @@ struct mc_get {
     struct conn *c;
     int kind;                      /* enum mc_get_kind */
     size_t nkeys;
+    uint64_t charged;              /* in-flight budget taken (kc_budget.h) */
     size_t nbatch;
     size_t pending;                /* batches not done + 1 while submitting */
     struct mc_tok *keys;           /* into text: the keys as sent */
@@ -54,6 +56,8 @@ static void mc_get_free(struct server *s, void *arg)
 {
     struct mc_get *x = arg;
 
+    if (x->charged)
+        budget_charge(x->c, -(int64_t)x->charged);
     for (size_t b = 0; b < x->nbatch; b++)
         if (x->submitted[b])
             store_get_release(s->st, &x->batch[b]);
@@ -475,6 +479,23 @@ int mc_get_start(struct conn *c, int kind, const char *line, size_t len,
     }
     x->mg_hit_before = x->loc[0].hits > 0;
     x->nbatch = b + 1;
+    /* read buffers this get will hold until its answer is sent: over the
+     * budget (kc_budget.h) is an error, not a daemon grown without bound */
+    {
+        uint64_t need = 0;
+
+        for (b = 0; b < x->nbatch; b++)
+            need += budget_get_bytes(s->st, x->batch[b].ns, x->batch[b].items,
+                                     x->batch[b].n, false);
+        if (budget_admit(c, need) != BUDGET_OK) {
+            mc_get_free(s, x);
+            s->stats.limit_errors++;
+            return mc_error(c, "SERVER_ERROR get needs more read buffers than "
+                            "--conn-inflight / --read-inflight allow now\r\n");
+        }
+        budget_charge(c, (int64_t)need);
+        x->charged = need;
+    }
     s->stats.mc_get_keys += n;
     if (kind != MCG_FETCH)
         s->mcs.cmd_get += n;

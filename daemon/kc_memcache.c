@@ -240,6 +240,11 @@ static int mc_cmd_get(struct conn *c, const struct mc_tok *t, const char *line,
         free(keys);
         return mc_error(c, "ERROR\r\n");
     }
+    if (n - first > c->srv->opts->max_batch) {
+        free(keys);
+        c->srv->stats.limit_errors++;
+        return mc_error(c, "CLIENT_ERROR too many keys (--max-batch)\r\n");
+    }
     if (touch && mc_parse_i64(&t[1], &exptime) < 0) {
         free(keys);
         return mc_error(c, "CLIENT_ERROR invalid exptime argument\r\n");

@@ -68,6 +68,15 @@ static const struct opt_def opts_table[] = {
       "maximum keys or items per request (default 4096)" },
     { "idle-timeout", 0, OPT_UINT, 1, 1 << 30, F(idle_timeout), "SECONDS",
       "close connections idle this long (default 300)" },
+    { "conn-inflight", 0, OPT_SIZE, 16 << 20, INT64_MAX, F(conn_inflight),
+      "SIZE", "bytes one connection's requests in flight may hold: read "
+      "buffers of its gets, a large request being received, responses "
+      "(default 256m)" },
+    { "read-inflight", 0, OPT_SIZE, 16 << 20, INT64_MAX, F(read_inflight),
+      "SIZE", "the same for all connections together (default 1g)" },
+    { "send-timeout", 0, OPT_UINT, 1, 3600, F(send_timeout), "SECONDS",
+      "close a connection whose answers wait this long without the peer "
+      "taking a byte: its read buffers go back (default 30)" },
     { "put-timeout", 0, OPT_UINT, 1, 3600, F(put_timeout), "SECONDS",
       "a block being received into a memory slab must arrive within this "
       "time, else its connection is closed (default 10)" },
@@ -118,6 +127,9 @@ void opts_default(struct options *o)
     o->max_batch = 4096;
     o->idle_timeout = 300;
     o->put_timeout = 10;
+    o->send_timeout = 30;
+    o->conn_inflight = 256ull << 20;
+    o->read_inflight = 1ull << 30;
     o->health_latency_ms = 50;
     o->health_errors = 1;
     o->memcache_port = -1;

@@ -33,6 +33,11 @@ struct options {
     uint64_t max_frame;       /* data section of one request, bytes */
     unsigned max_batch;       /* keys or items per request */
     unsigned idle_timeout;    /* seconds without activity before close */
+    uint64_t conn_inflight;   /* bytes of requests in flight, one connection
+                                 (kc_budget.h) */
+    uint64_t read_inflight;   /* the same, every connection together */
+    unsigned send_timeout;    /* seconds a peer may accept none of its
+                                 queued answers before it is closed */
     unsigned put_timeout;     /* seconds a block may take to arrive once
                                  its memory-slab slot is reserved */
     unsigned health_latency_ms; /* device read p99 above which: degraded */

@@ -362,6 +362,7 @@ static void server_tick(struct server *s, uint64_t now)
 {
     uint64_t idle_ns = (uint64_t)s->opts->idle_timeout * 1000000000ull;
     uint64_t put_ns = (uint64_t)s->opts->put_timeout * 1000000000ull;
+    uint64_t send_ns = (uint64_t)s->opts->send_timeout * 1000000000ull;
     struct store_stats ss;
     struct conn *c, *next;
 
@@ -383,6 +384,16 @@ static void server_tick(struct server *s, uint64_t now)
             conn_close(c, "put timeout");
             continue;
         }
+        /* answers (and the read buffers they hold) the peer does not take */
+        if (c->out_head && c->last_sent_ns < now &&
+            now - c->last_sent_ns > send_ns) {
+            s->stats.send_timeouts++;
+            log_info("conn %llu (%s): took none of its answers in %u s: "
+                     "closing", (unsigned long long)c->id, c->peer,
+                     s->opts->send_timeout);
+            conn_close(c, "send timeout");
+            continue;
+        }
         if (c->gets_inflight == 0 && c->last_active_ns < now &&
             now - c->last_active_ns > idle_ns) {
             s->stats.idle_closed++;
@@ -398,7 +409,8 @@ static void server_tick(struct server *s, uint64_t now)
 static bool server_drained(const struct server *s)
 {
     for (const struct conn *c = s->conns; c; c = c->next)
-        if (c->state != CS_HDR || c->out_head || c->gets_inflight)
+        if (c->state != CS_HDR || c->out_head || c->gets_inflight ||
+            c->parked)
             return false;
     return true;
 }

@@ -37,7 +37,9 @@ struct server {
     struct conn *dead;              /* closed, freed in before-sleep */
     struct conn *kick;              /* to process again in before-sleep */
     unsigned nconns;
-    unsigned busy_waiters;          /* connections waiting on KC_EBUSY */
+    unsigned busy_waiters;          /* connections waiting on KC_EBUSY or
+                                       on the in-flight budget */
+    uint64_t inflight_bytes;        /* kc_budget.h, all connections */
     uint64_t next_conn_id;
     bool in_get_submit;             /* inside store_get_submit: a get done
                                        now was served without the device */

@@ -206,9 +206,17 @@ void stats_prometheus(struct sbuf *b, const struct daemon_stats *s,
          s->idle_closed);
     prom(b, "busy_retries_total", "counter", "Put reservations retried",
          s->busy_retries);
+    prom(b, "inflight_peak_bytes", "gauge",
+         "Highest bytes of requests in flight (--read-inflight)",
+         s->inflight_peak);
+    prom(b, "budget_waits_total", "counter",
+         "Gets that waited for the in-flight budget", s->budget_waits);
     prom(b, "put_self_evicted_total", "counter",
          "Put items evicted by later items of the same request",
          s->put_evicted);
+    prom(b, "send_timeouts_total", "counter",
+         "Connections closed because they did not take their answers",
+         s->send_timeouts);
     prom(b, "put_timeouts_total", "counter",
          "Puts cancelled because their data arrived too slowly",
          s->put_timeouts);

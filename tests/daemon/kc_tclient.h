@@ -97,6 +97,11 @@ void tc_put_blocks(struct tc *c, uint64_t ns, uint64_t base, size_t n,
 uint32_t tc_get_prefix_check(struct tc *c, uint64_t ns, uint64_t base,
                              size_t n, uint32_t len);
 
+/* Send a Put's frame header and message for n items of len bytes (keys
+ * from base, id 77) declaring data_len bytes of data, and no data. */
+void tc_send_put_head(struct tc *c, uint64_t ns, uint64_t base, size_t n,
+                      uint32_t len, uint64_t data_len);
+
 /* Keys field for n keys from base (caller frees). */
 uint8_t *tc_keys(uint64_t base, size_t n);
 

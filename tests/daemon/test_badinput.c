@@ -86,36 +86,7 @@ static int match_roundtrip(struct tc *c)
 static void send_put_head(struct tc *c, uint64_t base, size_t n, uint32_t len,
                           uint64_t data_len)
 {
-    Kvcache__Request q = KVCACHE__REQUEST__INIT;
-    Kvcache__PutRequest p = KVCACHE__PUT_REQUEST__INIT;
-    Kvcache__PutItem *items = calloc(n, sizeof(*items)), **ip = calloc(n, sizeof(*ip));
-    uint8_t *keys = tc_keys(base, n), *pb;
-    struct kc_frame_hdr fh = { KC_FRAME_VERSION, 0, 0, data_len };
-    size_t pblen;
-
-    for (size_t i = 0; i < n; i++) {
-        kvcache__put_item__init(&items[i]);
-        items[i].key.data = keys + i * KC_KEY_WIRE_LEN;
-        items[i].key.len = KC_KEY_WIRE_LEN;
-        items[i].length = len;
-        ip[i] = &items[i];
-    }
-    p.ns = ns;
-    p.n_items = n;
-    p.items = ip;
-    q.id = 77;
-    q.op_case = KVCACHE__REQUEST__OP_PUT;
-    q.put = &p;
-    pblen = kvcache__request__get_packed_size(&q);
-    pb = malloc(KC_FRAME_HDR_LEN + pblen);
-    fh.pb_len = (uint32_t)pblen;
-    kc_frame_encode(pb, &fh);
-    kvcache__request__pack(&q, pb + KC_FRAME_HDR_LEN);
-    CHECK(tc_send_raw(c, pb, KC_FRAME_HDR_LEN + pblen) == 0);
-    free(pb);
-    free(items);
-    free(ip);
-    free(keys);
+    tc_send_put_head(c, ns, base, n, len, data_len);
 }
 
 /* Send data bytes of the given length (content irrelevant). */
