@@ -54,6 +54,34 @@ static int put_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data_l
     return 0;
 }
 
+/* If every block of a batch for server s lies in its staging area (the
+ * connection attached now), send offsets instead of bytes: set the items'
+ * offsets and *staging to the area's id; else leave *staging 0. */
+static void kcc_put_staged(struct kcc_pool *p, uint32_t s, Kvcache__PutItem *items,
+                           size_t count, const void *const *bufs, const uint32_t *idx,
+                           size_t block_len, uint64_t deadline, uint64_t *staging)
+{
+    struct kcc_server *sv = &p->srv[s];
+    const struct kcc_shm *sh = &sv->shm;
+
+    *staging = 0;
+    if (sh->staging == NULL || count == 0)
+        return;
+    for (size_t j = 0; j < count; j++) {
+        const uint8_t *b = bufs[idx[j]];
+        if (b < sh->staging || b >= sh->staging + sh->staging_size ||
+            block_len > (size_t)(sh->staging + sh->staging_size - b))
+            return;
+    }
+    /* the area belongs to one connection: it must be the one that sends */
+    if (kcc_server_connect(sv, &p->kc->cfg, deadline) != 0 || !kcc_shm_on(sv) ||
+        sv->shm.staging != sh->staging)
+        return;
+    for (size_t j = 0; j < count; j++)
+        items[j].offset = (uint64_t)((const uint8_t *)bufs[idx[j]] - sh->staging);
+    *staging = sh->staging_id;
+}
+
 int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_t n,
                uint32_t first_pos, const void *const *bufs, size_t block_len,
                int *status, size_t *nstored, uint64_t deadline)
@@ -116,6 +144,8 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
                 b->iov[j] = (struct iovec){(void *)bufs[b->idx[j]], block_len};
             }
             b->put = pi;
+            kcc_put_staged(p, s, b->items, b->count, bufs, b->idx, block_len, deadline,
+                           &b->put.staging);
             b->put.ns = ns;
             b->put.n_items = b->count;
             b->put.items = b->itemp;
@@ -123,7 +153,8 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
             b->req.op_case = KVCACHE__REQUEST__OP_PUT;
             b->req.put = &b->put;
             b->x = (struct kcc_xfer){.server = s, .req = &b->req, .data = b->iov,
-                                     .ndata = (int)b->count, .on_resp = put_resp, .arg = b};
+                                     .ndata = b->put.staging ? 0 : (int)b->count,
+                                     .on_resp = put_resp, .arg = b};
             xp[k++] = &b->x;
         }
     kcc_run(p, xp, nx, ns, deadline, "put");

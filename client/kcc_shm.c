@@ -122,6 +122,7 @@ static int shm_map(struct kcc_shm *sh, const Kvcache__AttachResponse *a, const i
         if (p != MAP_FAILED) {
             sh->staging = p;
             sh->staging_size = a->staging_size;
+            sh->staging_id = a->staging_id;
         }
     }
     sh->lease_timeout_ms = a->lease_timeout_ms;

@@ -33,6 +33,7 @@ struct kcc_shm {
     uint64_t region_id;
     uint8_t *staging;         /* this connection's staging area, or NULL */
     size_t staging_size;
+    uint64_t staging_id;      /* names it in staged puts */
     size_t staging_used;      /* bump pointer of reservations */
     size_t staging_out;       /* reserved buffers not given back */
     uint32_t lease_timeout_ms;

@@ -201,6 +201,9 @@ static int shm_staging_init(struct shm_conn *sc, uint64_t size)
         return -1;
     }
     sc->staging_size = size;
+    while (sc->staging_id == 0)
+        if (getrandom(&sc->staging_id, sizeof(sc->staging_id), 0) != sizeof(sc->staging_id))
+            sc->staging_id = (uint64_t)(uintptr_t)sc->staging ^ loop_now_ns();
     return 0;
 }
 
@@ -295,6 +298,7 @@ int shm_attach(struct conn *c, Kvcache__Request *q, uint64_t t0)
     ar.lease_timeout_ms = s->opts->lease_timeout * 1000u;
     ar.lease_max_bytes = s->opts->lease_max;
     ar.pages = (char *)s->shm->pages;
+    ar.staging_id = sc->staging_id;
     r.result_case = KVCACHE__RESPONSE__RESULT_ATTACH;
     r.attach = &ar;
     fds[nfds++] = s->shm->fd;

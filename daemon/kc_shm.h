@@ -45,6 +45,7 @@ struct shm_conn {
     int staging_fd;        /* memfd of the staging area, -1 if none */
     uint8_t *staging;      /* mapped read-write here */
     uint64_t staging_size;
+    uint64_t staging_id;   /* random, nonzero: staged puts must name it */
     struct get_ctx *lhead, *ltail; /* leases held, oldest first (kc_lease.c) */
     uint32_t nleases;
     uint64_t lease_bytes;  /* block bytes they hold */
