@@ -24,8 +24,12 @@ void lease_add(struct conn *c, struct get_ctx *x, uint64_t bytes)
 {
     struct shm_conn *sc = c->shm;
 
-    assert(sc != NULL && x->lease == 0);
+    assert(sc != NULL && x->lease == 0 && sc->nleases < LEASE_COUNT_MAX);
+    /* at most half the slots are taken: a free one is near */
+    while (sc->lslots[sc->next_lease % LEASE_SLOTS] != NULL || sc->next_lease == 0)
+        sc->next_lease++;
     x->lease = sc->next_lease++;
+    sc->lslots[x->lease % LEASE_SLOTS] = x;
     x->lease_bytes = bytes;
     x->lease_deadline = loop_now_ns() +
                         (uint64_t)c->srv->opts->lease_timeout * 1000000000ull;
@@ -49,7 +53,9 @@ static void lease_end(struct conn *c, struct get_ctx *x)
     struct shm_conn *sc = c->shm;
     struct server *s = c->srv;
 
-    assert(sc->nleases > 0 && sc->lease_bytes >= x->lease_bytes);
+    assert(sc->nleases > 0 && sc->lease_bytes >= x->lease_bytes &&
+           sc->lslots[x->lease % LEASE_SLOTS] == x);
+    sc->lslots[x->lease % LEASE_SLOTS] = NULL;
     if (x->lprev)
         x->lprev->lnext = x->lnext;
     else
@@ -72,13 +78,11 @@ int lease_release_op(struct conn *c, Kvcache__Request *q)
     hist_add(&c->srv->stats.op[OPK_RELEASE], 0);
     if (c->shm == NULL)
         return STEP_PROGRESS;
-    /* Oldest first: a release usually names the head of the list. */
-    for (size_t i = 0; i < rq->n_leases; i++)
-        for (struct get_ctx *x = c->shm->lhead; x; x = x->lnext)
-            if (x->lease == rq->leases[i]) {
-                lease_end(c, x);
-                break;
-            }
+    for (size_t i = 0; i < rq->n_leases; i++) {
+        struct get_ctx *x = c->shm->lslots[rq->leases[i] % LEASE_SLOTS];
+        if (x != NULL && x->lease == rq->leases[i])
+            lease_end(c, x);
+    }
     if (c->shm->nleases == 0 && c->gets_inflight == 0)
         c->last_active_ns = loop_now_ns();
     return STEP_PROGRESS;

@@ -21,8 +21,11 @@ struct conn;
 struct get_ctx;
 struct server;
 
-/* Leases one connection may hold. */
+/* Leases one connection may hold, and the slots of its id table (twice
+ * as many: a new id is chosen so that its slot is free, so a lookup is
+ * one slot). */
 #define LEASE_COUNT_MAX 4096
+#define LEASE_SLOTS (2 * LEASE_COUNT_MAX)
 
 /* Would bytes more stay within c's bounds? */
 bool lease_fits(const struct conn *c, uint64_t bytes);

@@ -280,11 +280,17 @@ int shm_attach(struct conn *c, Kvcache__Request *q, uint64_t t0)
         return dispatch_reply(c, OPK_ATTACH, t0, &r);
     }
     sc = calloc(1, sizeof(*sc));
+    if (sc != NULL && (sc->lslots = calloc(LEASE_SLOTS, sizeof(*sc->lslots))) == NULL) {
+        free(sc);
+        sc = NULL;
+    }
     if (sc == NULL || shm_staging_init(sc, s->opts->shm_staging) < 0) {
         log_warn("conn %llu (%s): attach: staging area of %llu MiB: %s",
                  (unsigned long long)c->id, c->peer,
                  (unsigned long long)(s->opts->shm_staging >> 20),
                  sc ? strerror(errno) : "out of memory");
+        if (sc)
+            free(sc->lslots);
         free(sc);
         r.code = KVCACHE__CODE__NO_MEMORY;
         r.message = "cannot make a staging area";
@@ -323,6 +329,7 @@ void shm_conn_close(struct conn *c)
         munmap(sc->staging, sc->staging_size);
     if (sc->staging_fd >= 0)
         close(sc->staging_fd);
+    free(sc->lslots);
     free(sc);
     c->shm = NULL;
 }

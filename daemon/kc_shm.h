@@ -47,6 +47,7 @@ struct shm_conn {
     uint64_t staging_size;
     uint64_t staging_id;   /* random, nonzero: staged puts must name it */
     struct get_ctx *lhead, *ltail; /* leases held, oldest first (kc_lease.c) */
+    struct get_ctx **lslots; /* lease by id % LEASE_SLOTS (kc_lease.c) */
     uint32_t nleases;
     uint64_t lease_bytes;  /* block bytes they hold */
     uint64_t next_lease;   /* lease id counter */
