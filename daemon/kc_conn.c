@@ -17,6 +17,7 @@
 #include "daemon/kc_log.h"
 #include "daemon/kc_memcache.h"
 #include "daemon/kc_server.h"
+#include "daemon/kc_shm.h"
 
 /* iovecs handed to one sendmsg. */
 #define CONN_IOV_BATCH 128
@@ -617,6 +618,8 @@ void conn_close(struct conn *c, const char *why)
     }
     budget_charge(c, -(int64_t)c->ibuf_charged);
     c->ibuf_charged = 0;
+    if (c->shm)
+        shm_conn_close(c);
     if (c->busy_wait) {
         c->busy_wait = false;
         s->busy_waiters--;
