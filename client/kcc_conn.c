@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,6 +17,11 @@
 
 #include "kvcache.h"
 #include "kcc_conn.h"
+#include "kc_frame.h"
+#include "kvcache.pb-c.h"
+
+/* Longest token read from $KVCACHE_TOKEN_FILE. */
+#define CONN_TOKEN_MAX 1024
 
 #define CONN_MAX_IOV 1024  /* iovecs handed to one readv/sendmsg */
 
@@ -95,6 +102,77 @@ err:
     return rc;
 }
 
+/* The token to present: $KVCACHE_TOKEN, else the first line of the file
+ * $KVCACHE_TOKEN_FILE; its length, 0 when neither is set. */
+static size_t conn_token(char *buf, size_t cap)
+{
+    const char *t = getenv("KVCACHE_TOKEN"), *path = getenv("KVCACHE_TOKEN_FILE");
+    size_t n = 0;
+
+    if (t != NULL && *t != '\0') {
+        n = strlen(t);
+        if (n >= cap)
+            return 0;
+        memcpy(buf, t, n);
+    } else if (path != NULL && *path != '\0') {
+        FILE *f = fopen(path, "re");
+
+        if (f == NULL)
+            return 0;
+        n = fread(buf, 1, cap - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        n = strcspn(buf, "\r\n");
+    }
+    return n;
+}
+
+/* Present the token (if any) as the connection's first request and wait
+ * for the answer. 0, KVCACHE_ESERVER (refused) or a transport error. */
+static int conn_auth(struct kcc_conn *c, uint64_t deadline_ms)
+{
+    Kvcache__Request q = KVCACHE__REQUEST__INIT;
+    Kvcache__AuthRequest a = KVCACHE__AUTH_REQUEST__INIT;
+    struct kc_frame_hdr h = {KC_FRAME_VERSION, 0, 0, 0};
+    uint8_t frame[KC_FRAME_HDR_LEN + CONN_TOKEN_MAX + 32], hdr[KC_FRAME_HDR_LEN];
+    uint8_t pb[256];
+    char tok[CONN_TOKEN_MAX + 1];
+    size_t n = conn_token(tok, sizeof(tok));
+    struct iovec iov;
+    Kvcache__Response *r;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    a.token.data = (uint8_t *)tok;
+    a.token.len = n;
+    q.id = UINT64_MAX;       /* never one of the handle's own ids */
+    q.op_case = KVCACHE__REQUEST__OP_AUTH;
+    q.auth = &a;
+    h.pb_len = (uint32_t)kvcache__request__pack(&q, frame + KC_FRAME_HDR_LEN);
+    kc_frame_encode(frame, &h);
+    memset(tok, 0, sizeof(tok));
+    iov = (struct iovec){.iov_base = frame, .iov_len = KC_FRAME_HDR_LEN + h.pb_len};
+    rc = kcc_conn_writev(c, &iov, 1, deadline_ms);
+    memset(frame, 0, sizeof(frame));
+    if (rc == 0)
+        rc = kcc_conn_read(c, hdr, sizeof(hdr), deadline_ms);
+    if (rc)
+        return rc;
+    if (kc_frame_decode(hdr, sizeof(pb), 0, &h) != 0)
+        return KVCACHE_EPROTO;
+    rc = kcc_conn_read(c, pb, h.pb_len, deadline_ms);
+    if (rc)
+        return rc;
+    r = kvcache__response__unpack(NULL, h.pb_len, pb);
+    if (r == NULL)
+        return KVCACHE_EPROTO;
+    rc = r->code == KVCACHE__CODE__OK && r->result_case ==
+         KVCACHE__RESPONSE__RESULT_AUTH ? 0 : KVCACHE_ESERVER;
+    kvcache__response__free_unpacked(r, NULL);
+    return rc;
+}
+
 int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms)
 {
     uint64_t cdl = kcc_now_ms() + (uint64_t)connect_ms;
@@ -120,6 +198,10 @@ int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms)
                 break;
         }
         freeaddrinfo(res);
+    }
+    if (rc == 0 && (rc = conn_auth(c, deadline_ms)) != 0) {
+        close(c->fd);
+        c->fd = -1;
     }
     if (rc == 0)
         c->nconnects++;

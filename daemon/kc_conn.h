@@ -63,6 +63,7 @@ struct conn {
     struct conn *dead_next;     /* server's dead list */
     uint64_t id;                /* for log lines */
     bool is_unix;
+    int cred;                   /* enum auth_cred (kc_auth.h) */
     bool kicked;                /* on the kick list */
     bool closed;                /* fd closed, waiting to be freed */
     bool read_eof;              /* peer closed its side at a frame boundary */

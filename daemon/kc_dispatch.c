@@ -143,6 +143,15 @@ static int do_open_namespace(struct conn *c, Kvcache__Request *q, uint64_t t0)
                            KVCACHE__CODE__BAD_REQUEST,
                            "model must be 1..256 bytes, dtype 0..32");
     or.ns = kc_ns_id_of(canon, (size_t)len);
+    {
+        struct store_ns_info in;
+
+        if (store_ns_get(c->srv->st, or.ns, &in) != 0 &&
+            !auth_ns_create(&c->srv->auth, (enum auth_cred)c->cred))
+            return reply_error(c, OPK_OPEN_NAMESPACE, q->id, t0,
+                               KVCACHE__CODE__LIMIT, "namespace quota of "
+                               "this credential reached (--ns-quota)");
+    }
     rc = store_ns_open(c->srv->st, or.ns, d->block_bytes, canon, (uint32_t)len);
     if (rc != 0)
         return reply_error(c, OPK_OPEN_NAMESPACE, q->id, t0,
@@ -632,8 +641,60 @@ static int op_of(const Kvcache__Request *q)
     case KVCACHE__REQUEST__OP_DESCRIBE_KEY: return OPK_DESCRIBE_KEY;
     case KVCACHE__REQUEST__OP_ATTACH: return OPK_ATTACH;
     case KVCACHE__REQUEST__OP_RELEASE: return OPK_RELEASE;
+    case KVCACHE__REQUEST__OP_AUTH: return OPK_AUTH;
     default: return -1;
     }
+}
+
+/* Auth: the token of --token-file or --admin-token-file. A wrong one is
+ * answered DENIED and the connection closed. */
+static int do_auth(struct conn *c, Kvcache__Request *q, uint64_t t0)
+{
+    Kvcache__Response r = KVCACHE__RESPONSE__INIT;
+    Kvcache__AuthResponse ar = KVCACHE__AUTH_RESPONSE__INIT;
+    struct server *s = c->srv;
+    enum auth_cred cred = auth_check(&s->auth, q->auth->token.data,
+                                     q->auth->token.len);
+
+    if (cred == CRED_NONE) {
+        s->auth.failures++;
+        log_warn("conn %llu (%s): Auth with a wrong token: closing",
+                 (unsigned long long)c->id, c->peer);
+        c->close_after_flush = true;
+        return reply_error(c, OPK_AUTH, q->id, t0, KVCACHE__CODE__DENIED,
+                           "wrong token");
+    }
+    c->cred = cred;
+    ar.admin = auth_admin(&s->auth, cred);
+    r.id = q->id;
+    r.result_case = KVCACHE__RESPONSE__RESULT_AUTH;
+    r.auth = &ar;
+    return dispatch_reply(c, OPK_AUTH, t0, &r);
+}
+
+/* Is op allowed to c's credential? Answers DENIED (closing the connection
+ * when it has not authenticated) and returns false when it is not. */
+static bool dispatch_allowed(struct conn *c, Kvcache__Request *q, int op,
+                             uint64_t t0)
+{
+    struct server *s = c->srv;
+
+    if (c->cred == CRED_NONE && op != OPK_AUTH) {
+        s->auth.failures++;
+        log_info("conn %llu (%s): request before Auth: closing",
+                 (unsigned long long)c->id, c->peer);
+        c->close_after_flush = true;
+        reply_error(c, op < 0 ? OPK_AUTH : op, q->id, t0,
+                    KVCACHE__CODE__DENIED,
+                    "authenticate first (Auth with the daemon's token)");
+        return false;
+    }
+    if (op == OPK_DROP_NAMESPACE && !auth_admin(&s->auth, c->cred)) {
+        reply_error(c, op, q->id, t0, KVCACHE__CODE__DENIED,
+                    "DropNamespace needs the admin token");
+        return false;
+    }
+    return true;
 }
 
 int dispatch_request(struct conn *c, Kvcache__Request *q, uint64_t data_len)
@@ -641,6 +702,11 @@ int dispatch_request(struct conn *c, Kvcache__Request *q, uint64_t data_len)
     uint64_t t0 = loop_now_ns();
     int op = op_of(q), ret;
 
+    if (!dispatch_allowed(c, q, op, t0)) {
+        conn_skip_data(c, data_len);
+        kvcache__request__free_unpacked(q, NULL);
+        return c->closed ? STEP_CLOSED : STEP_PROGRESS;
+    }
     if (op == OPK_PUT)
         return put_start(c, q, data_len);
     conn_skip_data(c, data_len);
@@ -669,6 +735,7 @@ int dispatch_request(struct conn *c, Kvcache__Request *q, uint64_t data_len)
         case OPK_ATTACH: ret = shm_attach(c, q, t0); break;
         case OPK_RELEASE: ret = lease_release_op(c, q); break;
         case OPK_DESCRIBE_KEY: ret = do_describe_key(c, q, t0); break;
+        case OPK_AUTH: ret = do_auth(c, q, t0); break;
         default: ret = STEP_PROGRESS; assert(0); break;
         }
     }

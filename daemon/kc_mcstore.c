@@ -39,6 +39,15 @@ static int mc_ns_ensure(struct conn *c, uint64_t ns, struct store_ns_info *info)
 
     if (store_ns_get(s->st, ns, info) == 0)
         return 0;
+    /* --memcache-namespaces of the direct form, and the quota of the
+     * connection's credential (docs/security.md) */
+    if (ns != MC_TEXT_NS &&
+        s->auth.mc_created >= s->opts->memcache_namespaces)
+        return KC_ENSFULL;
+    if (!auth_ns_create(&s->auth, (enum auth_cred)c->cred))
+        return KC_ENSFULL;
+    if (ns != MC_TEXT_NS)
+        s->auth.mc_created++;
     bb = ns == MC_TEXT_NS ? 0 : (uint32_t)s->opts->memcache_block;
     rc = store_ns_open(s->st, ns, bb, MC_NS_DESC, sizeof(MC_NS_DESC) - 1);
     if (rc == 0)

@@ -279,6 +279,35 @@ static int mc_cmd_quit(struct conn *c)
     return STEP_BLOCKED;
 }
 
+/*
+ * The first line of a connection on a daemon with --token-file: "auth
+ * <token>" (the rest of the line is the token). OK, or an error and the
+ * connection is closed; so is any other command first.
+ */
+static int mc_auth(struct conn *c, const struct mc_tok *t, size_t nt,
+                   const char *line, size_t len)
+{
+    struct server *s = c->srv;
+    enum auth_cred cred = CRED_NONE;
+
+    if (nt >= 2 && mc_tok_is(&t[0], "auth"))
+        cred = auth_check(&s->auth, t[1].p, len - (size_t)(t[1].p - line));
+    if (cred == CRED_NONE) {
+        s->auth.failures++;
+        log_info("conn %llu (%s): %s: closing", (unsigned long long)c->id,
+                 c->peer, nt >= 1 && mc_tok_is(&t[0], "auth")
+                              ? "wrong token" : "command before auth");
+        c->close_after_flush = true;
+        mc_error(c, nt >= 1 && mc_tok_is(&t[0], "auth")
+                        ? "CLIENT_ERROR authentication failed\r\n"
+                        : "CLIENT_ERROR authenticate first: auth <token>\r\n");
+        return c->closed ? STEP_CLOSED : STEP_BLOCKED;
+    }
+    c->cred = cred;
+    mc_reply(c, "OK\r\n");
+    return mc_done(c);
+}
+
 /* Run one command line (line[0..len), without its \r\n). */
 static int mc_command(struct conn *c, const char *line, size_t len,
                       size_t line_start)
@@ -289,6 +318,8 @@ static int mc_command(struct conn *c, const char *line, size_t len,
 
     s->stats.requests++;
     c->mc->noreply = false;
+    if (c->cred == CRED_NONE)
+        return mc_auth(c, t, nt, line, len);
     mc_flush_due(c);
     if (nt == 0)
         return mc_error(c, "ERROR\r\n");

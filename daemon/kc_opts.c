@@ -37,7 +37,8 @@ struct opt_def {
 #define F(f) offsetof(struct options, f)
 static const struct opt_def opts_table[] = {
     { "port", 'p', OPT_INT, -1, 65535, F(port), "N",
-      "TCP port (default 7070; 0 = any free port, -1 = no TCP)" },
+      "TCP port, e.g. 7070 (default -1 = no TCP; 0 = any free port); "
+      "see --token-file" },
     { "listen", 'l', OPT_STR, 0, 0, F(listen), "ADDR",
       "TCP address (default 127.0.0.1)" },
     { "socket", 's', OPT_STR, 0, 0, F(socket), "PATH",
@@ -74,6 +75,17 @@ static const struct opt_def opts_table[] = {
       "(default 256m)" },
     { "read-inflight", 0, OPT_SIZE, 16 << 20, INT64_MAX, F(read_inflight),
       "SIZE", "the same for all connections together (default 1g)" },
+    { "token-file", 0, OPT_STR, 0, 0, F(token_file), "PATH",
+      "TCP and memcache clients must first present the token in PATH "
+      "(mode 0600; Auth RPC, memcache \"auth <token>\")" },
+    { "admin-token-file", 0, OPT_STR, 0, 0, F(admin_token_file), "PATH",
+      "DropNamespace needs the token in PATH (mode 0600), on any listener" },
+    { "ns-quota", 0, OPT_UINT, 0, 1 << 20, F(ns_quota), "N",
+      "namespaces one credential (Unix socket, token, admin token) may "
+      "create (default 0 = no limit)" },
+    { "memcache-namespaces", 0, OPT_UINT, 0, 1 << 20,
+      F(memcache_namespaces), "N", "namespaces memcache sets of direct keys "
+      "(<ns>:<key>) may create (default 16; 0 = none, they must exist)" },
     { "send-timeout", 0, OPT_UINT, 1, 3600, F(send_timeout), "SECONDS",
       "close a connection whose answers wait this long without the peer "
       "taking a byte: its read buffers go back (default 30)" },
@@ -122,7 +134,7 @@ static const struct opt_def opts_table[] = {
 void opts_default(struct options *o)
 {
     memset(o, 0, sizeof(*o));
-    o->port = KC_DEFAULT_PORT;
+    o->port = -1;                 /* TCP only when asked: docs/security.md */
     o->listen = "127.0.0.1";
     o->socket = KC_DEFAULT_SOCKET;
     o->memory_mib = 256;
@@ -139,6 +151,7 @@ void opts_default(struct options *o)
     o->idle_timeout = 300;
     o->put_timeout = 10;
     o->send_timeout = 30;
+    o->memcache_namespaces = 16;
     o->conn_inflight = 256ull << 20;
     o->read_inflight = 1ull << 30;
     o->health_latency_ms = 50;
@@ -303,7 +316,7 @@ void opts_usage(const char *prog)
     printf("Usage: %s [options]\n\n"
            "kvcached: an SSD-backed KV-cache sidecar for LLM prefixes.\n"
            "With no options: store ./var/kvcache.store (1 GiB), socket\n"
-           "./var/kvcached.sock, TCP 127.0.0.1:7070.\n\nOptions:\n", prog);
+           "./var/kvcached.sock (mode 0600), no TCP.\n\nOptions:\n", prog);
     for (size_t i = 0; i < NOPTS; i++) {
         const struct opt_def *d = &opts_table[i];
         char left[64];

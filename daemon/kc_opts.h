@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define KC_DEFAULT_PORT 7070
 #define KC_DEFAULT_DIR "./var"
 #define KC_DEFAULT_SOCKET "./var/kvcached.sock"
 #define KC_DEFAULT_DEVICE "./var/kvcache.store"
@@ -36,6 +35,11 @@ struct options {
     uint64_t conn_inflight;   /* bytes of requests in flight, one connection
                                  (kc_budget.h) */
     uint64_t read_inflight;   /* the same, every connection together */
+    const char *token_file;   /* clients' token (kc_auth.h), or NULL */
+    const char *admin_token_file; /* the admin token, or NULL */
+    unsigned ns_quota;        /* namespaces one credential creates; 0 = any */
+    unsigned memcache_namespaces; /* namespaces of the direct key form that
+                                 memcache sets may create (this run) */
     unsigned send_timeout;    /* seconds a peer may accept none of its
                                  queued answers before it is closed */
     unsigned put_timeout;     /* seconds a block may take to arrive once

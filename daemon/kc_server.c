@@ -183,6 +183,8 @@ int server_init(struct server *s, const struct options *o, struct store *st)
     s->mc_lh.fd = -1;
     s->tcp_port = s->metrics_port = s->mc_port = -1;
     stats_init(&s->stats, loop_now_ns());
+    if (auth_init(&s->auth, o) < 0)
+        return -1;
     s->last_tick_ns = s->stats.start_ns;
     s->loop = loop_create();
     if (s->loop == NULL) {
@@ -302,6 +304,7 @@ static void server_accept(struct server *s, struct loop_handler *h, bool is_unix
             continue;
         }
         c->id = ++s->next_conn_id;
+        c->cred = auth_initial(&s->auth, is_unix);
         snprintf(c->peer, sizeof(c->peer), "%s",
                  is_unix ? "unix" : is_mc ? "memcache" : "tcp");
         if (is_mc)
@@ -523,6 +526,7 @@ void server_deinit(struct server *s)
     }
     http_destroy(s->http);
     s->http = NULL;
+    auth_deinit(&s->auth);
     if (s->signal_lh.fd >= 0)
         close(s->signal_lh.fd);
     loop_destroy(s->loop);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/kc_auth.h"
 #include "daemon/kc_loop.h"
 #include "daemon/kc_mcitem.h"
 #include "daemon/kc_opts.h"
@@ -50,6 +51,7 @@ struct server {
     uint64_t last_tick_ns;          /* last once-a-second housekeeping */
     struct daemon_stats stats;
     struct mc_state mcs;            /* memcache port: cas, flush, counters */
+    struct auth auth;               /* tokens, credentials, quotas */
 };
 
 /*

@@ -11,7 +11,7 @@
 static const char *const op_names[OPK_COUNT] = {
     "open_namespace", "put", "get_prefix", "get", "match", "delete",
     "drop_namespace", "stats", "health", "list_namespaces", "list_slabs",
-    "describe_key", "attach", "release",
+    "describe_key", "attach", "release", "auth",
 };
 
 const char *op_name(int op)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install what is missing, build, start kvcached on its
-# default store (./var/kvcache.store, socket ./var/kvcached.sock, TCP
-# 127.0.0.1:7070), play a short multi-turn chat against it with the demo
+# default store (./var/kvcache.store, socket ./var/kvcached.sock; no TCP
+# unless -p is given), play a short multi-turn chat against it with the demo
 # client, then stop the daemon with SIGTERM (it flushes; the next start is
 # warm). With SERVE=1 the daemon keeps running in the foreground afterwards.
 # Extra arguments go to kvcached (see build/daemon/kvcached --help).
