@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "slab/kc_admit.h"
 #include "slab/kc_evict.h"
 
 #ifndef KC_SOURCE_ROOT
@@ -38,6 +39,7 @@ struct opts {
     uint32_t mem_slabs;
     bool partial;
     bool bounds;
+    bool hints;                        /* derive the engine's hints */
     struct sim_synth synth;
 };
 
@@ -52,7 +54,7 @@ struct numopt {
 };
 
 enum { O_SLAB = 1000, O_MEM, O_CONV, O_TURNS, O_TTOK, O_THINK, O_SPAN, O_PROMPTS,
-       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_DIR, O_WRITE, O_DEVICE };
+       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_DIR, O_WRITE, O_DEVICE };
 
 static void usage(FILE *f, const struct numopt *num)
 {
@@ -61,12 +63,15 @@ static void usage(FILE *f, const struct numopt *num)
         "  -t, --trace NAME      a trace: file path, name in the traces folder, or 'chat'\n"
         "                        (the synthetic multi-turn chat generator); repeatable;\n"
         "                        default both Mooncake traces\n"
-        "  -p, --policies LIST   comma-separated policy[:param]; default all policies\n"
+        "  -p, --policies LIST   comma-separated policy[:param][+admission[:param]];\n"
+        "                        default all eviction policies, admitting every block\n"
         "  -c, --capacities LIST capacities in 512-token blocks; default 5000,10000,20000,50000\n"
         "  -o, --csv FILE        also write the results as CSV\n"
         "      --traces-dir DIR  where trace names are looked up; default %s/../shared/traces\n"
         "      --partial-blocks  count each request's trailing partial block as a block\n"
         "      --no-bounds       skip infinite, MIN, block-lru and fifo-oracle\n"
+        "      --no-hints        send no hints with puts (by default a request whose last\n"
+        "                        block is never asked for again is marked done)\n"
         "      --write-trace F   write the (last) trace as JSONL and go on\n"
         "      --device FILE     replay through a real store on FILE (erased; slow) instead\n"
         "                        of the simulated device, to check the simulation\n",
@@ -75,6 +80,9 @@ static void usage(FILE *f, const struct numopt *num)
         fprintf(f, "      --%-17s %s\n", o->name, o->help);
     fprintf(f, "policies:");
     for (const char *const *n = evict_names(); *n != NULL; n++)
+        fprintf(f, " %s", *n);
+    fprintf(f, "\nadmission:");
+    for (const char *const *n = admit_names(); *n != NULL; n++)
         fprintf(f, " %s", *n);
     fprintf(f, "\n");
 }
@@ -110,12 +118,18 @@ static bool parse_policies(struct opts *o, const char *s)
     o->npolicies = 0;
     for (char *tok = ok ? strtok_r(copy, ",", &save) : NULL; tok != NULL && ok;
          tok = strtok_r(NULL, ",", &save)) {
-        char name[64];
+        char name[64], aname[64] = "all";
         snprintf(name, sizeof(name), "%s", tok);
-        char *colon = strchr(name, ':');
-        if (colon != NULL)
-            *colon = '\0';
-        if (evict_find(name) == NULL || o->npolicies == MAX_LIST) {
+        char *plus = strchr(name, '+');
+        if (plus != NULL) {
+            *plus = '\0';
+            snprintf(aname, sizeof(aname), "%s", plus + 1);
+            *strchrnul(aname, ':') = '\0';
+        }
+        *strchrnul(name, ':') = '\0';
+        if (evict_find(name) == NULL || admit_find(aname) == NULL ||
+            strlen(tok) >= sizeof(((struct sim_result *)0)->policy) ||
+            o->npolicies == MAX_LIST) {
             fprintf(stderr, "kvcache-sim: unknown policy '%s'\n", name);
             ok = false;
         } else {
@@ -206,15 +220,7 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
             print_row(&r, csv);
         }
         for (size_t p = 0; p < o->npolicies; p++) {
-            char name[64];
-            uint32_t param = 0;
-            snprintf(name, sizeof(name), "%s", o->policies[p]);
-            char *colon = strchr(name, ':');
-            if (colon != NULL) {
-                *colon = '\0';
-                param = (uint32_t)strtoul(colon + 1, NULL, 10);
-            }
-            if (sim_replay_dev(t, g, name, param, o->caps[c], o->device, &r, err,
+            if (sim_replay_dev(t, g, o->policies[p], 0, o->caps[c], o->device, &r, err,
                                sizeof(err)) < 0) {
                 fprintf(stderr, "kvcache-sim: %s at %llu: %s\n", o->policies[p],
                         (unsigned long long)o->caps[c], err);
@@ -229,7 +235,7 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
 int main(int argc, char **argv)
 {
     static char dir[4096];
-    struct opts o = { .slab_blocks = 63, .mem_slabs = 4, .bounds = true };
+    struct opts o = { .slab_blocks = 63, .mem_slabs = 4, .bounds = true, .hints = true };
     struct sim_geo g;
     FILE *csv = NULL;
     int rc = 1;
@@ -258,6 +264,7 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "partial-blocks", no_argument, NULL, O_PARTIAL },
         { "no-bounds", no_argument, NULL, O_NOBOUNDS },
+        { "no-hints", no_argument, NULL, O_NOHINTS },
         { "traces-dir", required_argument, NULL, O_DIR },
         { "write-trace", required_argument, NULL, O_WRITE },
         { "device", required_argument, NULL, O_DEVICE },
@@ -289,6 +296,7 @@ int main(int argc, char **argv)
         case 'h': usage(stdout, num); rc = 0; goto out;
         case O_PARTIAL: o.partial = true; break;
         case O_NOBOUNDS: o.bounds = false; break;
+        case O_NOHINTS: o.hints = false; break;
         case O_DIR: o.traces_dir = optarg; break;
         case O_WRITE: o.write_trace = optarg; break;
         case O_DEVICE: o.device = optarg; break;
@@ -347,6 +355,11 @@ int main(int argc, char **argv)
         struct sim_trace t;
         if (load_trace(&o, o.traces[i], &t) < 0)
             goto out;
+        if (o.hints && sim_trace_hints(&t) < 0) {
+            fprintf(stderr, "kvcache-sim: hints: out of memory\n");
+            sim_trace_deinit(&t);
+            goto out;
+        }
         if (o.write_trace != NULL && sim_trace_write(&t, o.write_trace) < 0)
             fprintf(stderr, "kvcache-sim: writing %s: %s\n", o.write_trace, strerror(errno));
         int r = run_trace(&o, &g, &t, csv);

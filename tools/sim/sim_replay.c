@@ -12,6 +12,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "slab/kc_admit.h"
 #include "slab/kc_store.h"
 #include "ssd/kc_format.h"
 
@@ -76,14 +77,14 @@ static void sim_log(void *arg, int level, const char *msg)
 
 /* Put one block, waiting for a flush if no memory slab is free. With a
  * real device the value is filled (id, then zeros) so that reads verify. */
-static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint32_t len,
-                   bool fill, uint32_t id)
+static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint32_t hints,
+                   uint32_t len, bool fill, uint32_t id)
 {
     struct store_wslot ws;
     int rc;
 
     for (;;) {
-        rc = store_put_reserve(st, SIM_NS, k, pos, len, &ws);
+        rc = store_put_reserve_hint(st, SIM_NS, k, pos, hints, len, &ws);
         if (rc != KC_EBUSY || !store_busy(st))
             break;
         if (store_poll(st, true) < 0)
@@ -172,6 +173,7 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
     for (size_t i = 0; i < t->nreq; i++) {
         const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks;
+        uint32_t hints = t->done != NULL && t->done[i] ? ADMIT_HINT_DONE : 0;
         if (n == 0)
             continue;
         for (uint32_t b = 0; b < n; b++) {
@@ -196,8 +198,8 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
                 r->present++;
                 continue;
             }
-            rc = sim_put(st, &items[b].key, b, g->value_bytes, device != NULL, ids[b]);
-            if (rc < 0 && rc != KC_EXISTS) {
+            rc = sim_put(st, &items[b].key, b, hints, g->value_bytes, device != NULL, ids[b]);
+            if (rc < 0) {
                 snprintf(err, errlen, "request %zu block %u: put: %s", i, b, kc_strerror(rc));
                 goto fail;
             }
@@ -206,6 +208,7 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
     }
     store_stats(st, &ss);
     r->puts = ss.puts;
+    r->skipped = ss.puts_skipped;
     r->reinserts = ss.reinserts;
     r->reinsert_dropped = ss.reinsert_dropped;
     r->evictions = ss.evictions;
