@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "slab/kc_admit.h"
@@ -40,6 +41,7 @@ struct opts {
     bool partial;
     bool bounds;
     bool hints;                        /* derive the engine's hints */
+    uint64_t put_cost;                 /* puts per policy for --put-cost, 0 = no */
     struct sim_synth synth;
 };
 
@@ -54,7 +56,7 @@ struct numopt {
 };
 
 enum { O_SLAB = 1000, O_MEM, O_CONV, O_TURNS, O_TTOK, O_THINK, O_SPAN, O_PROMPTS,
-       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_DIR, O_WRITE, O_DEVICE };
+       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_PUTCOST, O_DIR, O_WRITE, O_DEVICE };
 
 static void usage(FILE *f, const struct numopt *num)
 {
@@ -232,6 +234,76 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
     return 0;
 }
 
+/* CPU ns per admission check alone of the admission named after the '+'
+ * of spec (n checks of distinct keys, chains of 16, every other one
+ * finished, the device full), or -1 if spec names none. */
+static double admit_cost(const char *spec, uint64_t capacity, uint64_t n)
+{
+    const char *plus = strchr(spec, '+');
+    char name[64];
+    struct admit a = { 0 };
+    struct timespec t0, t1;
+    uint64_t admitted = 0;
+
+    if (plus == NULL)
+        return -1;
+    snprintf(name, sizeof(name), "%s", plus + 1);
+    char *colon = strchr(name, ':');
+    if (colon != NULL) {
+        a.param = (uint32_t)strtoul(colon + 1, NULL, 10);
+        *colon = '\0';
+    }
+    const struct admit_ops *ops = admit_find(name);
+    if (ops == NULL || admit_init(&a, ops, capacity) < 0)
+        return -1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    for (uint64_t i = 0; i < n; i++) {
+        struct kc_key k;
+        sim_key((uint32_t)i, &k.lo, &k.hi);
+        admitted += admit_check(&a, &k, (uint32_t)(i % 16), (i / 16) % 2 ? ADMIT_HINT_DONE : 0,
+                                false);
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    admit_deinit(&a);
+    /* the key hash is the caller's: time it alone and take it off */
+    struct timespec h0, h1;
+    volatile uint64_t sink = admitted;   /* keeps the hash loop */
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &h0);
+    for (uint64_t i = 0; i < n; i++) {
+        struct kc_key k;
+        sim_key((uint32_t)i, &k.lo, &k.hi);
+        sink += k.lo & 1;
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &h1);
+    double all = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    double hash = (double)(h1.tv_sec - h0.tv_sec) * 1e9 + (double)(h1.tv_nsec - h0.tv_nsec);
+    return (all - hash) / (double)(n ? n : 1);
+}
+
+/* --put-cost: CPU per put of each policy at each capacity. */
+static int put_costs(const struct opts *o, const struct sim_geo *g)
+{
+    char err[256];
+
+    printf("%-20s %9s %12s %14s\n", "policy", "capacity", "ns_per_put", "ns_admit_check");
+    for (size_t c = 0; c < o->ncaps; c++)
+        for (size_t p = 0; p < o->npolicies; p++) {
+            double ns;
+            if (sim_put_cost(g, o->policies[p], o->caps[c], o->put_cost, o->device, &ns, err,
+                             sizeof(err)) < 0) {
+                fprintf(stderr, "kvcache-sim: %s: %s\n", o->policies[p], err);
+                return 1;
+            }
+            double ac = admit_cost(o->policies[p], o->caps[c], o->put_cost);
+            printf("%-20s %9llu %12.1f ", o->policies[p], (unsigned long long)o->caps[c], ns);
+            if (ac < 0)
+                printf("%14s\n", "-");
+            else
+                printf("%14.1f\n", ac);
+        }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static char dir[4096];
@@ -254,6 +326,9 @@ int main(int argc, char **argv)
         { "prompts", O_PROMPTS, &o.synth.prompts, NULL, 1, 1000000, "N  chat: shared system prompts (20)" },
         { "prompt-tokens", O_PTOK, &o.synth.prompt_tokens, NULL, 0, 1000000, "N  chat: tokens per system prompt (2048)" },
         { "seed", O_SEED, NULL, &o.synth.seed, 0, UINT64_MAX, "N  chat: random seed (1)" },
+        { "put-cost", O_PUTCOST, NULL, &o.put_cost, 1, 1ull << 32,
+          "N  instead of traces: CPU ns per put of each policy over N puts\n"
+          "                           (on --device FILE if given)" },
         { NULL, 0, NULL, NULL, 0, 0, NULL },
     };
     struct option lopts[32] = {
@@ -269,7 +344,9 @@ int main(int argc, char **argv)
         { "write-trace", required_argument, NULL, O_WRITE },
         { "device", required_argument, NULL, O_DEVICE },
     };
-    size_t nl = 10;
+    size_t nl = 0;
+    while (lopts[nl].name != NULL)   /* after the fixed options */
+        nl++;
     for (const struct numopt *n = num; n->name != NULL; n++)
         lopts[nl++] = (struct option){ n->name, required_argument, NULL, n->val };
     lopts[nl] = (struct option){ 0 };
@@ -349,6 +426,10 @@ int main(int argc, char **argv)
         }
         fprintf(csv, "trace,policy,capacity,slabs,requests,refs,present,tokens,hit_tokens,"
                      "block_hit,prefix_hit,wa,evictions,reinserts,reinsert_dropped,seconds\n");
+    }
+    if (o.put_cost != 0) {
+        rc = put_costs(&o, &g);
+        goto out;
     }
     print_header();
     for (size_t i = 0; i < o.ntraces; i++) {

@@ -89,6 +89,15 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
                    const char *policy, uint32_t param, uint64_t capacity,
                    const char *device, struct sim_result *r, char *err, size_t errlen);
 
+/* CPU cost of the put path under policy: n puts (chains of 16, every
+ * other one marked finished) into a store of capacity blocks, reserve and
+ * commit (value bytes left as they are), in nanoseconds of process CPU per
+ * put: simulated, or on a real file or device when device is set (then
+ * with checksums and writes; a simulated store finds a victim's blocks by
+ * scanning the index, which a real one does not). Returns 0 or -1. */
+int sim_put_cost(const struct sim_geo *g, const char *policy, uint64_t capacity, uint64_t n,
+                 const char *device, double *ns_per_put, char *err, size_t errlen);
+
 /* Exact block-granular bounds and baselines (sim_bound.c). */
 int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r);
 int sim_bound_min(const struct sim_trace *t, uint64_t capacity, struct sim_result *r);

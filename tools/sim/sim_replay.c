@@ -99,6 +99,56 @@ static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint3
     return store_put_commit(st, &ws);   /* simulated: bytes left unwritten */
 }
 
+int sim_put_cost(const struct sim_geo *g, const char *policy, uint64_t capacity, uint64_t n,
+                 const char *device, double *ns_per_put, char *err, size_t errlen)
+{
+    struct store_config cfg;
+    struct store *st = NULL;
+    struct timespec a, b;
+    uint64_t nslabs = (capacity + g->blocks_per_slab / 2) / g->blocks_per_slab;
+    int rc = 0;
+
+    store_config_default(&cfg);
+    cfg.simulate = device == NULL;
+    cfg.path = device;
+    cfg.fresh = true;
+    cfg.device_size = FMT_DATA_OFF + (nslabs < 3 ? 3 : nslabs) * g->slab_size;
+    cfg.slab_size = g->slab_size;
+    cfg.memory = (uint64_t)g->mem_slabs * g->slab_size;
+    cfg.min_item_size = g->value_bytes;
+    cfg.evict = policy;
+    cfg.log = sim_log;
+    if (store_open(&cfg, &st, err, errlen) < 0)
+        return -1;
+    if (store_ns_open(st, SIM_NS, g->value_bytes, NULL, 0) < 0) {
+        snprintf(err, errlen, "namespace");
+        store_close(st);
+        return -1;
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    for (uint64_t i = 0; i < n && rc >= 0; i++) {
+        struct kc_key k;
+        sim_key((uint32_t)i, &k.lo, &k.hi);
+        /* chains of 16; every other chain finished */
+        rc = sim_put(st, &k, (uint32_t)(i % 16), (i / 16) % 2 ? ADMIT_HINT_DONE : 0,
+                     g->value_bytes, false, 0);
+        if (i % 16 == 15)
+            store_poll(st, false);
+    }
+    while (rc >= 0 && store_busy(st))
+        if (store_poll(st, true) < 0)
+            break;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    store_close(st);
+    if (rc < 0) {
+        snprintf(err, errlen, "put: %s", kc_strerror(rc));
+        return -1;
+    }
+    *ns_per_put = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) /
+                  (double)(n ? n : 1);
+    return 0;
+}
+
 int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
                const char *policy, uint32_t param, uint64_t capacity,
                struct sim_result *r, char *err, size_t errlen)
