@@ -42,6 +42,7 @@ struct opts {
     bool bounds;
     bool hints;                        /* derive the engine's hints */
     uint64_t put_cost;                 /* puts per policy for --put-cost, 0 = no */
+    uint32_t warm;                     /* percent of requests that only warm */
     struct sim_synth synth;
 };
 
@@ -56,7 +57,7 @@ struct numopt {
 };
 
 enum { O_SLAB = 1000, O_MEM, O_CONV, O_TURNS, O_TTOK, O_THINK, O_SPAN, O_PROMPTS,
-       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_PUTCOST, O_DIR, O_WRITE, O_DEVICE };
+       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_PUTCOST, O_WARM, O_DIR, O_WRITE, O_DEVICE };
 
 static void usage(FILE *f, const struct numopt *num)
 {
@@ -326,6 +327,8 @@ int main(int argc, char **argv)
         { "prompts", O_PROMPTS, &o.synth.prompts, NULL, 1, 1000000, "N  chat: shared system prompts (20)" },
         { "prompt-tokens", O_PTOK, &o.synth.prompt_tokens, NULL, 0, 1000000, "N  chat: tokens per system prompt (2048)" },
         { "seed", O_SEED, NULL, &o.synth.seed, 0, UINT64_MAX, "N  chat: random seed (1)" },
+        { "warm", O_WARM, &o.warm, NULL, 0, 99,
+          "P  the first P% of each trace's requests warm the cache, uncounted (0)" },
         { "put-cost", O_PUTCOST, NULL, &o.put_cost, 1, 1ull << 32,
           "N  instead of traces: CPU ns per put of each policy over N puts\n"
           "                           (on --device FILE if given)" },
@@ -436,6 +439,7 @@ int main(int argc, char **argv)
         struct sim_trace t;
         if (load_trace(&o, o.traces[i], &t) < 0)
             goto out;
+        t.warm = t.nreq * o.warm / 100;
         if (o.hints && sim_trace_hints(&t) < 0) {
             fprintf(stderr, "kvcache-sim: hints: out of memory\n");
             sim_trace_deinit(&t);

@@ -68,6 +68,17 @@ static inline double sim_wa(const struct sim_result *r)
     return offered ? (double)(r->puts + r->reinserts) / (double)offered : 1.0;
 }
 
+/* With t->warm set, the counters are of the requests from t->warm on:
+ * call sim_warm_at() at the top of each request of a replay, and
+ * sim_unwarm() at the end. */
+static inline void sim_warm_at(const struct sim_trace *t, size_t i, const struct sim_result *r,
+                               struct sim_result *w)
+{
+    if (i == t->warm)
+        *w = *r;
+}
+void sim_unwarm(const struct sim_trace *t, struct sim_result *r, const struct sim_result *w);
+
 /* Tokens a leading run of found blocks covers in request r. */
 uint64_t sim_hit_tokens(const struct sim_req *r, uint32_t found);
 

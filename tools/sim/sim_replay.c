@@ -46,6 +46,24 @@ int sim_geo_init(struct sim_geo *g, uint32_t want, uint32_t mem_slabs)
     return 0;
 }
 
+void sim_unwarm(const struct sim_trace *t, struct sim_result *r, const struct sim_result *w)
+{
+    if (t->warm == 0 || t->warm >= t->nreq)
+        return;
+    r->requests -= t->warm;
+    r->refs -= t->req[t->warm].off;
+    for (size_t i = 0; i < t->warm; i++)
+        r->tokens -= t->req[i].input_len;
+    r->present -= w->present;
+    r->prefix_blocks -= w->prefix_blocks;
+    r->hit_tokens -= w->hit_tokens;
+    r->puts -= w->puts;
+    r->skipped -= w->skipped;
+    r->reinserts -= w->reinserts;
+    r->reinsert_dropped -= w->reinsert_dropped;
+    r->evictions -= w->evictions;
+}
+
 uint64_t sim_hit_tokens(const struct sim_req *r, uint32_t found)
 {
     uint64_t t = (uint64_t)found * SIM_BLOCK_TOKENS;
@@ -220,7 +238,17 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    struct sim_result w = *r;
     for (size_t i = 0; i < t->nreq; i++) {
+        if (i == t->warm) {     /* the store's counters so far, too */
+            store_stats(st, &ss);
+            r->puts = ss.puts;
+            r->skipped = ss.puts_skipped;
+            r->reinserts = ss.reinserts;
+            r->reinsert_dropped = ss.reinsert_dropped;
+            r->evictions = ss.evictions;
+            sim_warm_at(t, i, r, &w);
+        }
         const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks;
         uint32_t hints = t->done != NULL && t->done[i] ? ADMIT_HINT_DONE : 0;
@@ -263,6 +291,7 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
     r->reinsert_dropped = ss.reinsert_dropped;
     r->evictions = ss.evictions;
     r->errors = ss.checksum_failures + ss.io_errors;
+    sim_unwarm(t, r, &w);
     free(items);
     store_close(st);
     r->seconds = now_s() - t0;

@@ -38,6 +38,8 @@ struct sim_trace {
     uint32_t max_id;      /* largest id + 1 */
     uint64_t tokens;      /* sum of input_len */
     char name[64];        /* label for tables: file stem or "synthetic" */
+    size_t warm;          /* the first `warm` requests only warm the cache:
+                             they are replayed but not counted */
     uint8_t *done;        /* per request, after sim_trace_hints(): 1 if no
                              later request holds its last block (its chain
                              is finished: the engine's ADMIT_HINT_DONE);
