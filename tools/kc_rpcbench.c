@@ -763,7 +763,7 @@ static void bench_size(struct bench *b, uint32_t bs)
     double cpu[3][1 + T_COUNT][ROUNDS_MAX], cmed[3][1 + T_COUNT];
     double mem[2][2] = { { 0 } }, latq[4];
     uint64_t per = b->wbytes / bs / (uint64_t)b->rounds / CHAIN * CHAIN;
-    uint64_t rn = 0, ns, h0, m0, h1, m1, h2, m2;
+    uint64_t rn = 0, ns = 0, h0, m0, h1, m1, h2, m2;
     struct engine e;
     struct daemon d;
     struct cli c[T_COUNT];
