@@ -19,6 +19,7 @@
 #include "daemon/kc_log.h"
 #include "daemon/kc_server.h"
 #include "daemon/kc_shm.h"
+#include "slab/kc_admit.h"
 
 /* A Put being received. */
 struct put_ctx {
@@ -32,6 +33,8 @@ struct put_ctx {
     bool reserved;             /* ws holds a reservation for item i */
     const uint8_t *staging;    /* staged put: the staging area, else NULL */
     struct store_wslot ws;
+    uint8_t *committed;        /* per item: stored by this request (after
+                                  status[]), checked once more at the end */
     Kvcache__Code status[];    /* per item */
 };
 
@@ -103,10 +106,11 @@ int put_start(struct conn *c, Kvcache__Request *req, uint64_t data_len)
         return put_refuse(c, req, data_len,
                           KVCACHE__CODE__UNKNOWN_NAMESPACE, what);
     }
-    ctx = calloc(1, sizeof(*ctx) + p->n_items * sizeof(ctx->status[0]));
+    ctx = calloc(1, sizeof(*ctx) + p->n_items * (sizeof(ctx->status[0]) + 1));
     if (ctx == NULL)
         return put_refuse(c, req, data_len, KVCACHE__CODE__NO_MEMORY,
                           "out of memory");
+    ctx->committed = (uint8_t *)&ctx->status[p->n_items];
     ctx->req = req;
     ctx->id = req->id;
     ctx->ns = p->ns;
@@ -133,7 +137,7 @@ static int put_finish(struct conn *c)
         Kvcache__PutItem *it = p->req->put->items[i];
         struct kc_key key;
 
-        if (p->status[i] != KVCACHE__CODE__OK)
+        if (!p->committed[i])     /* refused, or not admitted (KC_SKIPPED) */
             continue;
         kc_key_unpack(it->key.data, &key.lo, &key.hi);
         if (store_match(s->st, p->ns, &key, 1) == 0) {
@@ -167,6 +171,7 @@ int put_next(struct conn *c)
         if (p->reserved) {
             rc = store_put_commit(s->st, &p->ws);
             p->status[p->i] = (Kvcache__Code)code_from_kc(rc);
+            p->committed[p->i] = rc == KC_OK;
             p->reserved = false;
         }
         p->active = false;
@@ -176,8 +181,8 @@ int put_next(struct conn *c)
         return put_finish(c);
     it = p->req->put->items[p->i];
     kc_key_unpack(it->key.data, &key.lo, &key.hi);
-    rc = store_put_reserve(s->st, p->ns, &key, it->chain_pos, it->length,
-                           &p->ws);
+    rc = store_put_reserve_hint(s->st, p->ns, &key, it->chain_pos,
+                                it->hints & ADMIT_HINT_MASK, it->length, &p->ws);
     if (rc == KC_EBUSY) {
         if (!c->busy_wait) {
             c->busy_wait = true;
