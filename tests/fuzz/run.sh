@@ -28,7 +28,7 @@ xx=$(pkg-config --cflags --libs libxxhash)
 ur=$(pkg-config --cflags --libs liburing)
 case $name in
 request)
-    srcs=("$src/proto/kc_frame.c" "$src/proto/kc_pbscan.c" "$pb"); libs="$pbc";;
+    srcs=("$src"/proto/*.c "$pb"); libs="$pbc $xx";;
 mcparse)
     srcs=("$src/daemon/kc_mcparse.c" "$src/proto/kc_frame.c"); libs="$xx";;
 recovery)
@@ -37,13 +37,15 @@ recovery)
         "$src/ssd/kc_csum_avx2.c" -o "$out/csum_avx2.o" || exit 1
     "$cc" "${flags[@]/-fsanitize=fuzzer,/-fsanitize=}" -mavx512f -c \
         "$src/ssd/kc_csum_avx512.c" -o "$out/csum_avx512.o" || exit 1
-    srcs=("$src"/slab/kc_{class,index,evict,store,mslab,read}.c
-          "$src"/ssd/kc_{dev,format,recover,csum}.c
-          "$out/csum_avx2.o" "$out/csum_avx512.o")
+    # the storage engine: every source of slab/ and ssd/ (as the meson
+    # library), the vector variants as built above
+    srcs=("$src"/slab/*.c "$out/csum_avx2.o" "$out/csum_avx512.o")
+    for f in "$src"/ssd/*.c; do
+        case $f in *_avx*) ;; *) srcs+=("$f");; esac
+    done
     libs="$ur $xx -lm";;
 reply)
-    srcs=("$src"/client/kcc_*.c "$src/proto/kc_frame.c" "$src/proto/kc_nsid.c"
-          "$pb")
+    srcs=("$src"/client/*.c "$src"/proto/*.c "$pb")
     libs="$pbc $xx -lpthread -lm";;
 *)
     echo "no fuzzer $name"; exit 2;;
