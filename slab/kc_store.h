@@ -117,6 +117,8 @@ struct store_recovery {
     uint64_t items;          /* items put back in the index */
     uint64_t items_skipped;  /* bad header, stale, or dropped namespace */
     uint64_t bytes;          /* value bytes recovered */
+    uint64_t tombstones;     /* deletes found on the device */
+    uint64_t items_deleted;  /* keys whose newest copy is a delete */
     double seconds;          /* time spent */
 };
 void store_recovery_info(const struct store *st, struct store_recovery *r);
@@ -191,6 +193,7 @@ struct store_wslot {
     uint32_t slab;
     uint32_t slot;
     uint32_t mslab;       /* memory slab index */
+    uint32_t epoch;       /* the namespace's epoch at the reservation */
 };
 int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
                       uint32_t chain_pos, uint32_t len, struct store_wslot *ws);
@@ -335,6 +338,12 @@ struct store_stats {
     uint64_t reinserts;         /* blocks copied forward by the policy */
     uint64_t reinsert_bytes;
     uint64_t reinsert_dropped;  /* chosen for copying but no room */
+    uint64_t tombstones;        /* deletes written to the log */
+    uint64_t tomb_copies;       /* tombstones copied forward at a reclaim */
+    uint64_t tomb_expired;      /* tombstones no longer needed at a reclaim */
+    uint64_t invalidations;     /* reclaimed slabs invalidated on the device */
+    uint64_t syncs;             /* durability barriers (fdatasync) */
+    uint64_t index_grown;       /* times the index doubled */
     uint64_t blocks_max;        /* gauge: blocks the device holds at
                                    min_item_size (what the index is sized for) */
     double dram_per_block;      /* index + slab table DRAM / blocks_max */

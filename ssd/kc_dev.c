@@ -359,6 +359,14 @@ int dev_rw_sync(struct dev *d, int op, void *buf, uint32_t len, uint64_t off)
     return io.res;
 }
 
+int dev_sync(struct dev *d)
+{
+    if (d->sim)
+        return 0;
+    d->syncs++;
+    return fdatasync(d->fd) == 0 ? 0 : -errno;
+}
+
 void *dev_alloc(uint64_t len)
 {
     void *p;
