@@ -21,10 +21,16 @@
  *
  * On the device (see ssd/kc_format.h): a superblock with the namespace table,
  * then slabs; each slab starts with a checksummed header (magic, version,
- * store id, slab id, class, sequence number, item count), each item with a
+ * store id, slab id, class, sequence range, item count), each item with a
  * checksummed header (key, namespace, length, xxh3-64 of the value, chain
- * position, slab sequence). Every read from the device is verified: key,
- * namespace and checksum; a mismatch is a miss, counted, never data.
+ * position, its own sequence number). Every read from the device is
+ * verified: key, namespace and checksum; a mismatch is a miss, counted,
+ * never data.
+ *
+ * What is kept (docs/storage.md): a delete is logged (a tombstone) and an
+ * evicted slab is invalidated on the device, so neither comes back after a
+ * restart; recovery keeps the newest copy of every key; store_close loses
+ * nothing; a crash loses at most what was still in memory slabs.
  */
 #ifndef KC_STORE_H
 #define KC_STORE_H
@@ -197,7 +203,8 @@ struct store_wslot {
 };
 int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
                       uint32_t chain_pos, uint32_t len, struct store_wslot *ws);
-int store_put_commit(struct store *st, struct store_wslot *ws);
+int store_put_commit(struct store *st, struct store_wslot *ws);   /* KC_ENONS if the
+                       namespace was dropped (or dropped and opened again) since */
 void store_put_abort(struct store *st, struct store_wslot *ws);
 
 /* ---- get ---- */
@@ -258,7 +265,10 @@ void store_get_release(struct store *st, struct store_get *g);
 size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys,
                    size_t n);
 
-/* Remove one block from the index. KC_OK or KC_MISS. */
+/* Delete one block: a tombstone is written through the log (so the delete
+ * outlives restarts), then the index entry goes. Waits for a memory slab
+ * if none is free, as store_put does. KC_OK, KC_MISS, or an error (then
+ * the block stays). */
 int store_delete(struct store *st, uint64_t ns, const struct kc_key *key);
 
 /* Where a key lives, for the inspection tools. */
