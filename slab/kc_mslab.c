@@ -417,6 +417,8 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
 
     if (n == NULL)
         return KC_ENONS;
+    if (!st->reinserting && !st->forwarding)
+        store_seq_reserve(st, false);
     mslab_maybe_reclaim(st);
     if (n->block_bytes != 0 && len != n->block_bytes) {
         st->st.puts_rejected++;
@@ -454,8 +456,10 @@ int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, ui
 
     if (n == NULL)
         return KC_ENONS;
-    if (order == 0)
+    if (order == 0) {
+        store_seq_reserve(st, false);
         mslab_maybe_reclaim(st);
+    }
     if ((rc = mslab_reserve(st, cls, &ms, &slot)) < 0)
         return rc;
     struct fmt_item *h = (struct fmt_item *)(ms->buf + fmt_slot_off(slot, st->classes.slot[cls]));

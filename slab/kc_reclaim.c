@@ -59,8 +59,13 @@ static void slab_unhook(struct store *st, uint32_t s)
     st->st.bytes -= si->bytes;
     slab_ns_release(st, si);
     free(si->tombs);
-    /* Every index entry into s is stale from here on. */
+    /* Every index entry into s is stale from here on. The index keeps 12
+     * bits of generation: every 2048 reclaims of a slab a full sweep
+     * removes its stale entries, before its generation can come round to
+     * theirs again and make them look live. */
     st->slab_gen[s]++;
+    if ((st->slab_gen[s] & (INDEX_GEN_MASK >> 1)) == 0)
+        index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
     *si = (struct slabinfo){ .seq = si->seq, .seq_hi = si->seq_hi, .seq_first = UINT64_MAX,
                              .item_min = si->item_min, .cls = CLASS_NONE,
                              .state = STORE_SLAB_SSD };

@@ -135,11 +135,23 @@ int store_sb_write(struct store *st)
  */
 uint64_t store_seq_take(struct store *st)
 {
-    if (st->next_seq >= st->seq_reserved) {
-        st->seq_reserved = st->next_seq + STORE_SEQ_RANGE;
-        store_sb_write(st);   /* on failure, logged and counted */
-    }
+    if (st->next_seq >= st->seq_reserved)
+        store_seq_reserve(st, true);
     return st->next_seq++;
+}
+
+/*
+ * Reserve the next range of sequence numbers once half of the current one
+ * is used (or at once if forced: none left). Called where a synchronous
+ * superblock write is safe (a put or delete starting, not inside an I/O
+ * completion), so that store_seq_take practically never has to.
+ */
+void store_seq_reserve(struct store *st, bool force)
+{
+    if (!force && st->next_seq + STORE_SEQ_RANGE / 2 < st->seq_reserved)
+        return;
+    st->seq_reserved = st->next_seq + STORE_SEQ_RANGE;
+    store_sb_write(st);   /* on failure, logged and counted */
 }
 
 /*

@@ -181,6 +181,7 @@ uint32_t store_entry_len(const struct store *st, const struct index_entry *e);
 uint32_t store_entry_chain_pos(const struct store *st, const struct index_entry *e);
 int store_sb_write(struct store *st);
 uint64_t store_seq_take(struct store *st);
+void store_seq_reserve(struct store *st, bool force);
 int store_index_grow(struct store *st);
 int store_barrier(struct store *st);
 
