@@ -248,6 +248,7 @@ static int mslab_open(struct store *st, uint16_t cls, struct mslab **out)
     uint32_t m = (uint32_t)(ms - st->mem);
     uint64_t seq = store_seq_take(st);
     st->slabs[s] = (struct slabinfo){ .seq = seq, .seq_hi = seq, .seq_first = UINT64_MAX,
+                                      .tomb_min = UINT64_MAX,
                                       .item_min = UINT64_MAX, .cls = cls,
                                       .state = STORE_SLAB_OPEN, .mem = m + 1 };
     ms->slab = s;
@@ -396,10 +397,27 @@ static int mslab_reserve(struct store *st, uint16_t cls, struct mslab **out, uin
     return 0;
 }
 
-/* Something with sequence seq was written into slab s (a tombstone or not). */
-static void slab_seq_note(struct store *st, uint32_t s, uint64_t seq, bool tomb)
+/* A slot in any open memory slab with room, or KC_EBUSY. */
+static int mslab_reserve_any(struct store *st, struct mslab **out, uint32_t *slot)
+{
+    for (uint32_t c = 0; c < CLASS_MAX; c++) {
+        if (st->class_open[c] == 0)
+            continue;
+        struct mslab *ms = &st->mem[st->class_open[c] - 1];
+        if (!ms->full)
+            return mslab_reserve(st, (uint16_t)c, out, slot);
+    }
+    return KC_EBUSY;
+}
+
+/* Something with sequence seq was written into slab s (a tombstone of
+ * order `tomb`, or a value if tomb is 0). */
+static void slab_seq_note(struct store *st, uint32_t s, uint64_t seq, uint64_t tomb)
 {
     struct slabinfo *si = &st->slabs[s];
+
+    if (tomb != 0 && tomb < si->tomb_min)
+        si->tomb_min = tomb;
 
     KC_ASSERT(seq > si->seq);
     if (seq > si->seq_hi)
@@ -464,15 +482,20 @@ int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, ui
         store_seq_reserve(st, false);
         mslab_maybe_reclaim(st);
     }
-    if ((rc = mslab_reserve(st, cls, &ms, &slot)) < 0)
-        return rc;
-    struct fmt_item *h = (struct fmt_item *)(ms->buf + fmt_slot_off(slot, st->classes.slot[cls]));
+    if ((rc = mslab_reserve(st, cls, &ms, &slot)) < 0) {
+        /* A copy forward cannot wait: any open memory slab with room takes
+         * it (a tombstone fits a slot of any class). */
+        if (order == 0 || (rc = mslab_reserve_any(st, &ms, &slot)) < 0)
+            return rc;
+    }
+    struct fmt_item *h = (struct fmt_item *)(ms->buf + fmt_slot_off(slot,
+                                                                    st->classes.slot[ms->cls]));
     uint64_t seq = store_seq_take(st);
     *h = (struct fmt_item){ .key_lo = key->lo, .key_hi = key->hi, .ns = ns, .seq = seq,
                             .ns_epoch = n->epoch };
     fmt_tomb_seal(h, order != 0 ? order : seq);
     struct slab_tomb t = { key->lo, key->hi, ns, order != 0 ? order : seq };
-    slab_seq_note(st, ms->slab, seq, true);
+    slab_seq_note(st, ms->slab, seq, order != 0 ? order : seq);
     if (!slab_tomb_add(&st->slabs[ms->slab], &t))
         store_log(st, 1, "out of memory for the tombstones of slab %u", ms->slab);
     st->st.tombstones++;
@@ -547,7 +570,7 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
         return KC_ENOSPC;
     }
     (void)stale;   /* a stale entry left no counts behind */
-    slab_seq_note(st, s, seq, false);
+    slab_seq_note(st, s, seq, 0);
     slab_count_add(st, s, nsidx, ws->len);
     st->st.puts++;
     st->st.put_bytes += ws->len;
@@ -598,16 +621,14 @@ int store_flush(struct store *st)
 
 bool mslab_flush_blockers(struct store *st)
 {
-    uint64_t wait = 0;
-
-    for (uint32_t s = 0; s < st->nslabs; s++)
-        if (st->slabs[s].retiring && st->slabs[s].wait_seq > wait)
-            wait = st->slabs[s].wait_seq;
-    for (uint32_t m = 0; m < st->nmem; m++) {
-        struct mslab *ms = &st->mem[m];
-        if (ms->state == MS_OPEN && ms->writers == 0 && ms->slab != SLAB_NONE &&
-            st->slabs[ms->slab].seq_first <= wait)
-            mslab_flush(st, ms);
+    for (uint32_t s = 0; s < st->nslabs; s++) {
+        if (!st->slabs[s].retiring)
+            continue;
+        for (uint32_t m = 0; m < st->nmem; m++) {
+            struct mslab *ms = &st->mem[m];
+            if (ms->state == MS_OPEN && ms->writers == 0 && slab_blocks(st, ms, s))
+                mslab_flush(st, ms);
+        }
     }
     return st->flushing > 0;
 }

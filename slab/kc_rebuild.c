@@ -25,6 +25,8 @@
 struct rent {
     uint64_t key_lo, key_hi;
     uint64_t order;        /* 0: unused entry */
+    uint64_t old_item;     /* highest order of an older value copy (0: none) */
+    uint64_t old_tomb;     /* highest order of an older tombstone (0: none) */
     uint32_t slab, slot;
     uint32_t pos;          /* chain position, or the padding in the slot */
     uint32_t len;
@@ -45,6 +47,7 @@ struct rebuild {
     struct store *st;
     struct rtab t;
     uint64_t max_seq;      /* highest sequence seen */
+    uint64_t ncover;       /* keys that need a covering tombstone */
 };
 
 /* Home of a key in a table of cap entries. */
@@ -84,7 +87,16 @@ static int rtab_grow(struct rtab *t)
     return 0;
 }
 
-/* Offer a copy: it stays if it is newer than the one already known. */
+/* Fold a copy that lost into the older-copy marks of the winner e. */
+static void rent_older(struct rent *e, uint64_t order, bool tomb)
+{
+    uint64_t *m = tomb ? &e->old_tomb : &e->old_item;
+    if (order > *m)
+        *m = order;
+}
+
+/* Offer a copy: it wins if it is newer than the one already known (at the
+ * same order, a value beats the tombstone that covers what is below it). */
 static void rtab_offer(struct rtab *t, const struct rent *r)
 {
     if (t->err != 0)
@@ -92,11 +104,20 @@ static void rtab_offer(struct rtab *t, const struct rent *r)
     if ((t->used + 1) * 4 > t->cap * 3 && (t->err = rtab_grow(t)) != 0)
         return;
     struct rent *e = rtab_slot(t->tab, t->cap, r->key_lo, r->key_hi, r->nsidx);
-    if (e->order == 0)
+    if (e->order == 0) {
         t->used++;
-    else if (e->order >= r->order)
+        *e = *r;
         return;
+    }
+    if (e->order > r->order || (e->order == r->order && (!e->tomb || r->tomb))) {
+        rent_older(e, r->order, r->tomb);
+        return;
+    }
+    struct rent lost = *e;
     *e = *r;
+    e->old_item = lost.old_item;
+    e->old_tomb = lost.old_tomb;
+    rent_older(e, lost.order, lost.tomb);
 }
 
 /* Recovery: a valid slab header; take the slab back as written. */
@@ -111,6 +132,7 @@ static bool rebuild_slab(void *arg, const struct fmt_slab *h)
     struct slabinfo *s = &st->slabs[h->slab_id];
     /* Value items in it are newer than its opening (item_min is a bound). */
     *s = (struct slabinfo){ .seq = h->seq, .seq_hi = h->seq_hi, .seq_first = UINT64_MAX,
+                            .tomb_min = UINT64_MAX,
                             .item_min = h->seq + 1, .nitems = h->nitems, .cls = cls,
                             .state = STORE_SLAB_SSD };
     st->nfree--;
@@ -186,12 +208,46 @@ static int rebuild_index(struct rebuild *rb)
             continue;
         }
         e->aux = (r->pos > INDEX_POS_MAX ? INDEX_POS_MAX : r->pos) << 8;
+        if (r->old_item > r->old_tomb)
+            rb->ncover++;   /* an older copy no tombstone hides: see rebuild_cover */
         struct slabinfo *si = &st->slabs[r->slab];
         if (r->order < si->item_min)
             si->item_min = r->order;
         slab_count_add(st, r->slab, r->nsidx, r->len);
         st->rec.items++;
         st->rec.bytes += r->len;
+    }
+    return 0;
+}
+
+/*
+ * A key whose newest copy is a value, with an older value copy that no
+ * tombstone between them hides (a crash kept the put but lost the delete
+ * before it), gets a tombstone of the winner's order: it hides everything
+ * older, loses to the winner, and lives as long as needed (the lifetime
+ * rule of tombstones), so that evicting the winner later cannot bring the
+ * older copy back.
+ */
+static int rebuild_cover(struct rebuild *rb)
+{
+    struct store *st = rb->st;
+
+    for (uint64_t i = 0; i < rb->t.cap && rb->ncover > 0; i++) {
+        const struct rent *r = &rb->t.tab[i];
+        if (r->order == 0 || r->tomb || r->old_item <= r->old_tomb)
+            continue;
+        struct kc_key k = { r->key_lo, r->key_hi };
+        int rc;
+        for (;;) {
+            rc = store_tomb_write(st, st->ns[r->nsidx].id, &k, r->order);
+            if (rc != KC_EBUSY || !store_busy(st))
+                break;
+            if (store_poll(st, true) < 0)
+                break;
+        }
+        if (rc < 0)
+            return -EIO;
+        st->rec.tombstones_added++;
     }
     return 0;
 }
@@ -211,6 +267,10 @@ int store_recover(struct store *st, char *err, size_t errlen)
         rc = rb.t.err;
     if (rc == 0)
         rc = rebuild_index(&rb);
+    if (rb.max_seq >= st->next_seq)
+        st->next_seq = rb.max_seq + 1;
+    if (rc == 0 && rb.ncover > 0)
+        rc = rebuild_cover(&rb);
     free(rb.t.tab);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     st->rec.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

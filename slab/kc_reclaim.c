@@ -67,6 +67,7 @@ static void slab_unhook(struct store *st, uint32_t s)
     if ((st->slab_gen[s] & (INDEX_GEN_MASK >> 1)) == 0)
         index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
     *si = (struct slabinfo){ .seq = si->seq, .seq_hi = si->seq_hi, .seq_first = UINT64_MAX,
+                             .tomb_min = UINT64_MAX,
                              .item_min = si->item_min, .cls = CLASS_NONE,
                              .state = STORE_SLAB_SSD };
     index_sweep(&st->ix, st->sweep_step, NULL, NULL, NULL);
@@ -114,47 +115,62 @@ static void slab_invalidate(struct store *st, uint32_t s)
 }
 
 /*
- * After unhooking victim s: if something was copied forward out of it, it
- * retires (waits until the copies are durable); else it is invalidated now,
- * after a barrier if it held tombstones (they were found unneeded because
- * older slabs are invalid: those invalidations must be durable before this
- * slab's tombstones go).
+ * True if memory slab ms, not yet on the device, must be written before
+ * retiring slab v is invalidated: it holds copies made out of v, or a
+ * tombstone older than v's newest item (while that tombstone is unwritten,
+ * v's newer copy of its key may be all that hides an older one elsewhere).
+ */
+bool slab_blocks(const struct store *st, const struct mslab *ms, uint32_t v)
+{
+    const struct slabinfo *x, *si = &st->slabs[v];
+
+    if ((ms->state != MS_OPEN && ms->state != MS_FLUSHING) || ms->slab == SLAB_NONE)
+        return false;
+    x = &st->slabs[ms->slab];
+    return x->seq_first <= si->wait_seq || x->tomb_min <= si->seq_hi;
+}
+
+/* True if slab v must still wait for a memory slab to be written. */
+static bool slab_blocked(const struct store *st, uint32_t v)
+{
+    for (uint32_t m = 0; m < st->nmem; m++)
+        if (slab_blocks(st, &st->mem[m], v))
+            return true;
+    return false;
+}
+
+/*
+ * After unhooking victim s: it retires (stays valid on the device) while a
+ * memory slab it waits for is unwritten (see slab_blocks); else it is
+ * invalidated now, after a barrier if it held tombstones (they were found
+ * unneeded because older slabs are invalid: those invalidations must be
+ * durable before this slab's tombstones go) or copies were made.
  */
 static void slab_finish(struct store *st, uint32_t s, bool copied, bool had_tombs)
 {
     struct slabinfo *si = &st->slabs[s];
 
-    if (copied) {
+    si->wait_seq = copied ? st->next_seq - 1 : 0;
+    if (slab_blocked(st, s)) {
         si->retiring = true;
-        si->wait_seq = st->next_seq - 1;
         st->nretiring++;
-        slab_retire_check(st);
         return;
     }
-    if (had_tombs)
+    if (had_tombs || copied)
         store_barrier(st);
     slab_invalidate(st, s);
 }
 
 void slab_retire_check(struct store *st)
 {
-    uint64_t pending = UINT64_MAX;   /* lowest sequence not yet on the device */
     bool barrier = false;
 
-    if (st->nretiring == 0)
-        return;
-    for (uint32_t m = 0; m < st->nmem; m++) {
-        const struct mslab *ms = &st->mem[m];
-        if ((ms->state == MS_OPEN || ms->state == MS_FLUSHING) && ms->slab != SLAB_NONE &&
-            st->slabs[ms->slab].seq_first < pending)
-            pending = st->slabs[ms->slab].seq_first;
-    }
     for (uint32_t s = 0; s < st->nslabs && st->nretiring > 0; s++) {
         struct slabinfo *si = &st->slabs[s];
-        if (!si->retiring || si->wait_seq >= pending)
+        if (!si->retiring || slab_blocked(st, s))
             continue;
         if (!barrier) {
-            store_barrier(st);   /* the copies are durable before the original goes */
+            store_barrier(st);   /* what it waited for is durable before it goes */
             barrier = true;
         }
         st->nretiring--;
@@ -207,7 +223,7 @@ static bool slab_tombs_forward(struct store *st, uint32_t v, bool *copied)
     }
     st->forwarding = false;
     if (!ok)
-        store_log(st, 1, "slab %u keeps tombstones that could not be copied: not reclaimed", v);
+        st->st.tomb_waits++;   /* no room right now: v stays, tried later */
     return ok;
 }
 

@@ -369,6 +369,8 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     /* Faults start once the store is open: opening itself is not tested. */
     st->dev.fault_read_every = cfg->fault_read_every;
     st->dev.fault_write_every = cfg->fault_write_every;
+    if (cfg->fault_write_cut != 0)
+        st->dev.fault_write_cut = st->dev.nwrites + cfg->fault_write_cut;
     *out = st;
     return 0;
 fail:
@@ -613,6 +615,7 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->bytes_written = st->dev.bytes_written;
     out->bytes_read = st->dev.bytes_read;
     out->syncs = st->dev.syncs;
+    out->writes_discarded = st->dev.writes_discarded;
     out->reads_inflight = st->dev.inflight - st->dev.writes_inflight;
     out->blocks_max = st->items_max;
     out->dram_per_block = st->items_max == 0 ? 0 :

@@ -93,6 +93,10 @@ struct store_config {
      * EIO (0 = never). */
     uint64_t fault_read_every;
     uint64_t fault_write_every;
+    /* Fault injection, for tests: every write after the Nth (counted from
+     * the open) is discarded but reported done, as in a power loss that
+     * keeps the order of writes (0 = never). */
+    uint64_t fault_write_cut;
     /* Where memory slabs (slab_size bytes each) and read-buffer chunks
      * (STORE_READ_ARENA bytes in all, at most) come from: the daemon's
      * shared region. Returns len bytes, 4 KiB aligned, that stay mapped
@@ -136,6 +140,8 @@ struct store_recovery {
     uint64_t bytes;          /* value bytes recovered */
     uint64_t tombstones;     /* deletes found on the device */
     uint64_t items_deleted;  /* keys whose newest copy is a delete */
+    uint64_t tombstones_added; /* written to hide an older copy a crash left
+                                  uncovered (its delete was lost) */
     double seconds;          /* time spent */
 };
 void store_recovery_info(const struct store *st, struct store_recovery *r);
@@ -362,9 +368,11 @@ struct store_stats {
     uint64_t tombstones;        /* deletes written to the log */
     uint64_t tomb_copies;       /* tombstones copied forward at a reclaim */
     uint64_t tomb_expired;      /* tombstones no longer needed at a reclaim */
+    uint64_t tomb_waits;        /* reclaims put off: a tombstone found no room */
     uint64_t invalidations;     /* reclaimed slabs invalidated on the device */
     uint64_t syncs;             /* durability barriers (fdatasync) */
     uint64_t index_grown;       /* times the index doubled */
+    uint64_t writes_discarded;  /* tests: writes dropped by fault_write_cut */
     uint64_t blocks_max;        /* gauge: blocks the device holds at
                                    min_item_size (what the index is sized for) */
     double dram_per_block;      /* index + slab table DRAM / blocks_max */

@@ -76,6 +76,9 @@ struct slabinfo {
                               nothing yet): pending until it is on the device */
     uint64_t item_min;     /* lowest sequence of a value item in it (not of a
                               tombstone); UINT64_MAX if none */
+    uint64_t tomb_min;     /* lowest order of a tombstone in it (UINT64_MAX:
+                              none): while unwritten, it may be all that
+                              hides an older copy */
     uint64_t wait_seq;     /* retiring: copies up to this sequence must be on
                               the device before the slab is invalidated */
     bool retiring;         /* reclaimed, copies not yet durable: not free */
@@ -209,6 +212,7 @@ void slab_retire_check(struct store *st);
 void slab_detach_mem(struct store *st, uint32_t s);
 void slab_ns_release(struct store *st, struct slabinfo *si);
 bool mslab_flush_blockers(struct store *st);
+bool slab_blocks(const struct store *st, const struct mslab *ms, uint32_t v);
 int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, uint64_t order);
 
 /* kc_read.c */

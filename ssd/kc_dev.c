@@ -235,6 +235,11 @@ void dev_submit(struct dev *d, struct dev_io *io)
         dev_defer(d, io, -EIO);
         return;
     }
+    if (io->op == DEV_WRITE && d->fault_write_cut != 0 && n > d->fault_write_cut) {
+        d->writes_discarded++;
+        dev_defer(d, io, 0);
+        return;
+    }
     if (d->sim) {
         dev_defer(d, io, 0);
         return;

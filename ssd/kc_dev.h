@@ -57,6 +57,10 @@ struct dev {
     uint64_t fault_write_every;  /* tests: fail every Nth write with EIO */
     uint64_t nreads, nwrites;    /* ios submitted, for the faults */
     uint64_t syncs;              /* durability barriers (dev_sync) */
+    uint64_t fault_write_cut;    /* tests: writes after the Nth are discarded
+                                    (reported done, never made): a power
+                                    loss that keeps the order of writes */
+    uint64_t writes_discarded;
 };
 
 /*
