@@ -357,6 +357,28 @@ static inline struct store_stats kt_stats(const struct store *st)
     return s;
 }
 
+/* Get key k of namespace ns into buf (cap bytes), whatever its bytes;
+ * returns the item's status and sets *len. */
+static inline int kt_get_into(struct store *st, uint64_t ns, const struct kc_key *k,
+                              void *buf, uint32_t cap, uint32_t *len)
+{
+    struct store_get_item it;
+    struct store_get g;
+    memset(&it, 0, sizeof(it));
+    memset(&g, 0, sizeof(g));
+    it.key = *k;
+    it.dst = buf;
+    it.dst_cap = cap;
+    g.ns = ns;
+    g.items = &it;
+    g.n = 1;
+    if (store_get(st, &g) != 0)
+        kt_fail(__FILE__, __LINE__, "store_get failed");
+    *len = it.len;
+    store_get_release(st, &g);
+    return it.status;
+}
+
 /* Memory a child process writes and the parent reads (zeroed). */
 static inline void *kt_shared(size_t len)
 {

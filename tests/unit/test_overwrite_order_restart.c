@@ -32,23 +32,14 @@ static void put_as(struct store *st, uint64_t i, uint64_t c, uint32_t len)
 static void expect(struct store *st, uint64_t i, uint64_t c, uint32_t len, const char *when)
 {
     static uint8_t buf[LARGE];
-    struct store_get_item it;
-    struct store_get g;
-    memset(&it, 0, sizeof(it));
-    memset(&g, 0, sizeof(g));
-    it.key = kt_key(i);
-    it.dst = buf;
-    it.dst_cap = sizeof(buf);
-    g.ns = NS;
-    g.items = &it;
-    g.n = 1;
-    KT_OK(store_get(st, &g));
+    struct kc_key k = kt_key(i);
+    uint32_t got = 0;
+    int status = kt_get_into(st, NS, &k, buf, sizeof(buf), &got);
     struct kc_key ck = kt_key(c);
-    KT_CHECKF(it.status == KC_OK, "%s: key %llu missing", when, (unsigned long long)i);
-    KT_CHECKF(it.len == len && kt_verify(buf, len, &ck) < 0,
+    KT_CHECKF(status == KC_OK, "%s: key %llu missing", when, (unsigned long long)i);
+    KT_CHECKF(got == len && kt_verify(buf, len, &ck) < 0,
               "%s: key %llu holds %u bytes, not the last value (%u bytes)", when,
-              (unsigned long long)i, it.len, len);
-    store_get_release(st, &g);
+              (unsigned long long)i, got, len);
 }
 
 /* Overwrite key i: delete, then put content c of len bytes. */

@@ -52,24 +52,15 @@ static void ver_fill(uint8_t *buf, uint32_t k, uint32_t v)
 static uint32_t read_ver(struct store *st, uint32_t k, const uint32_t *cands, uint32_t n)
 {
     static uint8_t buf[MAXV];
-    struct store_get_item it;
-    struct store_get g;
-    memset(&it, 0, sizeof(it));
-    memset(&g, 0, sizeof(g));
-    it.key = kt_key(k);
-    it.dst = buf;
-    it.dst_cap = sizeof(buf);
-    g.ns = NS;
-    g.items = &it;
-    g.n = 1;
-    KT_OK(store_get(st, &g));
-    uint32_t found = it.status == KC_OK ? UINT32_MAX : 0;
+    struct kc_key key = kt_key(k);
+    uint32_t len = 0;
+    int status = kt_get_into(st, NS, &key, buf, sizeof(buf), &len);
+    uint32_t found = status == KC_OK ? UINT32_MAX : 0;
     for (uint32_t i = 0; i < n && found == UINT32_MAX; i++) {
         struct kc_key c = kt_key(((uint64_t)k << 32) | cands[i]);
-        if (cands[i] != 0 && it.len == ver_len(cands[i]) && kt_verify(buf, it.len, &c) < 0)
+        if (cands[i] != 0 && len == ver_len(cands[i]) && kt_verify(buf, len, &c) < 0)
             found = cands[i];
     }
-    store_get_release(st, &g);
     return found;   /* UINT32_MAX: a value of no candidate version */
 }
 
