@@ -503,6 +503,21 @@ int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, ui
     return 0;
 }
 
+/* True if a put of len bytes in ns would wait for a slab whose
+ * invalidation is in flight (no open memory slab of its class has room). */
+static bool mslab_would_wait(const struct store *st, uint64_t ns, uint32_t len)
+{
+    const struct nsent *n = store_ns_find((struct store *)st, ns);
+
+    if (n == NULL || st->nfree > 0 || st->invalidating == 0)
+        return false;
+    uint16_t cls = n->block_bytes != 0 ? n->cls
+                                       : class_geometric((struct class_table *)&st->classes, len);
+    if (cls == CLASS_NONE)
+        return false;
+    return st->class_open[cls] == 0 || st->mem[st->class_open[cls] - 1].full;
+}
+
 int store_put_reserve_hint(struct store *st, uint64_t ns, const struct kc_key *key,
                            uint32_t chain_pos, uint32_t hints, uint32_t len,
                            struct store_wslot *ws)
@@ -511,6 +526,8 @@ int store_put_reserve_hint(struct store *st, uint64_t ns, const struct kc_key *k
      * missed) is told apart only when refused, so an admitted put looks it
      * up once. */
     bool room = st->st.evictions == 0 && st->nfree > 2;   /* never full yet */
+    if (mslab_would_wait(st, ns, len))
+        return KC_EBUSY;   /* before asking: an answer may change the policy */
     if (!admit_check(&st->adm, key, chain_pos, hints, room)) {
         struct nsent *n = store_ns_find(st, ns);
         if (n == NULL || index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns)) == NULL) {

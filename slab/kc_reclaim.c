@@ -96,11 +96,12 @@ static void slab_invalidate(struct store *st, uint32_t s)
     struct slabinfo *si = &st->slabs[s];
 
     si->retiring = false;
-    if (st->cfg.simulate || (st->inval_io == NULL &&
-                             (st->inval_io = calloc(st->nslabs, sizeof(*st->inval_io))) == NULL) ||
+    /* In simulation too (the write completes at the next poll), so that a
+     * simulated store waits where one on a device does. */
+    if ((st->inval_io == NULL &&
+         (st->inval_io = calloc(st->nslabs, sizeof(*st->inval_io))) == NULL) ||
         (st->zero_blk == NULL && (st->zero_blk = dev_alloc(FMT_BLOCK)) == NULL)) {
-        if (!st->cfg.simulate)
-            store_log(st, 0, "out of memory: slab %u freed without invalidation", s);
+        store_log(st, 0, "out of memory: slab %u freed without invalidation", s);
         *si = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
         st->nfree++;
         return;
