@@ -115,30 +115,35 @@ class CacheLink:
             m = got if m is None else min(m, got)
         return m or 0
 
-    def load(self, kv, p):
-        """Start fetching the first p blocks of every group into kv (a thread)."""
+    def load(self, kv, p, first=0):
+        """Start fetching blocks [first, p) of every group into kv (a thread);
+        blocks [0, first) are the caller's to compute (load-or-compute).
+        Afterwards loaded[gi] counts the blocks from 0 that group gi holds,
+        the computed ones included: first + what came back."""
         self.loaded = [None] * len(self.groups)
         self.events = [threading.Event() for _ in self.groups]
         self.cuda_events = [None] * len(self.groups)
-        self.last.update(load_bytes=0, fetch_s=0.0, load_s=0.0, load_blocks=p)
-        if p <= 0:
+        self.last.update(load_bytes=0, fetch_s=0.0, load_s=0.0, load_blocks=max(p - first, 0),
+                         head_blocks=first)
+        if p - first <= 0:
             for gi in range(len(self.groups)):
-                self.loaded[gi] = 0
+                self.loaded[gi] = max(first, 0) if p > 0 else 0
                 self.events[gi].set()
             return
-        self.thread = threading.Thread(target=self._load_thread, args=(kv, p), daemon=True)
+        self.thread = threading.Thread(target=self._load_thread, args=(kv, p, first), daemon=True)
         self.t_load0 = time.perf_counter()
         self.thread.start()
 
-    def _load_thread(self, kv, p):
-        """Loader: group after group, GetPrefix in chunks, then copy into the KV."""
-        limit = p
+    def _load_thread(self, kv, p, first):
+        """Loader: group after group, GetPrefix of blocks [first, p) in chunks,
+        then copy into the KV."""
+        limit = p - first
         T = self.T
         for gi, (a, b) in enumerate(self.groups):
             got = 0
             try:
-                st = self.stage(gi, p)
-                ks = self.keys[gi]
+                st = self.stage(gi, limit)
+                ks = self.keys[gi][first:p]
                 bb = self.block_bytes[gi]
                 t0 = time.perf_counter()
                 while got < limit:
@@ -154,36 +159,39 @@ class CacheLink:
                 self.last["load_bytes"] += got * bb
                 limit = min(limit, got)
                 if got:
-                    self._to_kv(kv, gi, st, got)
+                    self._to_kv(kv, gi, st, got, first)
             except Exception as e:  # a loader failure is a miss, never a crash
                 self.last["load_error"] = repr(e)
                 got = 0
                 limit = 0
-            self.loaded[gi] = got
+            self.loaded[gi] = first + got
             self.events[gi].set()
         if self.pin:
             self.stream.synchronize()
         self.last["load_s"] = time.perf_counter() - self.t_load0
 
-    def _to_kv(self, kv, gi, st, nb):
-        """Copy nb staged blocks of group gi into the KV slots [0, nb*T)."""
+    def _to_kv(self, kv, gi, st, nb, first=0):
+        """Copy nb staged blocks of group gi into the KV slots of blocks
+        [first, first + nb)."""
         a, b = self.groups[gi]
-        T, kvh, hd = self.T, self.cfg.n_kv_heads, self.cfg.head_dim
         if self.pin:
             with torch.cuda.stream(self.stream):
                 src = st[:nb].to(self.device, non_blocking=True)
-                self._scatter(kv, a, b, src, nb)
+                self._scatter(kv, a, b, src, nb, first)
                 ev = torch.cuda.Event()
                 ev.record(self.stream)
                 self.cuda_events[gi] = ev
         else:
-            self._scatter(kv, a, b, st[:nb], nb)
+            self._scatter(kv, a, b, st[:nb], nb, first)
 
-    def _scatter(self, kv, a, b, src, nb):
+    def _scatter(self, kv, a, b, src, nb, first=0):
+        """Blocks src [nb, layers, K|V, T, kvh, hd] into the KV of layers
+        [a, b) at the slots of blocks [first, first + nb)."""
         T, kvh, hd = self.T, self.cfg.n_kv_heads, self.cfg.head_dim
+        s0, s1 = first * T, (first + nb) * T
         for li, l in enumerate(range(a, b)):
-            kv.k[l][:nb * T].copy_(src[:, li, 0].reshape(nb * T, kvh, hd))
-            kv.v[l][:nb * T].copy_(src[:, li, 1].reshape(nb * T, kvh, hd))
+            kv.k[l][s0:s1].copy_(src[:, li, 0].reshape(nb * T, kvh, hd))
+            kv.v[l][s0:s1].copy_(src[:, li, 1].reshape(nb * T, kvh, hd))
 
     def group_of(self, layer):
         for gi, (a, b) in enumerate(self.groups):
@@ -300,16 +308,25 @@ class Shard:
             self.kv.k[l].fill_(float("nan"))
             self.kv.v[l].fill_(float("nan"))
 
-    def load(self, p):
-        """Start loading p blocks (0: nothing to load)."""
+    def load(self, p, first=0):
+        """Start loading blocks [first, p) (none: nothing to load); the
+        caller computes blocks [0, first) with run(..., head=True)."""
         if self.link is not None:
-            self.link.load(self.kv, p)
+            self.link.load(self.kv, p, first)
 
-    def run(self, x, start):
+    def run(self, x, start, head=False):
         """The shard's layers on hidden states x of positions [start, ..).
         Returns (x, None), or (None, f) when a group's load came back with only
-        f blocks and f*T < start: the caller computes again from f*T."""
+        f blocks and f*T < start: the caller computes again from f*T.
+        head=True: the leading blocks [0, first) of a load-or-compute turn,
+        computed from position 0 while the loader fills the slots after
+        them; it waits for no load (it reads and writes none of its slots)."""
         self.kv.reserve(start + x.shape[0] + 1)
+        if head:
+            assert start == 0, "the head pass starts at position 0"
+            for l in range(self.a, self.b):
+                x = M.layer_forward(self.cfg, self.w, l, x, self.kv, 0, self.rope)
+            return x, None
         # KV slots [0, start) must hold: those below the lowest start computed
         # this turn come from the load, the rest were computed this turn
         low = start if self.computed_from is None else min(start, self.computed_from)
