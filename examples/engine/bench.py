@@ -15,6 +15,9 @@ message of --new-tokens tokens make the prompt.
   lc         load or compute from the SSD (same restarts): the first c of
              the cached blocks computed while the rest loads, c planned
              from the rates of the earlier turns (plan.py);
+  fp8        with --kv-fp8: the history stored again as fp8 KV (kvfp8.py),
+             reused from the SSD (restarts as above); its logits against
+             the same reuse with KV in the model's dtype;
   split      once: the same prompt without the cache, computed as a reuse
              turn computes it (the history in one pass, then the message on
              top of the KV kept in memory): every reuse run must give
@@ -269,6 +272,21 @@ def main():
                 run["lc_plan"] = [r["plan"] for r in lc]
                 run["lc_load"] = [load_figures(r) for r in lc]
                 run["lc_logits_rel_err"] = [rel_err(r["logits"], ref) for r in lc]
+                if a.kv_fp8:   # the same history stored as fp8 KV, reused from the SSD
+                    eng.turn(hist, max_new=1, reuse=True, kv="fp8")
+                    eng.flush()
+                    f8 = []
+                    for _ in range(a.reps):
+                        restart(setup, eng, run)
+                        f8.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False,
+                                           want_logits=True, tier="ssd-fp8", kv="fp8"))
+                    run["fp8_ttft_s"] = [r["ttft_s"] for r in f8]
+                    run["fp8_reused"] = f8[-1]["reused_tokens"]
+                    run["fp8_load"] = [load_figures(r) for r in f8]
+                    # fp8 KV against bf16 KV: the same reuse, only the stored format differs
+                    run["fp8_vs_native_rel_err"] = max(rel_err(r["logits"], ssd[0]["logits"]) for r in f8)
+                    run["fp8_vs_recompute_rel_err"] = max(rel_err(r["logits"], ref) for r in f8)
+                    run["fp8_same_tokens"] = all(r["generated"] == rec[0]["generated"] for r in f8)
                 run["ssd_ttft_s"] = [r["ttft_s"] for r in ssd]
                 run["ssd_reused"] = ssd[-1]["reused_tokens"]
                 run["ssd_load"] = [load_figures(r) for r in ssd]
@@ -334,6 +352,19 @@ def markdown(res):
                        r["history"], r["prompt"], r["dram_reused"], med(r["recompute_ttft_s"]) * 1e3,
                        med(r["dram_ttft_s"]) * 1e3, ssd, lc, vs, r["prefill_tok_s"], mb,
                        gb("dram_load"), gb("ssd_load"), gb("lc_load"), exact, err, same))
+    f8 = [r for r in res["runs"] if "fp8_ttft_s" in r]
+    if f8:
+        out += ["", "fp8 KV (e4m3, a scale per block and head; kvfp8.py), reused from the SSD:", "",
+                "| history | reused | TTFT fp8 SSD ms | fp8 / recompute | load GB/s fp8 | KV loaded MB "
+                "| logits rel err, fp8 KV vs %s KV | vs recompute | same tokens |" % res["config"]["dtype"],
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in f8:
+            out.append("| %d | %d | %.1f | %.2f | %.2f | %.1f | %.1e | %.1e | %s |" % (
+                r["history"], r["fp8_reused"], med(r["fp8_ttft_s"]) * 1e3,
+                med(r["fp8_ttft_s"]) / med(r["recompute_ttft_s"]),
+                med([x["GBps"] for x in r["fp8_load"]]), r["fp8_load"][-1]["bytes"] / 1e6,
+                r["fp8_vs_native_rel_err"], r["fp8_vs_recompute_rel_err"],
+                "yes" if r["fp8_same_tokens"] else "NO"))
     if "h2d" in res:
         out += ["", "Host to device copy in the same run: " + ", ".join(
             "%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v) for k, v in res["h2d"].items())]

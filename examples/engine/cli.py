@@ -41,6 +41,8 @@ def add_args(ap):
     k.add_argument("--layers-per-ns", type=int, default=0,
                    help="layers per namespace (0: the whole shard); smaller overlaps load and compute")
     k.add_argument("--chunk-blocks", type=int, default=64, help="blocks per GetPrefix call")
+    k.add_argument("--kv-fp8", action="store_true",
+                   help="also open fp8 KV namespaces (kvfp8.py), for turns with kv='fp8'")
     return ap
 
 
@@ -87,6 +89,7 @@ class Setup:
                       tokens_per_block=a.tokens_per_block, layers_per_ns=a.layers_per_ns,
                       device=a.device, wire_enc=a.wire, capacity=capacity, threads=a.threads,
                       link={"chunk_blocks": a.chunk_blocks,
+                            "kv_formats": ["native", "fp8"] if a.kv_fp8 else ["native"],
                             "prealloc_blocks": capacity // a.tokens_per_block
                             if a.device.startswith("cuda") else 0})
 

@@ -101,7 +101,7 @@ class Engine:
         return "TOK", m["token"], logits
 
     def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True,
-             split=None, lc=False, tier="any"):
+             split=None, lc=False, tier="any", kv="native"):
         """One chat turn over the whole history `tokens` (a list of ints).
         Returns a dict: generated tokens, reused tokens, ttft_s, total_s, the
         first token's logits (if asked), load figures of both stages.
@@ -112,7 +112,10 @@ class Engine:
         in memory, as a reuse turn of s tokens computes them.
         lc=True: load or compute (plan.py): of the p cached blocks, compute
         the first c from position 0 while loading the rest, c planned from
-        the rates measured for `tier` ("dram", "ssd", "any")."""
+        the rates measured for `tier` ("dram", "ssd", "any").
+        kv: the KV format loaded and stored this turn, "native" (the model's
+        dtype) or "fp8" (kvfp8.py; the engine's link must open it:
+        link={"kv_formats": ("native", "fp8")})."""
         tokens = list(tokens)
         T, n = self.T, len(tokens)
         link = self.shard.link
@@ -122,10 +125,11 @@ class Engine:
             self.shard.scrub()
         sync(self.device)
         t0 = time.perf_counter()
-        mine = self.shard.prepare(tokens) if reuse else 0
+        self.shard.select(kv)
+        mine = self.shard.prepare(tokens, kv) if reuse else 0
         params = self.rates.params(tier) if reuse and lc else None
         self.conn.send("TURN", {"tokens": tokens, "reuse": bool(reuse), "blocks": mine,
-                                "scrub": bool(scrub), "plan": params})
+                                "scrub": bool(scrub), "plan": params, "kv": kv})
         kind, m, _ = self.conn.recv()
         assert kind == "PFX", kind
         p = min(mine, m["blocks"])

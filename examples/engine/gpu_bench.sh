@@ -123,7 +123,7 @@ cat "$OUT/dd.txt"
 say "main run"
 timeout ${KC_BENCH_TIMEOUT_S:-450} "$PY" examples/engine/bench.py "${MODEL[@]}" --device "$DEV" \
     --weights random --wire bf16 "${MAIN[@]}" --new-tokens 64 --gen 4 \
-    --daemon-dir "$DIR/main" "${MEM[@]}" --disk-mb $DISK_MB --disk-qd 8 --h2d-mb $H2D_MB \
+    --daemon-dir "$DIR/main" "${MEM[@]}" --disk-mb $DISK_MB --disk-qd 8 --h2d-mb $H2D_MB --kv-fp8 \
     --budget-s ${KC_BENCH_BUDGET_S:-300} --out "$OUT/bench.json" --md "$OUT/bench.md" "$@"
 rc=$?
 cp "$DIR/main/kvcached.log" "$OUT/kvcached.log" 2>/dev/null

@@ -45,6 +45,7 @@ _BINDING = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file_
 if _BINDING not in sys.path:
     sys.path.insert(0, _BINDING)   # this checkout's binding, ahead of an installed one
 import kvcache  # noqa: E402
+import kvfp8  # noqa: E402
 import model as M  # noqa: E402
 
 
@@ -53,7 +54,7 @@ class CacheLink:
 
     def __init__(self, cfg, layer_begin, layer_end, servers, tokens_per_block, layers_per_ns,
                  device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30, ns_model=None,
-                 prealloc_blocks=0):
+                 prealloc_blocks=0, kv_formats=("native",)):
         self.cfg, self.T, self.device = cfg, tokens_per_block, device
         self.chunk = chunk_blocks
         g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin
@@ -63,21 +64,32 @@ class CacheLink:
         # main thread: match, put, flush; loader thread: get_prefix (a handle is one thread's)
         self.client = kvcache.Client(servers, timeout_ms=timeout_ms, async_max_bytes=async_max_bytes)
         self.lclient = kvcache.Client(servers, timeout_ms=timeout_ms)
-        self.ns, self.block_bytes = [], []
-        for a, b in self.groups:
-            bb = (b - a) * tokens_per_block * self.tok_layer_bytes
-            desc = dict(model=ns_model or cfg.name, layer_begin=a, layer_end=b,
-                        tokens_per_block=tokens_per_block, dtype=cfg.dtype,
-                        kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, block_bytes=bb)
-            ns = self.client.open_namespace(**desc)
-            self.lclient.open_namespace(**desc)
-            if self.client.last_rc < 0:
-                print("kvcached: open namespace %d-%d: %s (%s); running without the cache"
-                      % (a, b, kvcache.strerror(self.client.last_rc), self.client.last_error),
-                      flush=True)
-            self.ns.append(ns)
-            self.block_bytes.append(bb)
-        self.staging = [None] * len(self.groups)
+        # per format ("native": the model's dtype; "fp8": kvfp8's layout),
+        # the namespaces and block sizes of the groups; the descriptor's
+        # dtype tells them apart, so the formats never share a block
+        self.formats = {}
+        for fmt in kv_formats:
+            nss, bbs = [], []
+            for a, b in self.groups:
+                if fmt == "fp8":
+                    bb, dt = kvfp8.block_bytes(b - a, tokens_per_block, cfg.n_kv_heads,
+                                               cfg.head_dim), kvfp8.DTYPE
+                else:
+                    bb, dt = (b - a) * tokens_per_block * self.tok_layer_bytes, cfg.dtype
+                desc = dict(model=ns_model or cfg.name, layer_begin=a, layer_end=b,
+                            tokens_per_block=tokens_per_block, dtype=dt,
+                            kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, block_bytes=bb)
+                ns = self.client.open_namespace(**desc)
+                self.lclient.open_namespace(**desc)
+                if self.client.last_rc < 0:
+                    print("kvcached: open namespace %d-%d: %s (%s); running without the cache"
+                          % (a, b, kvcache.strerror(self.client.last_rc), self.client.last_error),
+                          flush=True)
+                nss.append(ns)
+                bbs.append(bb)
+            self.formats[fmt] = (nss, bbs)
+        self.select(kv_formats[0])
+        self.staging = [None] * len(self.groups)   # bytes, viewed per format
         self.pin = str(device).startswith("cuda")
         self.stream = torch.cuda.Stream(device=device) if self.pin else None
         self.keys = None
@@ -92,19 +104,34 @@ class CacheLink:
         a, b = self.groups[gi]
         return (b - a, 2, self.T, self.cfg.n_kv_heads, self.cfg.head_dim)
 
-    def stage(self, gi, nblocks):
-        """Host staging buffer of group gi for at least nblocks blocks."""
-        st = self.staging[gi]
-        if st is None or st.shape[0] < nblocks:
-            n = max(nblocks, 2 * st.shape[0] if st is not None else 0)
-            st = torch.empty((n,) + self.block_shape(gi), dtype=self.cfg.torch_dtype,
-                             pin_memory=self.pin)
-            self.staging[gi] = st
-        return st
+    def select(self, fmt):
+        """Use the namespaces of KV format fmt ("native" or "fp8") from now on."""
+        if fmt not in self.formats:
+            raise ValueError("KV format %r not opened (kv_formats)" % fmt)
+        self.fmt = fmt
+        self.ns, self.block_bytes = self.formats[fmt]
 
-    def prepare(self, tokens):
-        """Keys of tokens' full blocks in every namespace; returns the number
-        of leading blocks that every group has (Match)."""
+    def stage(self, gi, nblocks):
+        """Host staging buffer of group gi for at least nblocks blocks of the
+        current format: [n, *block_shape] in the model's dtype, or [n, bytes]
+        uint8 for fp8.  One byte buffer per group (as large as a native
+        block), pinned on a GPU, serves every format."""
+        size = (self.groups[gi][1] - self.groups[gi][0]) * self.T * self.tok_layer_bytes
+        st = self.staging[gi]
+        if st is None or st.shape[0] < nblocks * size:
+            n = max(nblocks, 2 * st.shape[0] // size if st is not None else 0)
+            st = torch.empty(n * size, dtype=torch.uint8, pin_memory=self.pin)
+            self.staging[gi] = st
+        n = st.shape[0] // size
+        if self.fmt == "fp8":
+            bb = self.block_bytes[gi]
+            return st[:n * bb].view(n, bb)
+        return st.view(self.cfg.torch_dtype).view((n,) + self.block_shape(gi))
+
+    def prepare(self, tokens, fmt="native"):
+        """Keys of tokens' full blocks in every namespace of KV format fmt;
+        returns the number of leading blocks that every group has (Match)."""
+        self.select(fmt)
         toks = np.asarray(tokens, dtype=np.uint32)   # read in place by kvcache_keys
         self.keys = [kvcache.keys(ns, toks, self.T) for ns in self.ns]
         m = None
@@ -176,13 +203,21 @@ class CacheLink:
         a, b = self.groups[gi]
         if self.pin:
             with torch.cuda.stream(self.stream):
-                src = st[:nb].to(self.device, non_blocking=True)
+                src = self._unpack(gi, st[:nb].to(self.device, non_blocking=True))
                 self._scatter(kv, a, b, src, nb, first)
                 ev = torch.cuda.Event()
                 ev.record(self.stream)
                 self.cuda_events[gi] = ev
         else:
-            self._scatter(kv, a, b, st[:nb], nb, first)
+            self._scatter(kv, a, b, self._unpack(gi, st[:nb]), nb, first)
+
+    def _unpack(self, gi, blocks):
+        """Blocks of group gi as [n, *block_shape] in the model's dtype."""
+        if self.fmt != "fp8":
+            return blocks
+        a, b = self.groups[gi]
+        return kvfp8.unpack(blocks, b - a, self.T, self.cfg.n_kv_heads, self.cfg.head_dim,
+                            self.cfg.torch_dtype)
 
     def _scatter(self, kv, a, b, src, nb, first=0):
         """Blocks src [nb, layers, K|V, T, kvh, hd] into the KV of layers
@@ -233,7 +268,10 @@ class CacheLink:
                     kk = kv.k[l][c0 * T:c1 * T].reshape(c1 - c0, 1, 1, T, -1)
                     vv = kv.v[l][c0 * T:c1 * T].reshape(c1 - c0, 1, 1, T, -1)
                     parts.append(torch.cat([kk, vv], dim=2))
-                host = torch.cat(parts, dim=1).contiguous().cpu()   # [n, L, 2, T, KVH*hd]
+                blocks = torch.cat(parts, dim=1)                     # [n, L, 2, T, KVH*hd]
+                if self.fmt == "fp8":                                # packed on the device
+                    blocks = kvfp8.pack(blocks.reshape(blocks.shape[:4] + (self.cfg.n_kv_heads, -1)))
+                host = blocks.contiguous().cpu()
                 # the bytes are copied into the queue: host may go at once
                 ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb)
                 if not ok and self.client.last_rc == kvcache.EFULL:
@@ -293,13 +331,19 @@ class Shard:
         token is always computed, to get its logits."""
         return max(0, (ntokens - 1) // self.T)
 
-    def prepare(self, tokens):
-        """Blocks of tokens' prefix that kvcached holds for every namespace of this shard."""
+    def prepare(self, tokens, fmt="native"):
+        """Blocks of tokens' prefix that kvcached holds for every namespace of
+        this shard, in KV format fmt (loads and puts of the turn use it)."""
         self.kv.reserve(len(tokens) + 1)
         self.computed_from = None
         if self.link is None:
             return 0
-        return min(self.link.prepare(tokens), self.max_reusable(len(tokens)))
+        return min(self.link.prepare(tokens, fmt), self.max_reusable(len(tokens)))
+
+    def select(self, fmt):
+        """The KV format of this turn's loads and puts ("native" or "fp8")."""
+        if self.link is not None:
+            self.link.select(fmt)
 
     def scrub(self):
         """Fill the KV with NaN: a test's proof that a turn uses only what it

@@ -3,11 +3,12 @@
 Started by the coordinator (engine.py) with one JSON argument (its
 settings); connects back to the coordinator over TCP and serves, one at a
 time, these messages:
-    TURN {tokens, reuse, blocks, scrub, plan}
+    TURN {tokens, reuse, blocks, scrub, plan, kv}
                                   (scrub: fill the KV with NaN first) keys, Match, agree on the prefix with the
                                   coordinator's `blocks`, start loading
                                   (blocks [c, p): c from plan.split on the
                                   coordinator's rates, load-or-compute);
+                                  kv: the KV format of the turn's loads and puts;
                                   answers PFX {blocks: its own count}
     HID  {start: 0, head: true} + hidden states of positions [0, c*T)
                                   the head of a load-or-compute turn; HACK
@@ -48,7 +49,8 @@ def serve(conn, shard, opts):
                 shard.link.flush(opts.get("flush_ms", 2000))
             if meta.get("scrub"):
                 shard.scrub()
-            mine = shard.prepare(tokens) if meta["reuse"] else 0
+            shard.select(meta.get("kv", "native"))
+            mine = shard.prepare(tokens, meta.get("kv", "native")) if meta["reuse"] else 0
             p = min(mine, meta["blocks"])
             c = plan.split(p, shard.T, meta.get("plan"))   # the coordinator's c
             if c >= p:

@@ -27,6 +27,8 @@ block, fp32 on the wire):
      reuse-off run, and with a block missing the plan splits the shorter
      prefix; plan.split is never estimated worse
      than pure load or pure compute.
+  7. kv_fp8: blocks stored as fp8 (kvfp8.py) live in their own namespaces
+     (a native turn does not see them) and give logits close to fp32 KV.
 Exits 77 (skipped) without torch, the daemon or the library, and in
 sanitizer builds (KC_ENGINE_SKIP), where ctypes cannot load an ASan library.
 """
@@ -46,8 +48,9 @@ except ImportError:
     print("skipped: no torch/numpy (apt-get install python3-torch python3-numpy)")
     sys.exit(77)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "engine"))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
+checks.examples_path()
 import daemon as D  # noqa: E402
 import model as M  # noqa: E402
 import plan  # noqa: E402
@@ -60,16 +63,6 @@ except OSError as e:   # the binding found no libkvcache
 
 T = 8
 SEED = int(os.environ.get("KC_TEST_SEED", "11"))
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures += 1
-
-
 def rel_err(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
@@ -222,6 +215,24 @@ def main():
               "same output" % (lc["head_blocks"], lc["matched_blocks"], lc["reused_tokens"]))
         eng.close()
         eng = None
+        # 7. fp8 KV: its own namespaces, close logits
+        eng = Engine(cfg, 2, weights=wpath, servers=kd.uri, tokens_per_block=T, layers_per_ns=2,
+                     wire_enc="fp32", capacity=256, link={"kv_formats": ["native", "fp8"]})
+        h = [rng.randrange(1, cfg.vocab) for _ in range(6 * T + 3)]
+        eng.turn(h, max_new=1, reuse=True, kv="fp8")          # the history stored as fp8 only
+        eng.flush()
+        nat = eng.turn(h, max_new=4, reuse=True, want_logits=True, scrub=True, put=False)
+        f8 = eng.turn(h, max_new=4, reuse=True, want_logits=True, scrub=True, put=False, kv="fp8")
+        link = eng.shard.link
+        check(nat["reused_tokens"] == 0 and f8["reused_tokens"] == 6 * T
+              and set(link.formats["fp8"][0]).isdisjoint(link.formats["native"][0]),
+              "kv_fp8_own_namespaces: fp8 blocks reused (%d tokens), never as native ones (%d)"
+              % (f8["reused_tokens"], nat["reused_tokens"]))
+        e = rel_err(f8["logits"], nat["logits"])
+        check(0 < e <= 5e-2, "kv_fp8: logits relative error vs fp32 KV %.1e (<= 5e-2)" % e)
+        eng.close()
+        eng = None
+
         worst = 0.0
         for P, L, o in ((1e4, 1e3, 0.0), (1e3, 1e4, 0.0), (5e3, 5e3, 0.01), (1e4, 7e3, 0.5)):
             prm = {"prefill_tok_s": P, "load_tok_s": L, "load_fixed_s": o}
@@ -235,12 +246,11 @@ def main():
         if eng is not None:
             eng.close()
         kd.stop()
-        if failures or os.environ.get("KC_TEST_KEEP"):
+        if checks.failures or os.environ.get("KC_TEST_KEEP"):
             print("kept %s (daemon log: %s)" % (tmp, kd.log))
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("%d failure(s)" % failures)
-    return 1 if failures else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":
