@@ -111,7 +111,9 @@ def load_figures(r):
     b = c.get("load_bytes", 0) + w.get("load_bytes", 0)
     s = max(c.get("load_s", 0.0), w.get("load_s", 0.0))
     return {"bytes": b, "load_s": s, "GBps": b / s / 1e9 if s > 0 else 0.0,
-            "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0))}
+            "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0)),
+            "path": "/".join(sorted({x["path"] for x in (c, w) if "path" in x})),
+            "shm_error": c.get("shm_error") or w.get("shm_error")}
 
 
 def restart(setup, eng, run):
@@ -365,6 +367,13 @@ def markdown(res):
                 med([x["GBps"] for x in r["fp8_load"]]), r["fp8_load"][-1]["bytes"] / 1e6,
                 r["fp8_vs_native_rel_err"], r["fp8_vs_recompute_rel_err"],
                 "yes" if r["fp8_same_tokens"] else "NO"))
+    paths = sorted({x.get("path") or "-" for r in res["runs"] for k in ("dram_load", "ssd_load")
+                    for x in r.get(k, [])})
+    errs = sorted({x["shm_error"] for r in res["runs"] for k in ("dram_load", "ssd_load", "lc_load")
+                   for x in r.get(k, []) if x.get("shm_error")})
+    out += ["", "Load path: %s (shm: by reference from kvcached's shared region into GPU memory; "
+            "socket: GetPrefix bytes into pinned memory, then to the GPU)%s" % (
+                ", ".join(paths), "; shared-memory errors: " + "; ".join(errs) if errs else "")]
     if "h2d" in res:
         out += ["", "Host to device copy in the same run: " + ", ".join(
             "%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v) for k, v in res["h2d"].items())]

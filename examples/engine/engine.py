@@ -209,10 +209,11 @@ class Engine:
         self.conn.recv()
 
     def ping(self):
-        """Make both stages reconnect to kvcached now (after a restart)."""
-        if self.shard.link is not None:
-            self.shard.link.ping()
+        """Make both stages reconnect to kvcached now (after a restart), at
+        once (new handles on the shared-memory path, see CacheLink.ping)."""
         self.conn.send("PING")
+        if self.shard.link is not None:
+            self.shard.link.ping(fresh=True)
         self.conn.recv()
 
     def close(self):

@@ -61,9 +61,9 @@ class CacheLink:
         self.groups = [(a, min(a + g, layer_end)) for a in range(layer_begin, layer_end, g)]
         self.esize = torch.tensor([], dtype=cfg.torch_dtype).element_size()
         self.tok_layer_bytes = cfg.kv_bytes_per_token_layer()
-        # main thread: match, put, flush; loader thread: get_prefix (a handle is one thread's)
-        self.client = kvcache.Client(servers, timeout_ms=timeout_ms, async_max_bytes=async_max_bytes)
-        self.lclient = kvcache.Client(servers, timeout_ms=timeout_ms)
+        self.servers, self.timeout_ms, self.async_max_bytes = servers, timeout_ms, async_max_bytes
+        self.descs = []
+        self._connect()
         # per format ("native": the model's dtype; "fp8": kvfp8's layout),
         # the namespaces and block sizes of the groups; the descriptor's
         # dtype tells them apart, so the formats never share a block
@@ -79,6 +79,7 @@ class CacheLink:
                 desc = dict(model=ns_model or cfg.name, layer_begin=a, layer_end=b,
                             tokens_per_block=tokens_per_block, dtype=dt,
                             kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, block_bytes=bb)
+                self.descs.append(desc)
                 ns = self.client.open_namespace(**desc)
                 self.lclient.open_namespace(**desc)
                 if self.client.last_rc < 0:
@@ -90,14 +91,35 @@ class CacheLink:
             self.formats[fmt] = (nss, bbs)
         self.select(kv_formats[0])
         self.staging = [None] * len(self.groups)   # bytes, viewed per format
+        self.dev_staging = [None] * len(self.groups)
         self.pin = str(device).startswith("cuda")
         self.stream = torch.cuda.Stream(device=device) if self.pin else None
         self.keys = None
         self.thread = None
         self.last = {}
+        # the shared-memory path (a local daemon that offers its region):
+        # gets by reference straight into GPU staging, puts from GPU memory
+        # through the staging area; KC_ENGINE_SHM=0 turns it off
+        shm = self.pin and kvcache.HAVE_REFS and os.environ.get("KC_ENGINE_SHM", "1") != "0"
+        self.shm_get = bool(shm and self.lclient.shm_region(0) is not None)
+        self.shm_put = bool(shm and self.client.shm_staging(0) is not None)
+        self.ping()   # registers the region and staging area with CUDA now
         for gi in range(len(self.groups)):  # pinned memory is slow to allocate: do it now
             if prealloc_blocks:
                 self.stage(gi, prealloc_blocks)
+                if self.shm_get:
+                    self.stage(gi, prealloc_blocks, on_device=True)
+
+    def _connect(self):
+        """The two handles: main thread (match, put, flush) and loader thread
+        (get_prefix); a handle is one thread's.  Namespaces already known are
+        opened on them."""
+        self.client = kvcache.Client(self.servers, timeout_ms=self.timeout_ms,
+                                     async_max_bytes=self.async_max_bytes)
+        self.lclient = kvcache.Client(self.servers, timeout_ms=self.timeout_ms)
+        for d in self.descs:
+            self.client.open_namespace(**d)
+            self.lclient.open_namespace(**d)
 
     def block_shape(self, gi):
         """Shape of one block of group gi, as a tensor."""
@@ -111,17 +133,22 @@ class CacheLink:
         self.fmt = fmt
         self.ns, self.block_bytes = self.formats[fmt]
 
-    def stage(self, gi, nblocks):
-        """Host staging buffer of group gi for at least nblocks blocks of the
+    def stage(self, gi, nblocks, on_device=False):
+        """Staging buffer of group gi for at least nblocks blocks of the
         current format: [n, *block_shape] in the model's dtype, or [n, bytes]
         uint8 for fp8.  One byte buffer per group (as large as a native
-        block), pinned on a GPU, serves every format."""
+        block) serves every format: in host memory (pinned on a GPU), or on
+        the GPU for the shared-memory path (on_device)."""
         size = (self.groups[gi][1] - self.groups[gi][0]) * self.T * self.tok_layer_bytes
-        st = self.staging[gi]
+        bufs = self.dev_staging if on_device else self.staging
+        st = bufs[gi]
         if st is None or st.shape[0] < nblocks * size:
             n = max(nblocks, 2 * st.shape[0] // size if st is not None else 0)
-            st = torch.empty(n * size, dtype=torch.uint8, pin_memory=self.pin)
-            self.staging[gi] = st
+            if on_device:
+                st = torch.empty(n * size, dtype=torch.uint8, device=self.device)
+            else:
+                st = torch.empty(n * size, dtype=torch.uint8, pin_memory=self.pin)
+            bufs[gi] = st
         n = st.shape[0] // size
         if self.fmt == "fp8":
             bb = self.block_bytes[gi]
@@ -169,24 +196,15 @@ class CacheLink:
         for gi, (a, b) in enumerate(self.groups):
             got = 0
             try:
-                st = self.stage(gi, limit)
                 ks = self.keys[gi][first:p]
                 bb = self.block_bytes[gi]
                 t0 = time.perf_counter()
-                while got < limit:
-                    n = min(self.chunk, limit - got)
-                    # straight into the staging tensor's blocks [got, got+n), in place
-                    f = self.lclient.get_prefix(self.ns[gi], ks[got:got + n], st[got:got + n], bb)
-                    got += f
-                    if self.lclient.last_rc < 0:
-                        self.last["load_error"] = self._error(self.lclient)
-                    if f < n:
-                        break
+                st, got, dev = self._fetch(gi, ks, limit, bb)
                 self.last["fetch_s"] += time.perf_counter() - t0
                 self.last["load_bytes"] += got * bb
                 limit = min(limit, got)
                 if got:
-                    self._to_kv(kv, gi, st, got, first)
+                    self._to_kv(kv, gi, st, got, first, dev)
             except Exception as e:  # a loader failure is a miss, never a crash
                 self.last["load_error"] = repr(e)
                 got = 0
@@ -197,13 +215,46 @@ class CacheLink:
             self.stream.synchronize()
         self.last["load_s"] = time.perf_counter() - self.t_load0
 
-    def _to_kv(self, kv, gi, st, nb, first=0):
+    def _fetch(self, gi, ks, limit, bb):
+        """GetPrefix of up to `limit` blocks of group gi (keys ks) in chunks;
+        returns (staging, blocks got, on the device?).  With the shared-memory
+        path the blocks go from kvcached's region straight into a staging
+        tensor on the GPU (the binding's cudaMemcpyAsync on the loader's
+        stream); otherwise into pinned host staging.  A failure of the
+        shared-memory path turns it off for good (shm_error) and the group is
+        fetched again through the socket."""
+        dev = self.shm_get
+        while True:
+            st = self.stage(gi, limit, on_device=dev)
+            got = 0
+            try:
+                while got < limit:
+                    n = min(self.chunk, limit - got)
+                    # straight into the staging tensor's blocks [got, got+n), in place
+                    f = self.lclient.get_prefix(self.ns[gi], ks[got:got + n], st[got:got + n], bb,
+                                                **({"stream": self.stream} if dev else {}))
+                    got += f
+                    if self.lclient.last_rc < 0:
+                        self.last["load_error"] = self._error(self.lclient)
+                    if f < n:
+                        break
+            except Exception as e:
+                if not dev:
+                    raise
+                self.shm_get = dev = False
+                self.last["shm_error"] = repr(e)
+                continue
+            self.last["path"] = "shm" if dev else "socket"
+            return st, got, dev
+
+    def _to_kv(self, kv, gi, st, nb, first=0, on_device=False):
         """Copy nb staged blocks of group gi into the KV slots of blocks
         [first, first + nb)."""
         a, b = self.groups[gi]
         if self.pin:
             with torch.cuda.stream(self.stream):
-                src = self._unpack(gi, st[:nb].to(self.device, non_blocking=True))
+                src = st[:nb] if on_device else st[:nb].to(self.device, non_blocking=True)
+                src = self._unpack(gi, src)
                 self._scatter(kv, a, b, src, nb, first)
                 ev = torch.cuda.Event()
                 ev.record(self.stream)
@@ -271,6 +322,8 @@ class CacheLink:
                 blocks = torch.cat(parts, dim=1)                     # [n, L, 2, T, KVH*hd]
                 if self.fmt == "fp8":                                # packed on the device
                     blocks = kvfp8.pack(blocks.reshape(blocks.shape[:4] + (self.cfg.n_kv_heads, -1)))
+                if self.shm_put and self._put_gpu(gi, ks, c0, c1, blocks.contiguous()):
+                    continue
                 host = blocks.contiguous().cpu()
                 # the bytes are copied into the queue: host may go at once
                 ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb)
@@ -281,6 +334,20 @@ class CacheLink:
                     self.last["put_error"] = self._error(self.client)
         return nb - first_block
 
+    def _put_gpu(self, gi, ks, c0, c1, blocks):
+        """Store blocks [c0, c1) of group gi from GPU memory through the
+        staging area (synchronous); False when the path failed (it is then
+        off for good, shm_error) and the caller puts through the socket."""
+        try:
+            st = self.client.put(self.ns[gi], ks[c0:c1], blocks, c0, self.block_bytes[gi])
+        except Exception as e:
+            self.shm_put = False
+            self.last["shm_error"] = repr(e)
+            return False
+        if any(x < 0 for x in st):
+            self.last["put_error"] = self._error(self.client)
+        return True
+
     @staticmethod
     def _error(c):
         """The last error of a handle, as text."""
@@ -290,11 +357,30 @@ class CacheLink:
         """Wait for the queued puts: 0, or the error code (ETIMEDOUT)."""
         return 0 if self.client.flush(timeout_ms) else self.client.last_rc
 
-    def ping(self):
+    def ping(self, fresh=False):
         """One cheap call on both handles, so that they reconnect now (after
-        a daemon restart) rather than inside the next timed turn."""
+        a daemon restart) rather than inside the next timed turn, and the
+        shared-memory areas of the connection are registered with CUDA.
+        fresh: new handles (the shared-memory path: a handle keeps the
+        regions of earlier daemon runs mapped, so after a restart the old
+        handles go, with their mappings and registrations)."""
+        if fresh and (self.shm_get or self.shm_put):
+            self.client.flush(10000)
+            self.client.close()
+            self.lclient.close()
+            self._connect()
         for c in (self.client, self.lclient):
             c.stats(0)
+        t0 = time.perf_counter()
+        try:
+            if self.shm_get:
+                self.lclient.cuda_prepare(("region",))
+            if self.shm_put:
+                self.client.cuda_prepare(("staging",))
+        except Exception as e:
+            self.shm_get = self.shm_put = False
+            self.last["shm_error"] = repr(e)
+        self.last["register_s"] = time.perf_counter() - t0
 
     def close(self):
         self.client.flush(2000)

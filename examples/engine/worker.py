@@ -80,7 +80,7 @@ def serve(conn, shard, opts):
             conn.send("FLOK", {"rc": r})
         elif kind == "PING":
             if shard.link is not None:
-                shard.link.ping()
+                shard.link.ping(fresh=True)
             conn.send("PONG")
         elif kind == "STAT":
             conn.send("STOK", dict(shard.link.last) if shard.link else {})

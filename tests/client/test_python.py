@@ -210,6 +210,22 @@ def refs(c, rng):
         assert c.release_refs(r) and len(r) == 0
     miss = c.get_prefix_refs(ns, keys[4:])
     assert len(miss) == 0 and c.release_refs(miss)
+    # What get_prefix and put do for CUDA tensors, with memmove for the GPU's
+    # copies: by reference into the caller's memory, and reserve-copy-commit
+    # through the staging area.
+    import ctypes
+    mover = kvcache._HostMover()
+    dst = bytearray(5 * BLOCK)
+    base = ctypes.addressof((ctypes.c_char * len(dst)).from_buffer(dst))
+    assert c._get_prefix_by_ref(ns, keys, [base + i * BLOCK for i in range(5)], BLOCK, mover) == 4
+    assert bytes(dst[:4 * BLOCK]) == b"".join(blocks[:4]) and not any(dst[4 * BLOCK:])
+    assert 1 <= mover.runs <= 4
+    src = bytearray(blocks[4])
+    addr = ctypes.addressof((ctypes.c_char * BLOCK).from_buffer(src))
+    assert c._put_by_ref(ns, keys[4:], [addr], 4, BLOCK, mover) == [kvcache.PUT_STORED]
+    src[:] = bytes(BLOCK)    # changing the source after the commit changes nothing stored
+    out = [bytearray(BLOCK) for _ in range(5)]
+    assert c.get_prefix(ns, keys, out) == 5 and bytes(out[4]) == blocks[4]
     print("references: region %s" % ("%d MiB" % (region[1] >> 20) if region else
                                       "none (%s)" % kvcache.strerror(c.last_rc)))
 

@@ -498,20 +498,6 @@ class _Cuda:
         self.rt.cudaHostUnregister.argtypes = [_vp]
         self.rt.cudaGetLastError.argtypes = []
 
-    def copies(self, pairs, size, kind, stream):
-        """cudaMemcpyAsync of each (dst, src) of `size` bytes on stream,
-        runs of adjacent blocks (on both sides) in one copy."""
-        i, n = 0, len(pairs)
-        while i < n:
-            d0, s0 = pairs[i]
-            j = i + 1
-            while j < n and pairs[j][0] == d0 + (j - i) * size and pairs[j][1] == s0 + (j - i) * size:
-                j += 1
-            rc = self.rt.cudaMemcpyAsync(d0, s0, (j - i) * size, kind, stream)
-            if rc:
-                raise RuntimeError("cudaMemcpyAsync: CUDA error %d" % rc)
-            i = j
-
     def register(self, base, size, read_only):
         """Page-lock [base, base+size) for the GPU's copies; True when it is."""
         flags = self.REGISTER_READ_ONLY if read_only else 0
@@ -588,59 +574,75 @@ class _ShmMixin:
             self._done(rc)
         return rc == 0
 
-    def cuda_prepare(self):
-        """Register the servers' regions and staging areas with CUDA now
-        (they are otherwise registered on the first CUDA get or put); again
-        after a reconnect maps new ones.  Returns how many are registered."""
+    def cuda_prepare(self, areas=("region", "staging")):
+        """Register the servers' regions (read-only, for gets) and staging
+        areas (for puts) with CUDA now; they are otherwise registered on the
+        first CUDA get or put.  After a reconnect (the handle's `connects`
+        counter moved) every area is registered again: a new staging area
+        may be mapped where the old one was, and a registration of the old
+        pages would copy to the wrong place.  Returns how many are registered."""
         if not HAVE_REFS:
             return 0
         reg = self.__dict__.setdefault("_cuda_reg", {})
         rt = _cuda()
+        conn = self.client_stats()["connects"]
+        again = conn != self.__dict__.get("_cuda_conn")
+        self._cuda_conn = conn
         for s in range(self.server_count()):
-            for what, area, ro in (("region", self.shm_region(s), True),
-                                   ("staging", self.shm_staging(s), False)):
+            for what in areas:
+                area = self.shm_region(s) if what == "region" else self.shm_staging(s)
                 old = reg.get((what, s))
-                if area is None or (old is not None and old[0] == area):
+                if area is None or (not again and old is not None and old[0] == area):
                     continue
                 if old is not None and old[1]:
-                    rt.unregister(old[0][0])   # a new mapping after a reconnect
-                reg[(what, s)] = (area, rt.register(area[0], area[1], ro))
+                    rt.unregister(old[0][0])
+                reg[(what, s)] = (area, rt.register(area[0], area[1], what == "region"))
         self.last_rc = 0
         return sum(1 for v in reg.values() if v[1])
+
+    def _cuda_release(self):
+        """Unregister what cuda_prepare registered (before the library unmaps it)."""
+        for (area, ok) in self.__dict__.pop("_cuda_reg", {}).values():
+            if ok:
+                _cuda().unregister(area[0])
 
     def _get_prefix_cuda(self, ns, keys, bufs, size, stream):
         """get_prefix into CUDA memory: from the region by reference when the
         server offers one, else through a pinned host buffer."""
         import torch
-        n = len(keys)
-        dst = _cuda_pointers(bufs, n, size)
-        sh = _stream_handle(stream)
+        dst = _cuda_pointers(bufs, len(keys), size)
+        mover = _CudaMover(self, stream)
         if HAVE_REFS and self.shm_region(0) is not None:
-            self.cuda_prepare()
-            refs = self.get_prefix_refs(ns, keys)
-            rc, found = self.last_rc, refs.n
-            try:
-                for i in range(found):
-                    if refs._a[i].len != size:
-                        rc, found = ESIZE, i
-                        break
-                _cuda().copies([(dst[i], refs._a[i].data) for i in range(found)], size,
-                               _Cuda.H2D, sh)
-                torch.cuda.synchronize() if stream is None else stream.synchronize()
-            finally:
-                fresh = self.release_refs(refs)
-            if not fresh:
-                return 0                      # a lease ran out during the copy: a miss
-            self.last_rc = rc
-            return found
-        host = torch.empty(n * size, dtype=torch.uint8, pin_memory=True)
+            return self._get_prefix_by_ref(ns, keys, dst, size, mover)
+        host = torch.empty(len(keys) * size, dtype=torch.uint8, pin_memory=True)
         got = self.get_prefix(ns, keys, host, size)
         rc = self.last_rc
-        _cuda().copies([(dst[i], host.data_ptr() + i * size) for i in range(got)], size,
-                       _Cuda.H2D, sh)
-        torch.cuda.synchronize() if stream is None else stream.synchronize()
+        mover.copy([(dst[i], host.data_ptr() + i * size) for i in range(got)], size, _Cuda.H2D)
+        mover.wait()
         self.last_rc = rc
         return got
+
+    def _get_prefix_by_ref(self, ns, keys, dst, size, mover):
+        """get_prefix into the addresses dst (one per key): references, one
+        copy each by `mover` (adjacent blocks together), release; a lease
+        that ran out during the copy makes it a miss (0, last_rc ESTALE)."""
+        mover.prepare(("region",))
+        refs = self.get_prefix_refs(ns, keys)
+        rc, found = self.last_rc, refs.n
+        try:
+            mover.prepare(("region",))   # the get may have reconnected
+            for i in range(found):
+                if refs._a[i].len != size:
+                    rc, found = ESIZE, i
+                    break
+            mover.copy([(dst[i], refs._a[i].data) for i in range(found)], size, _Cuda.H2D)
+            mover.wait()
+        finally:
+            fresh = self.release_refs(refs)
+        if not fresh:
+            return 0
+        self.last_rc = rc
+        return found
 
     def _put_cuda(self, ns, keys, blocks, first_pos, size, stream):
         """put from CUDA memory: into reserved staging buffers when the server
@@ -648,20 +650,25 @@ class _ShmMixin:
         import torch
         n = len(keys)
         src = _cuda_pointers(blocks, n, size)
-        sh = _stream_handle(stream)
-        if not (HAVE_REFS and self.shm_staging(0) is not None):
-            host = torch.empty(n * size, dtype=torch.uint8, pin_memory=True)
-            _cuda().copies([(host.data_ptr() + i * size, src[i]) for i in range(n)], size,
-                           _Cuda.D2H, sh)
-            torch.cuda.synchronize() if stream is None else stream.synchronize()
-            return self.put(ns, keys, host, first_pos, size)
-        self.cuda_prepare()
+        mover = _CudaMover(self, stream)
+        if HAVE_REFS and self.shm_staging(0) is not None:
+            return self._put_by_ref(ns, keys, src, first_pos, size, mover)
+        host = torch.empty(n * size, dtype=torch.uint8, pin_memory=True)
+        mover.copy([(host.data_ptr() + i * size, src[i]) for i in range(n)], size, _Cuda.D2H)
+        mover.wait()
+        return self.put(ns, keys, host, first_pos, size)
+
+    def _put_by_ref(self, ns, keys, src, first_pos, size, mover):
+        """put from the addresses src (one per key): reserve buffers in the
+        staging area, copy into them by `mover`, commit (statuses as put)."""
+        n = len(keys)
         bufs = (_vp * max(n, 1))()
         if self._done(_put_reserve(self._h, ns, keys._ptr(), n, size, bufs)):
             return [self.last_rc] * n
         try:
-            _cuda().copies([(bufs[i], src[i]) for i in range(n)], size, _Cuda.D2H, sh)
-            torch.cuda.synchronize() if stream is None else stream.synchronize()
+            mover.prepare(("staging",))   # after the reserve: its connection's area
+            mover.copy([(bufs[i], src[i]) for i in range(n)], size, _Cuda.D2H)
+            mover.wait()
         except BaseException:
             _put_cancel(self._h, bufs, n)
             raise
@@ -671,6 +678,58 @@ class _ShmMixin:
                                ctypes.byref(got)))
         return list(st[:n])
 
+
+def _runs(pairs, size):
+    """(dst, src, bytes) of each run of adjacent (dst, src) block pairs."""
+    out, i, n = [], 0, len(pairs)
+    while i < n:
+        d0, s0 = pairs[i]
+        j = i + 1
+        while j < n and pairs[j][0] == d0 + (j - i) * size and pairs[j][1] == s0 + (j - i) * size:
+            j += 1
+        out.append((d0, s0, (j - i) * size))
+        i = j
+    return out
+
+
+class _CudaMover:
+    """Moves blocks for the by-reference calls with the GPU: cudaMemcpyAsync
+    on a stream, areas registered with CUDA by cuda_prepare."""
+
+    def __init__(self, client, stream):
+        self.client, self.stream = client, stream
+        self.handle = _stream_handle(stream)
+
+    def prepare(self, areas):
+        self.client.cuda_prepare(areas)
+
+    def copy(self, pairs, size, kind):
+        rt = _cuda().rt
+        for d, s, n in _runs(pairs, size):
+            rc = rt.cudaMemcpyAsync(d, s, n, kind, self.handle)
+            if rc:
+                raise RuntimeError("cudaMemcpyAsync: CUDA error %d" % rc)
+
+    def wait(self):
+        import torch
+        torch.cuda.synchronize() if self.stream is None else self.stream.synchronize()
+
+
+class _HostMover:
+    """Moves blocks for the by-reference calls with memmove (host memory on
+    both sides): the same calls without a GPU, for tests."""
+    runs = 0   # copies made (adjacent blocks are one)
+
+    def prepare(self, areas):
+        pass
+
+    def copy(self, pairs, size, kind):
+        for d, s, n in _runs(pairs, size):
+            ctypes.memmove(d, s, n)
+            self.runs += 1
+
+    def wait(self):
+        pass
 
 class Client(_ShmMixin):
     """A handle on one or several kvcached servers; use from one thread."""
@@ -689,6 +748,8 @@ class Client(_ShmMixin):
 
     def close(self):
         if self._h:
+            if self.__dict__.get("_cuda_reg"):
+                self._cuda_release()
             _destroy(self._h)
             self._h = None
 
