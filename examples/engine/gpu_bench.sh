@@ -101,7 +101,7 @@ fi
 # ---- 1. smoke: tiny model on the same device, seconds ----------------------
 say "smoke run (tiny model on $DEV)"
 timeout 150 "$PY" examples/engine/bench.py --model tiny --device "$DEV" --weights random \
-    --wire fp32 --layers-per-ns 1 --tokens-per-block 16 "${SMOKE[@]}" --disk-mb 0 \
+    --wire fp32 --layers-per-ns 1 --tokens-per-block 16 "${SMOKE[@]}" --disk-mb 0 --kv-fp8 \
     --daemon-dir "$DIR/smoke" --daemon-size 256m --daemon-mem 64 \
     --out "$OUT/smoke.json" --md "$OUT/smoke.md"
 rc=$?
