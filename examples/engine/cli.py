@@ -28,6 +28,7 @@ def add_args(ap):
                    "'random' makes the weights on the device from the seed, no file")
     g.add_argument("--split", type=int, help="first layer of the worker (default n_layers/2)")
     g.add_argument("--device", default="cpu")
+    g.add_argument("--worker-device", help="the worker's device (default: --device)")
     g.add_argument("--threads", type=int, default=1, help="torch threads per process")
     g.add_argument("--wire", default="fp16", help="hidden states on the wire: fp32 fp16 bf16 fp8 int8")
     k = ap.add_argument_group("kvcached")
@@ -88,6 +89,7 @@ class Setup:
                       servers=self.servers if servers else None,
                       tokens_per_block=a.tokens_per_block, layers_per_ns=a.layers_per_ns,
                       device=a.device, wire_enc=a.wire, capacity=capacity, threads=a.threads,
+                      worker_device=a.worker_device,
                       link={"chunk_blocks": a.chunk_blocks,
                             "kv_formats": ["native", "fp8"] if a.kv_fp8 else ["native"],
                             "prealloc_blocks": capacity // a.tokens_per_block

@@ -95,7 +95,12 @@ else
     DEV=cuda:0
     MODEL=(--model llama3-8b --split 16 --tokens-per-block 32 --layers-per-ns 4)
     SMOKE=(--histories 64,256 --reps 1); MAIN=(--histories 1024,4096,16384,32768 --reps 3)
-    MEM=(--daemon-size ${SIZE_G}g --daemon-mem 8192 --daemon-slab 32m); DISK_MB=2048; H2D_MB=1024
+    # 6 GiB of DRAM holds the 32k history (4.3 GB); the shared region is
+    # registered with CUDA after every restart, so it is kept no larger
+    MEM=(--daemon-size ${SIZE_G}g --daemon-mem 6144 --daemon-slab 32m); DISK_MB=2048; H2D_MB=1024
+    # two GPUs: the worker on the second, as a deployment would place it
+    NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+    [ "${NGPU:-0}" -ge 2 ] && MODEL+=(--worker-device cuda:1)
 fi
 
 # ---- 1. smoke: tiny model on the same device, seconds ----------------------

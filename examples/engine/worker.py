@@ -95,6 +95,8 @@ def serve(conn, shard, opts):
 def main():
     opts = json.loads(sys.argv[1])
     torch.set_num_threads(opts.get("threads", 1))
+    if str(opts["device"]).startswith("cuda"):
+        torch.cuda.set_device(opts["device"])   # its threads' copies and events go there
     cfg = M.Config(**opts["config"])
     host, port = opts["connect"].rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))

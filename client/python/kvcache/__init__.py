@@ -472,6 +472,7 @@ class _Cuda:
     that torch loaded (found in /proc/self/maps, opened with RTLD_NOLOAD so
     no second runtime is loaded)."""
     H2D, D2H = 1, 2
+    REGISTER_PORTABLE = 1      # cudaHostRegisterPortable: pinned for every device's context
     REGISTER_READ_ONLY = 8     # cudaHostRegisterReadOnly
 
     def __init__(self):
@@ -500,11 +501,11 @@ class _Cuda:
 
     def register(self, base, size, read_only):
         """Page-lock [base, base+size) for the GPU's copies; True when it is."""
-        flags = self.REGISTER_READ_ONLY if read_only else 0
+        flags = self.REGISTER_PORTABLE | (self.REGISTER_READ_ONLY if read_only else 0)
         rc = self.rt.cudaHostRegister(base, size, flags)
         if rc and read_only:   # a runtime without the flag: plain registration
             self.rt.cudaGetLastError()
-            rc = self.rt.cudaHostRegister(base, size, 0)
+            rc = self.rt.cudaHostRegister(base, size, self.REGISTER_PORTABLE)
         if rc:
             self.rt.cudaGetLastError()   # not sticky: copies still work, pageable
         return rc == 0
@@ -525,11 +526,9 @@ def _cuda():
     return _cuda_rt
 
 
-def _stream_handle(stream):
-    """The cudaStream_t of a torch stream (None: the current stream)."""
-    import torch
-    s = stream if stream is not None else torch.cuda.current_stream()
-    return s.cuda_stream
+def _tensor_device(t):
+    """The device of a CUDA tensor, or of the first of a list."""
+    return (t[0] if isinstance(t, (list, tuple)) else t).device
 
 
 class _ShmMixin:
@@ -611,7 +610,7 @@ class _ShmMixin:
         server offers one, else through a pinned host buffer."""
         import torch
         dst = _cuda_pointers(bufs, len(keys), size)
-        mover = _CudaMover(self, stream)
+        mover = _CudaMover(self, stream, _tensor_device(bufs))
         if HAVE_REFS and self.shm_region(0) is not None:
             return self._get_prefix_by_ref(ns, keys, dst, size, mover)
         host = torch.empty(len(keys) * size, dtype=torch.uint8, pin_memory=True)
@@ -650,7 +649,7 @@ class _ShmMixin:
         import torch
         n = len(keys)
         src = _cuda_pointers(blocks, n, size)
-        mover = _CudaMover(self, stream)
+        mover = _CudaMover(self, stream, _tensor_device(blocks))
         if HAVE_REFS and self.shm_staging(0) is not None:
             return self._put_by_ref(ns, keys, src, first_pos, size, mover)
         host = torch.empty(n * size, dtype=torch.uint8, pin_memory=True)
@@ -694,25 +693,29 @@ def _runs(pairs, size):
 
 class _CudaMover:
     """Moves blocks for the by-reference calls with the GPU: cudaMemcpyAsync
-    on a stream, areas registered with CUDA by cuda_prepare."""
+    on a stream (default: the current stream of the tensor's device), with
+    that device current in the calling thread; areas registered with CUDA
+    by cuda_prepare."""
 
-    def __init__(self, client, stream):
-        self.client, self.stream = client, stream
-        self.handle = _stream_handle(stream)
+    def __init__(self, client, stream, device):
+        import torch
+        self.client, self.device = client, device
+        self.stream = stream if stream is not None else torch.cuda.current_stream(device)
 
     def prepare(self, areas):
         self.client.cuda_prepare(areas)
 
     def copy(self, pairs, size, kind):
+        import torch
         rt = _cuda().rt
-        for d, s, n in _runs(pairs, size):
-            rc = rt.cudaMemcpyAsync(d, s, n, kind, self.handle)
-            if rc:
-                raise RuntimeError("cudaMemcpyAsync: CUDA error %d" % rc)
+        with torch.cuda.device(self.device):
+            for d, s, n in _runs(pairs, size):
+                rc = rt.cudaMemcpyAsync(d, s, n, kind, self.stream.cuda_stream)
+                if rc:
+                    raise RuntimeError("cudaMemcpyAsync: CUDA error %d" % rc)
 
     def wait(self):
-        import torch
-        torch.cuda.synchronize() if self.stream is None else self.stream.synchronize()
+        self.stream.synchronize()
 
 
 class _HostMover:
