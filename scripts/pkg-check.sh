@@ -10,4 +10,4 @@
 set -eu
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
-KC_SOURCE=$PWD exec /usr/bin/python3 tests/pkg/test_packages.py "$@"
+KC_SOURCE=$PWD exec /usr/bin/python3 -u tests/pkg/test_packages.py "$@"

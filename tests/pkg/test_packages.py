@@ -160,8 +160,9 @@ def extract(tmp, debs, arch):
 def compile_chat(tmp, sysroot, libdir):
     """client/examples/chat.c built against the packaged header and library
     through the packaged kvcache.pc."""
-    env = dict(os.environ, PKG_CONFIG_LIBDIR=os.path.join(sysroot + libdir, "pkgconfig"),
-               PKG_CONFIG_SYSROOT_DIR=sysroot)
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(sysroot + libdir, "pkgconfig"))
+    if sysroot:   # its Requires.private (protobuf-c, xxhash) are the system's
+        env["PKG_CONFIG_SYSROOT_DIR"] = sysroot
     flags = sh(["pkg-config", "--cflags", "--libs", "kvcache"], env=env).split()
     exe = os.path.join(tmp, "kvcache-chat")
     sh(["cc", "-o", exe, os.path.join(os.environ["KC_SOURCE"], "client/examples/chat.c")]
