@@ -48,7 +48,8 @@ wait_port() { for _ in $(seq 500); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 start_kvcached() {
     PORT=$(free_port)
     "$KC" -D "$1" -S "$3" -m "$2" --fresh -s "" -p 0 --memcache-port "$PORT" \
-        --memcache-block "$VALUE" >"$1.log" 2>&1 &
+        --memcache-block "$VALUE" -I "$(( VALUE > 1048576 ? VALUE : 1048576 ))" \
+        >"$1.log" 2>&1 &
     PIDS+=($!)
     wait_port "$PORT"
 }

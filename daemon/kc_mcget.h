@@ -1,34 +1,39 @@
 /*
- * kc_mcget.h - memcache gets (get, gets, mg) on the store: one engine batch
- * per run of keys of one namespace, the answer sent from engine memory.
- * Private to kc_memcache.c.
+ * kc_mcget.h - memcache reads on the store: get, gets, gat, gats, mg, and
+ * the fetch of the old item that cas, incr, decr, append, prepend, touch
+ * and md need. One engine batch per run of keys of one namespace; answers
+ * are sent from engine memory. Private to the memcache modules.
+ *
+ * A read that must write (gat, mg T/N/R, a stale item's win token, a
+ * fetch) finishes in mc_step (mc_get_resume), not in the store's callback:
+ * writes may poll the store. Expired and flushed items are misses and are
+ * removed from the index when seen.
  */
 #ifndef KC_MCGET_H
 #define KC_MCGET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/kc_mcparse.h"
 
 struct conn;
 
-/* Tokens of a command other than get: command, key, up to 30 flags. */
-#define MC_TOKENS 32
-/* Room for a meta reply's flags (a key of 250, an opaque of 32, ...). */
-#define MC_FLAGS_MAX 512
-
-/* Kinds of get. */
-enum mc_get_kind { MCG_GET, MCG_GETS, MCG_MG };
+/* Kinds of read. */
+enum mc_get_kind { MCG_GET, MCG_GETS, MCG_GAT, MCG_GATS, MCG_MG, MCG_FETCH };
 
 /*
- * Start a get of keys[0..n) (tokens into line[0..len)); for mg, fl[0..nfl)
- * are its flags (checked already). The line is copied: the input buffer
- * moves on while the device is read. The answer is queued when every batch
- * is done, and the connection kicked to go on with its next command.
- * Returns an enum step.
+ * Start a read of keys[0..n) (tokens into line[0..len)); for mg, fl[0..nfl)
+ * are its flags (checked already); for gat/gats, exptime is the new one
+ * (absolute, mci_exptime). The line is copied: the input buffer moves on
+ * while the device is read. MCG_FETCH reads c->mc's key and ends in
+ * mc_store_apply. Returns an enum step.
  */
 int mc_get_start(struct conn *c, int kind, const char *line, size_t len,
                  const struct mc_tok *keys, size_t n,
-                 const struct mc_tok *fl, size_t nfl);
+                 const struct mc_tok *fl, size_t nfl, int64_t exptime);
+
+/* Finish a read whose writes were deferred to the reader (c->mc->ready). */
+int mc_get_resume(struct conn *c);
 
 #endif

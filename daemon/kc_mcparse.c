@@ -79,10 +79,7 @@ bool mc_key_ok(const struct mc_tok *t)
 {
     if (t->len == 0 || t->len > MC_KEY_MAX)
         return false;
-    for (size_t i = 0; i < t->len; i++)
-        if ((unsigned char)t->p[i] <= ' ' || t->p[i] == 0x7f)
-            return false;
-    return true;
+    return memchr(t->p, ' ', t->len) == NULL;
 }
 
 /* Value of one hex digit, or -1. */
@@ -124,7 +121,7 @@ bool mc_key_map(const struct mc_tok *t, uint64_t *ns, struct kc_key *key)
     return true;
 other:
     h = XXH3_128bits(t->p, t->len);
-    *ns = MC_DEFAULT_NS;
+    *ns = MC_TEXT_NS;
     key->lo = h.low64;
     key->hi = h.high64;
     return false;
@@ -145,4 +142,32 @@ void mc_key_format(uint64_t ns, const struct kc_key *key,
         out[18 + 2 * i] = hex[wire[i] & 0xf];
     }
     out[MC_HEXKEY_LEN] = '\0';
+}
+
+int mc_b64_decode(const struct mc_tok *t, uint8_t *out, size_t cap)
+{
+    static const char a[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < t->len; i++) {
+        const char *p;
+
+        if (t->p[i] == '=')
+            break;
+        p = memchr(a, t->p[i], 64);
+        if (p == NULL)
+            return -1;
+        acc = acc << 6 | (uint32_t)(p - a);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == cap)
+                return -1;
+            out[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    return n ? (int)n : -1;
 }

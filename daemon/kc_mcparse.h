@@ -17,11 +17,11 @@
 
 /* memcached's limit on a key's length. */
 #define MC_KEY_MAX 250
+/* Namespace of text keys (any key not of the direct form): "mctext01" in
+ * ASCII; variable block sizes; values carry a header (kc_mcitem.h). */
+#define MC_TEXT_NS 0x6d63746578743031ull
 /* Length of a key of the direct form "<16 hex ns>:<32 hex key bytes>". */
 #define MC_HEXKEY_LEN 49
-/* Namespace of keys of any other shape: "memcache" in ASCII. Variable
- * block sizes; the block key is XXH3-128 of the key's text. */
-#define MC_DEFAULT_NS 0x6d656d6361636865ull
 
 /* A token of a command line: not NUL-terminated. */
 struct mc_tok {
@@ -45,19 +45,23 @@ int mc_parse_u64(const struct mc_tok *t, uint64_t max, uint64_t *out);
 /* Signed decimal (an exptime may be negative). 0 or -1. */
 int mc_parse_i64(const struct mc_tok *t, int64_t *out);
 
-/* A key memcached would take: 1..250 bytes, no control characters. */
+/* A key memcached would take: 1..250 bytes (any byte but a space, which
+ * ends a token; control bytes included, as memcached takes them). */
 bool mc_key_ok(const struct mc_tok *t);
 
 /*
  * The namespace and block key a memcache key names: the direct form
  * "<ns as 16 hex digits>:<the key's 16 wire bytes as 32 hex digits>" (either
- * case; 49 characters), else MC_DEFAULT_NS and XXH3-128 of the text.
- * Returns true for the direct form.
+ * case; 49 characters); for any other key (a text key, see kc_mcitem.h)
+ * returns false with ns = MC_TEXT_NS and key = XXH3-128 of the text.
  */
 bool mc_key_map(const struct mc_tok *t, uint64_t *ns, struct kc_key *key);
 
 /* Write the direct form of (ns, key) into out (50 bytes with the NUL). */
 void mc_key_format(uint64_t ns, const struct kc_key *key,
                    char out[MC_HEXKEY_LEN + 1]);
+
+/* Decode a base64 key (meta flag b) into out[0..cap); its length, or -1. */
+int mc_b64_decode(const struct mc_tok *t, uint8_t *out, size_t cap);
 
 #endif

@@ -78,8 +78,8 @@ static const struct opt_def opts_table[] = {
       "address of the memcache port (default 127.0.0.1)" },
     { "memcache-block", 0, OPT_SIZE, 0, 1 << 30, F(memcache_block), "SIZE",
       "block size of a namespace created by a memcache set (default 0 = any)" },
-    { "memcache-max-value", 0, OPT_SIZE, 0, 1 << 30, F(memcache_max_value),
-      "SIZE", "largest memcache value (default 0 = the slab size)" },
+    { "memcache-max-value", 'I', OPT_SIZE, 0, 1 << 30, F(memcache_max_value),
+      "SIZE", "largest memcache value, memcached's -I (default 0 = 1 MiB)" },
     { "threads", 't', OPT_UINT, 1, 64, F(threads), "N",
       "shards, one thread and one store each: DEVICE.i, SOCKET.i, PORT+i "
       "(default 1; clients list every shard)" },

@@ -38,7 +38,7 @@ struct options {
     int memcache_port;        /* memcache text protocol; -1 = off */
     const char *memcache_listen; /* its address */
     uint64_t memcache_block;  /* block size of namespaces a set creates */
-    uint64_t memcache_max_value; /* largest value; 0 = the slab size */
+    uint64_t memcache_max_value; /* largest value (-I); 0 = 1 MiB */
     const char *port_file;    /* write "tcp=N metrics=N" here when ready */
     unsigned threads;         /* shards, one thread each (1 = no sharding) */
     int verbose;              /* -v count */

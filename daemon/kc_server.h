@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "daemon/kc_loop.h"
+#include "daemon/kc_mcitem.h"
 #include "daemon/kc_opts.h"
 #include "daemon/kc_stats.h"
 #include "slab/kc_store.h"
@@ -44,6 +45,7 @@ struct server {
     uint64_t stop_deadline_ns;      /* give up draining at this time */
     uint64_t last_tick_ns;          /* last once-a-second housekeeping */
     struct daemon_stats stats;
+    struct mc_state mcs;            /* memcache port: cas, flush, counters */
 };
 
 /*

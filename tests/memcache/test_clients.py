@@ -12,7 +12,6 @@ import mcutil
 
 try:
     from pymemcache.client.base import Client
-    from pymemcache.exceptions import MemcacheServerError
 except ImportError:
     mcutil.skip("python3-pymemcache not installed")
 TOOLS = ["memccp", "memccat", "memcstat", "memcrm", "memcexist", "memctouch"]
@@ -48,14 +47,63 @@ def with_pymemcache(port, rng):
     st = c.stats()
     assert st[b"curr_items"] >= 20, st
     assert c.version() == b"1.6.0 kvcached-0.1.0", c.version()
-    try:
-        c.set("fl", b"x", flags=3)
-        raise AssertionError("flags accepted")
-    except MemcacheServerError:
-        pass
-    assert c.get("k2") == b"v2b"   # the connection goes on
+    # cas, incr/decr, append/prepend, gat, flush_all (issue 17)
+    value, cas = c.gets("k2")
+    assert c.cas("k2", b"new", cas) is True
+    assert c.cas("k2", b"newer", cas) is False
+    assert c.get("k2") == b"new"
+    assert c.set("n", b"10") and c.incr("n", 5) == 15 and c.decr("n", 20) == 0
+    assert c.incr("nope", 1) is None
+    assert c.append("k2", b"+") and c.prepend("k2", b"-") and c.get("k2") == b"-new+"
+    assert c.touch("k2", 100) is True
+    assert c.stats("settings")[b"item_size_max"] == 1 << 20
+    assert c.flush_all() and c.get("k2") is None
     c.close()
     print("pymemcache: ok")
+
+
+def issue17_pymemcache_pickle_serde(port):
+    """pymemcache's default client (noreply on, pickle serde with client
+    flags) round-trips ints, strings, dicts and bytes; nothing it sends
+    answers out of step."""
+    from pymemcache.client.base import Client as C
+    from pymemcache.serde import pickle_serde
+    c = C(("127.0.0.1", port), serde=pickle_serde, connect_timeout=5, timeout=5)
+    vals = {"i": 5, "s": "text \u00e9", "d": {"a": [1, 2], "b": None}, "b": b"\x00\xff"}
+    for k, v in vals.items():
+        assert c.set(k, v) is True
+    for k, v in vals.items():
+        got = c.get(k)
+        assert got == v and type(got) is type(v), (k, got)
+    assert c.get_many(list(vals)) == vals
+    c.set("e", 1, expire=-1)
+    assert c.get("e") is None
+    c.close()
+    print("pymemcache pickle serde: ok")
+
+
+def issue17_memccapable(port):
+    """libmemcached's conformance tests, the text protocol: all pass."""
+    if shutil.which("memccapable") is None:
+        print("memccapable: not installed, skipped")
+        return
+    p = subprocess.run(["memccapable", "-a", "-h", "127.0.0.1", "-p", str(port)],
+                       capture_output=True, timeout=120)
+    out = p.stdout.decode() + p.stderr.decode()
+    assert p.returncode == 0 and "All tests passed" in out, out
+    assert out.count("[pass]") == 27, out
+    print("memccapable -a: 27 of 27 pass")
+
+
+def issue17_quit_closes(port):
+    """quit closes at once: short-lived clients do not use up --conns 4."""
+    srv = "--servers=127.0.0.1:%d" % port
+    for i in range(12):
+        p = subprocess.run(["memcexist", srv, "nope"], capture_output=True, timeout=10)
+        assert b"refused" not in p.stderr and b"CONNECTION" not in p.stderr.upper(), p.stderr
+    p = subprocess.run(["memcstat", srv], capture_output=True, timeout=10)
+    assert p.returncode == 0 and b"curr_connections" in p.stdout, p
+    print("quit: 12 short clients within --conns 4")
 
 
 def with_libmemcached(port, tmpdir, rng):
@@ -89,7 +137,12 @@ def main():
         d = mcutil.Daemon(tmp, "kc")
         with_pymemcache(d.port, rng)
         with_libmemcached(d.port, tmp.path, rng)
+        issue17_pymemcache_pickle_serde(d.port)
+        issue17_memccapable(d.port)
         d.stop()
+        d2 = mcutil.Daemon(tmp, "kc2", extra=["--conns", "4"])
+        issue17_quit_closes(d2.port)
+        d2.stop()
     finally:
         tmp.close()
     print("ok")

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/kc_mcitem.h"
 #include "daemon/kc_mcparse.h"
 
 #define CHECK(cond) do { \
@@ -54,7 +55,10 @@ int main(void)
     CHECK(mc_key_ok(&x));
     x.len = 251;
     CHECK(!mc_key_ok(&x));
-    x = tok("a\tb");
+    /* control bytes are taken, as memcached takes them (memcaslap's keys) */
+    x = tok("a\tb\x01\x7f");
+    CHECK(mc_key_ok(&x));
+    x = tok("a b");
     CHECK(!mc_key_ok(&x));
     /* the direct form round-trips; either case names one block */
     k.lo = 0x0123456789abcdefull;
@@ -68,14 +72,56 @@ int main(void)
         if (*p >= 'a' && *p <= 'f')
             *p = (char)(*p - 'a' + 'A');
     CHECK(mc_key_map(&x, &ns, &k2) && k2.lo == k.lo && k2.hi == k.hi);
-    /* other shapes: the default namespace, a hash of the text */
+    /* other shapes: text keys, a hash of the text */
     out[20] = 'g';
-    CHECK(!mc_key_map(&x, &ns, &k2) && ns == MC_DEFAULT_NS);
+    CHECK(!mc_key_map(&x, &ns, &k2) && ns == MC_TEXT_NS);
     x = tok("user:42");
-    CHECK(!mc_key_map(&x, &ns, &k) && ns == MC_DEFAULT_NS);
+    CHECK(!mc_key_map(&x, &ns, &k));
     x = tok("user:43");
     mc_key_map(&x, &ns, &k2);
     CHECK(k.lo != k2.lo || k.hi != k2.hi);
+    /* the item header round-trips; anything else is not one */
+    {
+        struct mc_meta m = { 0xdeadbeef, MCI_STALE, 1234567890123ll, 1ull << 60 }, m2;
+        uint8_t h[MCI_HDR_LEN + 3] = { 0 };
+
+        mci_encode(h, &m);
+        CHECK(mci_decode(h, sizeof(h), &m2) == 0);
+        CHECK(m2.flags == m.flags && m2.bits == m.bits && m2.exptime == m.exptime &&
+              m2.cas == m.cas);
+        CHECK(mci_decode(h, MCI_HDR_LEN - 1, &m2) < 0);
+        h[2]++;
+        CHECK(mci_decode(h, sizeof(h), &m2) < 0);
+    }
+    /* memcached's exptime rules */
+    CHECK(mci_exptime(0, 1000) == 0);
+    CHECK(mci_exptime(-1, 1000) == 1);
+    CHECK(mci_exptime(10, 1000) == 1010);
+    CHECK(mci_exptime(MCI_REL_MAX + 1, 1ll << 40) == 1);
+    CHECK(mci_exptime(1ll << 40, 1000) == 1ll << 40);
+    {
+        struct mc_meta m = { 0, 0, 1010, 1 };
+
+        CHECK(!mci_expired(&m, 1009) && mci_expired(&m, 1010));
+        CHECK(mci_ttl(&m, 1000) == 10);
+        m.exptime = 0;
+        CHECK(!mci_expired(&m, 1ll << 40) && mci_ttl(&m, 5) == -1);
+    }
+    /* cas: above the clock at the start, above anything seen, never twice */
+    {
+        struct mc_state st = { 0 };
+        uint64_t a, b;
+
+        mc_cas_seen(&st, 5000);
+        a = mc_cas_next(&st, 100);
+        CHECK(a == 5001);
+        b = mc_cas_next(&st, 1ull << 50);
+        CHECK(b == a + 1);
+        mc_cas_seen(&st, 1ull << 52);
+        CHECK(mc_cas_next(&st, 0) == (1ull << 52) + 1);
+        st = (struct mc_state){ 0 };
+        CHECK(mc_cas_next(&st, 1ull << 50) == (1ull << 50) + 1);
+    }
     printf("ok\n");
     return 0;
 }

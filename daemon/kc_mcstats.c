@@ -1,0 +1,220 @@
+/*
+ * kc_mcstats.c - memcached's stats command and its sub-commands on the
+ * memcache port: memcached's names where they mean the same, kc_* for
+ * the SSD tier. `stats slabs` and `stats items` describe the engine's size
+ * classes (a class is a memcached slab class: slot size, slabs, items).
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/kc_conn.h"
+#include "daemon/kc_dispatch.h"
+#include "daemon/kc_mcconn.h"
+#include "daemon/kc_server.h"
+
+/* What `version` and `stats` call the protocol level. */
+#define MC_STATS_VERSION "1.6.0"
+/* Most size classes reported by stats slabs / items. */
+#define MC_CLASSES_MAX 256
+
+/* The general stats. */
+static void mc_stats_general(struct conn *c, struct sbuf *b)
+{
+    struct server *s = c->srv;
+    struct daemon_stats *d = &s->stats;
+    struct mc_state *m = &s->mcs;
+    struct store_stats ss;
+    uint64_t now = loop_now_ns();
+
+    store_stats(s->st, &ss);
+    sbuf_printf(b, "STAT pid %d\r\n", (int)getpid());
+    sbuf_printf(b, "STAT uptime %llu\r\n",
+                (unsigned long long)((now - d->start_ns) / 1000000000ull));
+    sbuf_printf(b, "STAT time %lld\r\n", (long long)time(NULL));
+    sbuf_printf(b, "STAT version %s\r\n", MC_STATS_VERSION);
+    sbuf_printf(b, "STAT kc_version %s\r\n", KC_VERSION);
+    sbuf_printf(b, "STAT pointer_size %d\r\n", (int)(8 * sizeof(void *)));
+    sbuf_printf(b, "STAT curr_connections %llu\r\n", (unsigned long long)d->conns);
+    sbuf_printf(b, "STAT total_connections %llu\r\n",
+                (unsigned long long)d->conns_total);
+#define MC_PRINT(n) sbuf_printf(b, "STAT " #n " %llu\r\n", (unsigned long long)m->n);
+    MC_COUNTERS(MC_PRINT)
+#undef MC_PRINT
+    sbuf_printf(b, "STAT bytes_read %llu\r\n", (unsigned long long)d->bytes_in);
+    sbuf_printf(b, "STAT bytes_written %llu\r\n", (unsigned long long)d->bytes_out);
+    sbuf_printf(b, "STAT limit_maxbytes %llu\r\n", (unsigned long long)ss.device_size);
+    sbuf_printf(b, "STAT threads 1\r\n");
+    sbuf_printf(b, "STAT bytes %llu\r\n", (unsigned long long)ss.bytes);
+    sbuf_printf(b, "STAT curr_items %llu\r\n", (unsigned long long)ss.items);
+    sbuf_printf(b, "STAT evictions %llu\r\n", (unsigned long long)ss.evicted_items);
+    sbuf_printf(b, "STAT kc_gets %llu\r\n", (unsigned long long)ss.gets);
+    sbuf_printf(b, "STAT kc_get_hits %llu\r\n", (unsigned long long)ss.hits);
+    sbuf_printf(b, "STAT kc_get_hits_mem %llu\r\n", (unsigned long long)ss.hits_mem);
+    sbuf_printf(b, "STAT kc_ssd_bytes_read %llu\r\n", (unsigned long long)ss.bytes_read);
+    sbuf_printf(b, "STAT kc_ssd_bytes_written %llu\r\n",
+                (unsigned long long)ss.bytes_written);
+    sbuf_printf(b, "STAT kc_slab_evictions %llu\r\n", (unsigned long long)ss.evictions);
+    sbuf_printf(b, "STAT kc_checksum_failures %llu\r\n",
+                (unsigned long long)ss.checksum_failures);
+    sbuf_printf(b, "STAT kc_io_errors %llu\r\n", (unsigned long long)ss.io_errors);
+    sbuf_printf(b, "STAT kc_memcache_get_keys %llu\r\n",
+                (unsigned long long)d->mc_get_keys);
+    sbuf_printf(b, "STAT kc_memcache_get_hits %llu\r\n",
+                (unsigned long long)m->get_hits);
+    sbuf_printf(b, "STAT kc_memcache_sets %llu\r\n", (unsigned long long)d->mc_sets);
+    sbuf_printf(b, "STAT kc_memcache_errors %llu\r\n", (unsigned long long)d->mc_errors);
+}
+
+/* stats settings: what memcached reports, with kvcached's values. */
+static void mc_stats_settings(struct conn *c, struct sbuf *b)
+{
+    struct server *s = c->srv;
+    const struct options *o = s->opts;
+    struct store_stats ss;
+
+    store_stats(s->st, &ss);
+    sbuf_printf(b, "STAT maxbytes %llu\r\n", (unsigned long long)ss.device_size);
+    sbuf_printf(b, "STAT maxconns %u\r\n", (unsigned)o->max_conns);
+    sbuf_printf(b, "STAT tcpport %d\r\n", s->mc_port);
+    sbuf_printf(b, "STAT udpport 0\r\n");
+    sbuf_printf(b, "STAT inter %s\r\n", o->memcache_listen);
+    sbuf_printf(b, "STAT verbosity 0\r\n");
+    sbuf_printf(b, "STAT evictions on\r\n");
+    sbuf_printf(b, "STAT num_threads 1\r\n");
+    sbuf_printf(b, "STAT cas_enabled yes\r\n");
+    sbuf_printf(b, "STAT item_size_max %llu\r\n", (unsigned long long)mc_max_value(c));
+    sbuf_printf(b, "STAT flush_enabled yes\r\n");
+    sbuf_printf(b, "STAT idle_timeout %llu\r\n", (unsigned long long)o->idle_timeout);
+    sbuf_printf(b, "STAT kc_slab_size %llu\r\n", (unsigned long long)ss.slab_size);
+    sbuf_printf(b, "STAT kc_memory %llu\r\n", (unsigned long long)ss.mem_bytes);
+    sbuf_printf(b, "STAT kc_memcache_block %llu\r\n",
+                (unsigned long long)o->memcache_block);
+}
+
+/* One size class as a memcached slab class. */
+struct mc_class {
+    uint32_t slot;     /* slot size */
+    uint32_t slabs;    /* slabs of it */
+    uint64_t chunks;   /* slots */
+    uint64_t used;     /* slots used */
+    uint64_t live;     /* items still indexed */
+};
+
+/* Gather the classes in use from the slab table; returns how many. */
+static size_t mc_classes(struct store *st, struct mc_class *cl, size_t max)
+{
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < store_nslabs(st); i++) {
+        struct store_slab_info si;
+        size_t k;
+
+        if (store_slab_get(st, i, &si) != 0 || si.state == STORE_SLAB_FREE)
+            continue;
+        for (k = 0; k < n && cl[k].slot != si.slot_size; k++)
+            ;
+        if (k == n) {
+            if (n == max)
+                continue;
+            cl[n++] = (struct mc_class){ .slot = si.slot_size };
+        }
+        cl[k].slabs++;
+        cl[k].chunks += si.nslots;
+        cl[k].used += si.nitems;
+        cl[k].live += si.nlive;
+    }
+    return n;
+}
+
+/* stats slabs / stats items from the engine's classes. */
+static int mc_stats_classes(struct conn *c, struct sbuf *b, bool items)
+{
+    struct store_stats ss;
+    struct mc_class *cl = calloc(MC_CLASSES_MAX, sizeof(*cl));
+    size_t n;
+
+    if (cl == NULL)
+        return -1;
+    store_stats(c->srv->st, &ss);
+    n = mc_classes(c->srv->st, cl, MC_CLASSES_MAX);
+    for (size_t i = 0; i < n; i++) {
+        size_t id = i + 1;
+
+        if (items) {
+            sbuf_printf(b, "STAT items:%zu:number %llu\r\n", id,
+                        (unsigned long long)cl[i].live);
+            sbuf_printf(b, "STAT items:%zu:age 0\r\n", id);
+            sbuf_printf(b, "STAT items:%zu:evicted %llu\r\n", id, 0ull);
+            continue;
+        }
+        sbuf_printf(b, "STAT %zu:chunk_size %u\r\n", id, cl[i].slot);
+        sbuf_printf(b, "STAT %zu:chunks_per_page %llu\r\n", id,
+                    (unsigned long long)(cl[i].chunks / cl[i].slabs));
+        sbuf_printf(b, "STAT %zu:total_pages %u\r\n", id, cl[i].slabs);
+        sbuf_printf(b, "STAT %zu:total_chunks %llu\r\n", id,
+                    (unsigned long long)cl[i].chunks);
+        sbuf_printf(b, "STAT %zu:used_chunks %llu\r\n", id,
+                    (unsigned long long)cl[i].live);
+        sbuf_printf(b, "STAT %zu:free_chunks %llu\r\n", id,
+                    (unsigned long long)(cl[i].chunks - cl[i].used));
+    }
+    if (!items) {
+        sbuf_printf(b, "STAT active_slabs %zu\r\n", n);
+        sbuf_printf(b, "STAT total_malloced %llu\r\n",
+                    (unsigned long long)(ss.ssd_slabs_used * ss.slab_size));
+    }
+    free(cl);
+    return 0;
+}
+
+/* stats conns: one group of lines per connection, as memcached. */
+static void mc_stats_conns(struct conn *c, struct sbuf *b)
+{
+    struct server *s = c->srv;
+    uint64_t now = loop_now_ns();
+
+    for (struct conn *x = s->conns; x; x = x->next) {
+        int fd = x->lh.fd;
+
+        sbuf_printf(b, "STAT %d:addr %s\r\n", fd, x->mc ? "tcp:memcache" :
+                    x->is_unix ? "unix" : "tcp");
+        sbuf_printf(b, "STAT %d:state %s\r\n", fd,
+                    x->state == CS_DATA ? "conn_nread" : "conn_parse_cmd");
+        sbuf_printf(b, "STAT %d:secs_since_last_cmd %llu\r\n", fd,
+                    (unsigned long long)((now - x->last_active_ns) / 1000000000ull));
+    }
+}
+
+int mc_cmd_stats(struct conn *c, const struct mc_tok *t, size_t nt)
+{
+    struct server *s = c->srv;
+    struct sbuf b = { 0 };
+
+    if (nt == 1) {
+        mc_stats_general(c, &b);
+    } else if (nt == 2 && mc_tok_is(&t[1], "reset")) {
+        memset(&s->mcs.cmd_get, 0, sizeof(s->mcs) -
+               offsetof(struct mc_state, cmd_get));
+        mc_reply(c, "RESET\r\n");
+        return mc_done(c);
+    } else if (nt == 2 && mc_tok_is(&t[1], "settings")) {
+        mc_stats_settings(c, &b);
+    } else if (nt == 2 && (mc_tok_is(&t[1], "slabs") || mc_tok_is(&t[1], "items"))) {
+        if (mc_stats_classes(c, &b, t[1].p[0] == 'i') < 0)
+            return mc_error(c, "SERVER_ERROR out of memory\r\n");
+    } else if (nt == 2 && mc_tok_is(&t[1], "conns")) {
+        mc_stats_conns(c, &b);
+    } else {
+        return mc_error(c, "ERROR\r\n");
+    }
+    sbuf_printf(&b, "END\r\n");
+    if (b.p == NULL)
+        return mc_error(c, "SERVER_ERROR out of memory\r\n");
+    conn_send_text(c, b.p, b.len);
+    sbuf_free(&b);
+    return mc_done(c);
+}
