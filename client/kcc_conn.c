@@ -44,9 +44,7 @@ void kcc_conn_deinit(struct kcc_conn *c)
     kcc_conn_close(c);
 }
 
-/* Wait until fd is ready for `events` or the deadline passes.
- * 0, KVCACHE_ETIMEDOUT or -errno. */
-static int conn_wait(int fd, short events, uint64_t deadline_ms)
+int kcc_conn_wait(int fd, short events, uint64_t deadline_ms)
 {
     for (;;) {
         uint64_t now = kcc_now_ms();
@@ -82,7 +80,7 @@ static int conn_connect_addr(int family, const struct sockaddr *addr, socklen_t 
         rc = -errno;
         goto err;
     }
-    rc = conn_wait(fd, POLLOUT, deadline_ms);
+    rc = kcc_conn_wait(fd, POLLOUT, deadline_ms);
     if (rc)
         goto err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) < 0 || soerr) {
@@ -174,7 +172,7 @@ int kcc_conn_writev(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadl
             continue;
         if (w < 0 && errno != EAGAIN)
             return -errno;
-        int rc = conn_wait(c->fd, POLLOUT, deadline_ms);
+        int rc = kcc_conn_wait(c->fd, POLLOUT, deadline_ms);
         if (rc)
             return rc;
     }
@@ -195,7 +193,7 @@ int kcc_conn_readv(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadli
             continue;
         if (errno != EAGAIN)
             return -errno;
-        int rc = conn_wait(c->fd, POLLIN, deadline_ms);
+        int rc = kcc_conn_wait(c->fd, POLLIN, deadline_ms);
         if (rc)
             return rc;
     }

@@ -27,6 +27,10 @@ void kcc_conn_init(struct kcc_conn *c, const struct kcc_uri *uri);
 void kcc_conn_deinit(struct kcc_conn *c);
 void kcc_conn_close(struct kcc_conn *c);
 
+/* Wait until fd is ready for `events` (POLLIN, POLLOUT) or the deadline
+ * passes.  0, KVCACHE_ETIMEDOUT or -errno. */
+int kcc_conn_wait(int fd, short events, uint64_t deadline_ms);
+
 /* Connect if not connected, within min(deadline, now + connect_ms).
  * 0, -errno, KVCACHE_ETIMEDOUT. */
 int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms);

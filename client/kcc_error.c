@@ -19,6 +19,9 @@ static const char *const kc_errtext[] = {
     "wrong block size or buffer too small",
     "no space on the server",
     "namespace not opened with this handle",
+    "a lease ended before its release: the bytes read may be wrong",
+    "the server offers no shared memory",
+    "a server limit was reached (leased bytes, batch size)",
 };
 
 const char *kvcache_strerror(int err)

@@ -45,6 +45,7 @@ int kcc_server_down(const struct kcc_server *s)
 void kcc_server_deinit(struct kcc_server *s)
 {
     kcc_conn_deinit(&s->conn);
+    kcc_shm_deinit(&s->shm);
     free(s->rx.pb);
     memset(&s->rx, 0, sizeof(s->rx));
 }
@@ -65,6 +66,8 @@ int kcc_code(int32_t code)
     case KVCACHE__CODE__BUSY:
     case KVCACHE__CODE__NAMESPACE_FULL:
         return KVCACHE_ENOSPACE;
+    case KVCACHE__CODE__LIMIT:
+        return KVCACHE_ELIMIT;
     default:
         return KVCACHE_ESERVER;
     }
@@ -121,11 +124,10 @@ static int mux_pack(struct kcc_server *s, struct kcc_xfer *x)
     return 0;
 }
 
-/* Connect the server and lay out everything it is to be sent. */
-static int mux_start(struct kcc_server *s, struct mux_srv *m, const struct kcc_mux_cfg *cfg,
-                     uint64_t deadline)
+int kcc_server_connect(struct kcc_server *s, const struct kcc_mux_cfg *cfg,
+                       uint64_t deadline)
 {
-    int rc, n = 0;
+    int rc;
 
     /* Between calls nothing is owed to us: a readable socket means the
      * server closed it (restart, idle timeout); start a new one. */
@@ -134,6 +136,21 @@ static int mux_start(struct kcc_server *s, struct mux_srv *m, const struct kcc_m
     if (kcc_server_down(s))
         return KVCACHE_EDOWN;
     rc = kcc_conn_ensure(&s->conn, deadline, cfg->connect_ms);
+    if (rc == 0 && s->shm.tried_gen != s->conn.nconnects) {
+        rc = kcc_shm_attach(s, deadline);
+        if (rc)
+            kcc_conn_close(&s->conn);
+    }
+    return rc;
+}
+
+/* Connect the server and lay out everything it is to be sent. */
+static int mux_start(struct kcc_server *s, struct mux_srv *m, const struct kcc_mux_cfg *cfg,
+                     uint64_t deadline)
+{
+    int rc, n = 0;
+
+    rc = kcc_server_connect(s, cfg, deadline);
     if (rc)
         return rc;
     rx_reset(&s->rx);

@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 
 #include "kcc_conn.h"
+#include "kcc_shm.h"
 #include "kvcache.pb-c.h"
 
 struct kcc_xfer;
@@ -72,6 +73,7 @@ struct kcc_server {
     uint64_t next_id;           /* request id counter */
     struct kcc_rx rx;           /* receive state */
     uint64_t timeouts;          /* exchanges that timed out */
+    struct kcc_shm shm;         /* shared region and staging (kcc_shm.c) */
 };
 
 /* Connect and retry settings of a handle. */
@@ -84,6 +86,11 @@ struct kcc_mux_cfg {
 int kcc_server_down(const struct kcc_server *s);
 
 void kcc_server_init(struct kcc_server *s, const struct kcc_uri *uri);
+
+/* Connect if needed (replacing a connection the server closed) and attach a
+ * new unix connection to the daemon's shared memory.  0 or an error. */
+int kcc_server_connect(struct kcc_server *s, const struct kcc_mux_cfg *cfg,
+                       uint64_t deadline_ms);
 void kcc_server_deinit(struct kcc_server *s);
 
 /*

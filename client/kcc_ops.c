@@ -171,6 +171,7 @@ struct keyop_args {
     void *const *bufs;          /* get/get_prefix: caller buffers, by key index */
     size_t buf_size;
     uint32_t *lengths;          /* per key (optional for get_prefix) */
+    kvcache_ref_t *refs;        /* get_prefix_refs: references, by key index */
 };
 
 /* One batch of one server's keys. */
@@ -181,6 +182,10 @@ struct keyop_xfer {
     size_t count;
     size_t found;               /* prefix: leading run; get/delete: hits */
     struct iovec *iov;          /* where the blocks go */
+    int by_ref;                 /* asked for references (shared memory) */
+    uint64_t gen;               /* the connection asked on */
+    uint64_t lease;             /* lease the answer holds, 0 if none */
+    uint64_t lease_deadline;    /* its end, CLOCK_MONOTONIC ns */
     Kvcache__Request req;
     union {
         Kvcache__MatchRequest m;
@@ -211,6 +216,7 @@ static void keyop_build(struct keyop_xfer *t, enum keyop op, uint64_t ns, uint8_
         t->u.gp = gp;
         t->u.gp.ns = ns;
         t->u.gp.keys = keys;
+        t->u.gp.by_ref = t->by_ref;
         t->req.op_case = KVCACHE__REQUEST__OP_GET_PREFIX;
         t->req.get_prefix = &t->u.gp;
         break;
@@ -220,6 +226,7 @@ static void keyop_build(struct keyop_xfer *t, enum keyop op, uint64_t ns, uint8_
         t->u.g = g;
         t->u.g.ns = ns;
         t->u.g.keys = keys;
+        t->u.g.by_ref = t->by_ref;
         t->req.op_case = KVCACHE__REQUEST__OP_GET;
         t->req.get = &t->u.g;
         break;
@@ -234,6 +241,45 @@ static void keyop_build(struct keyop_xfer *t, enum keyop op, uint64_t ns, uint8_
         break;
     }
     }
+}
+
+/* Block j (key index i) of a batch: copied from the shared region, made a
+ * reference, or named for the data section in t->iov[*n].  0 or an error. */
+static int keyop_block(struct keyop_xfer *t, const uint64_t *offs, size_t j, size_t i,
+                       uint32_t len, int *n)
+{
+    struct keyop_args *a = t->a;
+    const struct kcc_server *s = &a->p->srv[t->x.server];
+    uint64_t off = offs ? offs[j] : UINT64_MAX;
+    const void *src = NULL;
+
+    if (a->refs == NULL && len > a->buf_size)
+        return KVCACHE_ESIZE;
+    if (off != UINT64_MAX && (src = kcc_shm_ptr(s, off, len)) == NULL)
+        return KVCACHE_EPROTO;
+    if (a->refs) {
+        kvcache_ref_t *r = &a->refs[i];
+        *r = (kvcache_ref_t){.data = src, .len = len, .deadline_ns = UINT64_MAX,
+                             .server = t->x.server};
+        if (src) {
+            r->flags = KVCACHE_REF_SHARED;
+            r->lease = t->lease;
+            r->deadline_ns = t->lease_deadline;
+            r->priv_flags = KCC_GEN(t->gen) << 8;
+            return 0;
+        }
+        r->data = malloc(len ? len : 1);
+        if (r->data == NULL)
+            return KVCACHE_ENOMEM;
+        r->priv_flags = 1;   /* a copy of the library's */
+        t->iov[(*n)++] = (struct iovec){(void *)r->data, len};
+        return 0;
+    }
+    if (src)
+        memcpy(a->bufs[i], src, len);
+    else
+        t->iov[(*n)++] = (struct iovec){a->bufs[i], len};
+    return 0;
 }
 
 /* A batch's response: counts, and the caller's buffers for its blocks. */
@@ -261,12 +307,16 @@ static int keyop_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data
         return 0;
     case OP_GET_PREFIX: {
         const Kvcache__GetPrefixResponse *g = resp->get_prefix;
-        if (g->found > t->count || g->n_lengths < g->found)
+        const uint64_t *offs = t->by_ref ? g->offsets : NULL;
+        if (g->found > t->count || g->n_lengths < g->found ||
+            (t->by_ref && g->n_offsets != g->found))
             return KVCACHE_EPROTO;
+        t->lease = g->lease;
+        t->lease_deadline = g->lease_deadline_ns;
         for (size_t j = 0; j < g->found; j++) {
-            if (g->lengths[j] > a->buf_size)
-                return KVCACHE_ESIZE;
-            t->iov[n++] = (struct iovec){a->bufs[t->idx[j]], g->lengths[j]};
+            rc = keyop_block(t, offs, j, t->idx[j], g->lengths[j], &n);
+            if (rc)
+                return rc;
             if (a->lengths)
                 a->lengths[t->idx[j]] = g->lengths[j];
         }
@@ -275,24 +325,58 @@ static int keyop_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data
     }
     case OP_GET: {
         const Kvcache__GetResponse *g = resp->get;
-        if (g->n_status != t->count || g->n_lengths != t->count)
+        const uint64_t *offs = t->by_ref ? g->offsets : NULL;
+        if (g->n_status != t->count || g->n_lengths != t->count ||
+            (t->by_ref && g->n_offsets != t->count))
             return KVCACHE_EPROTO;
+        t->lease = g->lease;
+        t->lease_deadline = g->lease_deadline_ns;
         for (size_t j = 0; j < t->count; j++)
             if (g->status[j] == KVCACHE__CODE__OK && g->lengths[j] > a->buf_size)
                 return KVCACHE_ESIZE;
         for (size_t j = 0; j < t->count; j++) {
             int hit = g->status[j] == KVCACHE__CODE__OK;
-            if (hit)
-                t->iov[n++] = (struct iovec){a->bufs[t->idx[j]], g->lengths[j]};
+            if (hit && (rc = keyop_block(t, offs, j, t->idx[j], g->lengths[j], &n)) != 0)
+                return rc;
             a->lengths[t->idx[j]] = hit ? g->lengths[j] : 0;
+            t->found += (size_t)hit;
         }
-        t->found = (size_t)n;
         break;
     }
     }
+    /* copies out of the region are good only if they ended within the lease */
+    if (t->lease && a->refs == NULL && kcc_now_ns() >= t->lease_deadline)
+        return KVCACHE_ESTALE;
     *iov = t->iov;
     *niov = n;
     return 0;
+}
+
+/* Give back the leases of batches t[0..nx) that no reference in refs[0..run)
+ * holds (all of them when refs is NULL), one Release per server. */
+static void keyop_release(struct kcc_pool *p, struct keyop_xfer *t, size_t nx,
+                          const kvcache_ref_t *refs, size_t run)
+{
+    uint64_t *ids = malloc(sizeof(*ids) * (nx ? nx : 1));
+    uint64_t deadline = kcc_now_ms() + (uint64_t)p->kc->opt.timeout_ms;
+    size_t k = 0;
+
+    if (ids == NULL)
+        return;   /* the daemon's lease timeout ends them */
+    while (k < nx) {
+        uint32_t s = t[k].x.server;
+        uint64_t gen = t[k].gen;
+        size_t m = 0;
+        for (; k < nx && t[k].x.server == s; k++) {
+            if (t[k].lease == 0)
+                continue;
+            if (refs && t[k].found && t[k].idx[0] < run && refs[t[k].idx[0]].lease == t[k].lease)
+                continue;   /* a reference within the run holds it */
+            ids[m++] = t[k].lease;
+        }
+        kcc_shm_release(&p->srv[s], gen, ids, m, deadline);
+    }
+    free(ids);
 }
 
 /* Run one key operation over keys[0..n); results per key index in a, the
@@ -344,6 +428,13 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
             b->idx = sp.idx + first;
             b->count = sp.count[s] - off < KCC_MAX_BATCH ? sp.count[s] - off : KCC_MAX_BATCH;
             b->iov = iovs + first;
+            if (a->op == OP_GET_PREFIX || a->op == OP_GET) {
+                /* references need the connection attached before asking */
+                if (off == 0)
+                    kcc_server_connect(&p->srv[s], &kc->cfg, deadline);
+                b->by_ref = kcc_shm_on(&p->srv[s]);
+                b->gen = p->srv[s].conn.nconnects;
+            }
             keyop_build(b, a->op, ns, sp.wire + 16 * first);
             b->x = (struct kcc_xfer){.server = s, .req = &b->req, .on_resp = keyop_resp,
                                      .arg = b};
@@ -368,7 +459,19 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
             if (run < sp.count[s] && sp.idx[sp.start[s] + run] < res)
                 res = sp.idx[sp.start[s] + run];
         }
-    } else {
+    }
+    if (a->refs) {
+        /* references past the run are not handed out */
+        keyop_release(p, t, nx, a->refs, res);
+        for (size_t i = res; i < n; i++) {
+            if (a->refs[i].priv_flags & 1)
+                free((void *)a->refs[i].data);
+            memset(&a->refs[i], 0, sizeof(a->refs[i]));
+        }
+    } else if (a->op == OP_GET_PREFIX || a->op == OP_GET) {
+        keyop_release(p, t, nx, NULL, 0);
+    }
+    if (a->op != OP_MATCH && a->op != OP_GET_PREFIX) {
         for (size_t i = 0; i < nx; i++) {
             if (t[i].x.rc == 0) {
                 res += t[i].found;
@@ -408,6 +511,54 @@ int kvcache_get_prefix(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
     if (kc == NULL || found == NULL || (n && (keys == NULL || bufs == NULL)))
         return KVCACHE_EINVAL;
     return keyop_run(kc, &a, ns_id, keys, n, found);
+}
+
+int kvcache_get_prefix_refs(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                            size_t n, kvcache_ref_t *refs, size_t *found)
+{
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_GET_PREFIX, .refs = refs};
+    if (found)
+        *found = 0;
+    if (kc == NULL || found == NULL || (n && (keys == NULL || refs == NULL)))
+        return KVCACHE_EINVAL;
+    memset(refs, 0, sizeof(*refs) * n);
+    return keyop_run(kc, &a, ns_id, keys, n, found);
+}
+
+int kvcache_release_refs(kvcache_t *kc, kvcache_ref_t *refs, size_t n)
+{
+    uint64_t now = kcc_now_ns(), *ids;
+    int rc = 0;
+
+    if (kc == NULL || (n && refs == NULL))
+        return KVCACHE_EINVAL;
+    ids = malloc(sizeof(*ids) * (n ? n : 1));
+    for (uint32_t s = 0; s < kc->nservers; s++) {
+        size_t m = 0;
+        uint32_t gen = 0;
+        for (size_t i = 0; i < n; i++) {
+            kvcache_ref_t *r = &refs[i];
+            int seen = 0;
+            if (r->server != s || r->lease == 0)
+                continue;
+            if (now >= r->deadline_ns)
+                rc = KVCACHE_ESTALE;
+            gen = r->priv_flags >> 8;
+            for (size_t j = 0; j < m && !seen; j++)
+                seen = ids[j] == r->lease;
+            if (!seen && ids)
+                ids[m++] = r->lease;
+        }
+        kcc_shm_release(&kc->pool.srv[s], gen, ids, m,
+                        kcc_now_ms() + (uint64_t)kc->opt.timeout_ms);
+    }
+    free(ids);
+    for (size_t i = 0; i < n; i++) {
+        if (refs[i].priv_flags & 1)
+            free((void *)refs[i].data);
+        memset(&refs[i], 0, sizeof(refs[i]));
+    }
+    return rc;
 }
 
 int kvcache_get(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,

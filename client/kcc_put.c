@@ -54,6 +54,55 @@ static int put_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data_l
     return 0;
 }
 
+/* True if every block of the batch lies in staging area sh. */
+static int put_in_staging(const struct kcc_shm *sh, const void *const *bufs,
+                          const uint32_t *idx, size_t count, size_t block_len)
+{
+    for (size_t j = 0; j < count; j++) {
+        const uint8_t *b = bufs[idx[j]];
+        if (sh->staging == NULL || b < sh->staging || b >= sh->staging + sh->staging_size ||
+            block_len > (size_t)(sh->staging + sh->staging_size - b))
+            return 0;
+    }
+    return 1;
+}
+
+/* A batch for server s goes by reference when its connection (made now if
+ * needed) is attached: blocks already in the staging area are named by
+ * their offsets, others are copied into its free part first (*scratch
+ * bytes past the reservations are taken by earlier batches of the call).
+ * Sets the items' offsets and *staging to the area's id, or leaves
+ * *staging 0 (bytes on the socket). */
+static void kcc_put_staged(struct kcc_pool *p, uint32_t s, Kvcache__PutItem *items,
+                           size_t count, const void *const *bufs, const uint32_t *idx,
+                           size_t block_len, uint64_t deadline, size_t *scratch,
+                           uint64_t *staging)
+{
+    struct kcc_server *sv = &p->srv[s];
+    struct kcc_shm *sh = &sv->shm;
+    size_t need = count * block_len, at;
+
+    *staging = 0;
+    if (count == 0 || sv->conn.uri->kind != KCC_URI_UNIX ||
+        kcc_server_connect(sv, &p->kc->cfg, deadline) != 0 || !kcc_shm_on(sv) ||
+        sh->staging == NULL)
+        return;
+    if (put_in_staging(sh, bufs, idx, count, block_len)) {
+        for (size_t j = 0; j < count; j++)
+            items[j].offset = (uint64_t)((const uint8_t *)bufs[idx[j]] - sh->staging);
+    } else {
+        at = sh->staging_used + *scratch;
+        if (at > sh->staging_size || need > sh->staging_size - at)
+            return;
+        for (size_t j = 0; j < count; j++) {
+            memcpy(sh->staging + at + j * block_len, bufs[idx[j]], block_len);
+            items[j].offset = at + j * block_len;
+        }
+        *scratch += need;
+    }
+    *staging = sh->staging_id;
+}
+
 int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_t n,
                uint32_t first_pos, const void *const *bufs, size_t block_len,
                int *status, size_t *nstored, uint64_t deadline)
@@ -67,6 +116,7 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
     struct iovec *iovs = NULL;
     int *st = status, rc;
     struct kcc_split sp;
+    size_t *scratch = NULL;     /* per server: staging bytes this call copied into */
 
     if (nstored)
         *nstored = 0;
@@ -86,9 +136,10 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
     items = calloc(n, sizeof(*items));
     itemp = calloc(n, sizeof(*itemp));
     iovs = calloc(n, sizeof(*iovs));
+    scratch = calloc(kc->nservers, sizeof(*scratch));
     if (st == NULL)
         st = calloc(n, sizeof(*st));
-    if (!t || !xp || !items || !itemp || !iovs || !st) {
+    if (!t || !xp || !items || !itemp || !iovs || !st || !scratch) {
         rc = KVCACHE_ENOMEM;
         goto out;
     }
@@ -116,6 +167,8 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
                 b->iov[j] = (struct iovec){(void *)bufs[b->idx[j]], block_len};
             }
             b->put = pi;
+            kcc_put_staged(p, s, b->items, b->count, bufs, b->idx, block_len, deadline,
+                           &scratch[s], &b->put.staging);
             b->put.ns = ns;
             b->put.n_items = b->count;
             b->put.items = b->itemp;
@@ -123,7 +176,8 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
             b->req.op_case = KVCACHE__REQUEST__OP_PUT;
             b->req.put = &b->put;
             b->x = (struct kcc_xfer){.server = s, .req = &b->req, .data = b->iov,
-                                     .ndata = (int)b->count, .on_resp = put_resp, .arg = b};
+                                     .ndata = b->put.staging ? 0 : (int)b->count,
+                                     .on_resp = put_resp, .arg = b};
             xp[k++] = &b->x;
         }
     kcc_run(p, xp, nx, ns, deadline, "put");
@@ -148,6 +202,7 @@ out:
     free(items);
     free(itemp);
     free(iovs);
+    free(scratch);
     kcc_split_free(&sp);
     return rc;
 }

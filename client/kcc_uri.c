@@ -47,6 +47,11 @@ int kcc_uri_parse(const char *s, size_t len, struct kcc_uri *uri)
     uri->weight = (uint32_t)w;
     if (len > 5 && memcmp(s, "unix:", 5) == 0) {
         size_t plen = len - 5;
+        if (plen > 6 && memcmp(s + len - 6, "?shm=", 5) == 0 &&
+            (s[len - 1] == '0' || s[len - 1] == '1')) {
+            uri->no_shm = s[len - 1] == '0';
+            plen -= 6;
+        }
         if (plen == 0 || plen >= sizeof(uri->path) || memchr(s + 5, '\0', plen))
             return KVCACHE_EURI;
         uri->kind = KCC_URI_UNIX;

@@ -1,5 +1,6 @@
 /*
- * kcc_uri.h - server URIs: "unix:/path" and "tcp:host:port" ("tcp:[v6]:port"),
+ * kcc_uri.h - server URIs: "unix:/path" (with "?shm=0": no shared memory)
+ * and "tcp:host:port" ("tcp:[v6]:port"),
  * and comma-separated lists of them with optional "*weight".
  */
 #ifndef KCC_URI_H
@@ -18,6 +19,7 @@ struct kcc_uri {
     char port[8];                       /* tcp: decimal port */
     char name[300];                     /* ring name: "host:port" or the path */
     uint32_t weight;                    /* ring weight, >= 1 */
+    int no_shm;                         /* unix: "?shm=0" given: socket only */
 };
 
 /* Parse one URI (with optional "*weight") from s[0..len).  0 or KVCACHE_EURI. */

@@ -112,7 +112,13 @@ enum kvcache_error {
     KVCACHE_ESIZE     = -30009, /* wrong block size for the namespace / buffer too small */
     KVCACHE_ENOSPACE  = -30010, /* the server had no space for a block */
     KVCACHE_ENONS     = -30011, /* namespace not opened with this handle */
-    KVCACHE_E_LAST    = -30011,
+    KVCACHE_ESTALE    = -30012, /* a lease ended before its release: bytes read
+                                   through those references may be wrong */
+    KVCACHE_ENOSHM    = -30013, /* the server offers no shared memory (tcp:,
+                                   opted out, or not a local daemon) */
+    KVCACHE_ELIMIT    = -30014, /* a server limit was reached (leased bytes,
+                                   batch size): release or send less */
+    KVCACHE_E_LAST    = -30014,
 };
 
 /* Text for an error code (KVCACHE_E* or -errno); never NULL. */
@@ -285,6 +291,133 @@ KVCACHE_API int kvcache_flush(kvcache_t *kc, int timeout_ms);
 /* Delete keys; *ndeleted (optional) counts those that were present. */
 KVCACHE_API int kvcache_delete(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
                                size_t n, size_t *ndeleted);
+
+/* ---- shared memory: zero-copy with a local daemon -------------------------
+ *
+ * On a "unix:" server the library asks the daemon, when it connects, for its
+ * shared region: one memfd holding the daemon's memory slabs and read buffers,
+ * mapped here read-only (PROT_READ, once per daemon, at the same address for
+ * the life of the handle).  Gets are then answered with references (offset,
+ * length, lease) instead of bytes on the socket: kvcache_get_prefix and
+ * kvcache_get copy each block once, from the region into the caller's
+ * buffers, and the calls below hand the references themselves to engines
+ * that move the bytes on their own (cudaMemcpyAsync from the region).
+ *
+ * Nothing changes for the caller but speed: every call works the same on tcp:
+ * servers, on daemons that offer no region and when shared memory is turned
+ * off ("unix:/path?shm=0" in the URI, or KVCACHE_SHM=0 in the environment);
+ * references then point into memory of the library.
+ *
+ * Leases.  A reference pins its block in the daemon: it is not reused,
+ * evicted or overwritten until released, for at most the daemon's lease
+ * timeout (--lease-timeout, 30 s by default); ref.deadline_ns says when that
+ * ends (CLOCK_MONOTONIC, which both processes share).  A copy that has ended
+ * before deadline_ns is good; kvcache_release_refs says KVCACHE_ESTALE when
+ * a lease had already ended, and the copied bytes must then be discarded.
+ * Each daemon also bounds the bytes one connection holds leased
+ * (--lease-max): past it a get answers KVCACHE_ELIMIT.  Closing the handle
+ * (or the process dying) releases everything at once.
+ *
+ * Typical engine loop (one CUDA stream, the region registered once):
+ *
+ *   const void *base; size_t size;
+ *   if (kvcache_shm_region(kc, 0, &base, &size) == 0)
+ *       cudaHostRegister((void *)base, size, cudaHostRegisterReadOnly);
+ *   ...
+ *   kvcache_ref_t refs[N]; size_t found;
+ *   kvcache_get_prefix_refs(kc, ns, keys, n, refs, &found);
+ *   for (size_t i = 0; i < found; i++)
+ *       cudaMemcpyAsync(gpu_dst[i], refs[i].data, refs[i].len,
+ *                       cudaMemcpyHostToDevice, stream);
+ *   cudaStreamSynchronize(stream);
+ *   if (kvcache_release_refs(kc, refs, found) == KVCACHE_ESTALE)
+ *       recompute();            // a lease ran out during the copy
+ *
+ * Puts by reference: kvcache_put_reserve hands out buffers inside a staging
+ * area the daemon shares with this connection (writable here; a GPU-to-host
+ * copy can land there directly); kvcache_put_commit stores them.  The daemon
+ * copies each committed block into its own memory (and checksums it then), so
+ * a block can never change after its commit; reservations live only in this
+ * process, so a client that dies holds nobody back.
+ */
+
+/* One block found by kvcache_get_prefix_refs. */
+typedef struct kvcache_ref {
+    const void *data;       /* the block's bytes, read-only; valid until
+                               kvcache_release_refs and until deadline_ns */
+    uint32_t len;           /* its length in bytes */
+    uint32_t flags;         /* KVCACHE_REF_SHARED: data lies in the server's
+                               shared region (kvcache_shm_region); otherwise
+                               in memory of the library */
+    uint64_t deadline_ns;   /* CLOCK_MONOTONIC time the lease ends (UINT64_MAX
+                               for memory of the library) */
+    uint64_t lease;         /* private: the daemon's lease id (0: none) */
+    uint32_t server;        /* private: index of the server */
+    uint32_t priv_flags;    /* private */
+} kvcache_ref_t;
+
+#define KVCACHE_REF_SHARED 1u
+
+/*
+ * kvcache_get_prefix without the copy: refs[i] (i < *found) names block i
+ * of the longest leading run present; refs[*found .. n) are zeroed.  Give
+ * refs[0 .. *found) back with kvcache_release_refs (also on error: *found
+ * counts what was obtained).  At most one call's references per handle
+ * should be held at a time; they count against the daemon's --lease-max.
+ */
+KVCACHE_API int kvcache_get_prefix_refs(kvcache_t *kc, uint64_t ns_id,
+                                        const kvcache_key_t *keys, size_t n,
+                                        kvcache_ref_t *refs, size_t *found);
+
+/*
+ * Release references (batched: one message per server, no wait for an
+ * answer) and zero them.  Refs with no lease (zeroed) are skipped.  Returns
+ * 0, or KVCACHE_ESTALE if any lease had ended before this call: the bytes
+ * read through those references may have been overwritten.
+ */
+KVCACHE_API int kvcache_release_refs(kvcache_t *kc, kvcache_ref_t *refs, size_t n);
+
+/*
+ * The shared region of server `server` as mapped in this process (connects
+ * if needed): [*base, *base + *size), read-only, page aligned, the same for
+ * the life of the handle (a daemon restart maps the new region elsewhere:
+ * ask again after KVCACHE_ECLOSED).  Register it with CUDA once
+ * (cudaHostRegister with cudaHostRegisterReadOnly) to copy references to the
+ * GPU at full speed.  KVCACHE_ENOSHM if the server offers none.
+ */
+KVCACHE_API int kvcache_shm_region(kvcache_t *kc, int server, const void **base,
+                                   size_t *size);
+
+/*
+ * The staging area of server `server` (its puts by reference), writable,
+ * [*base, *base + *size); it changes when the connection is re-established.
+ * Registering it with CUDA (cudaHostRegister, flags 0) makes GPU-to-host
+ * copies into reserved buffers run at full speed.  KVCACHE_ENOSHM if none.
+ */
+KVCACHE_API int kvcache_shm_staging(kvcache_t *kc, int server, void **base,
+                                    size_t *size);
+
+/*
+ * Reserve n writable buffers of block_len bytes for the blocks keys[0..n)
+ * (bufs[i] for keys[i]): inside the staging area of the key's server when it
+ * has one and room is left, else memory of the library.  Fill them, then
+ * kvcache_put_commit (or kvcache_put_cancel) with the same bufs.
+ */
+KVCACHE_API int kvcache_put_reserve(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                                    size_t n, size_t block_len, void **bufs);
+
+/*
+ * Store reserved buffers as kvcache_put does (same arguments and results),
+ * then give them back: bufs[i] must not be used after this call, whatever it
+ * returns.  Buffers in a staging area go by reference (their offsets on the
+ * socket, the daemon copies); the others are sent as bytes.
+ */
+KVCACHE_API int kvcache_put_commit(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                                   size_t n, uint32_t first_pos, void *const *bufs,
+                                   size_t block_len, int *status, size_t *nstored);
+
+/* Give reserved buffers back without storing them. */
+KVCACHE_API void kvcache_put_cancel(kvcache_t *kc, void *const *bufs, size_t n);
 
 /* A few counters of one server (the Stats RPC has more). */
 typedef struct kvcache_stats {

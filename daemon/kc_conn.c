@@ -16,6 +16,7 @@
 #include "daemon/kc_log.h"
 #include "daemon/kc_memcache.h"
 #include "daemon/kc_server.h"
+#include "daemon/kc_shm.h"
 
 /* iovecs handed to one sendmsg. */
 #define CONN_IOV_BATCH 128
@@ -548,6 +549,8 @@ void conn_close(struct conn *c, const char *why)
         put_abort(c);
     if (c->mc)
         mc_abort(c);
+    if (c->shm)
+        shm_conn_close(c);
     if (c->busy_wait) {
         c->busy_wait = false;
         s->busy_waiters--;

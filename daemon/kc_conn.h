@@ -24,6 +24,7 @@ struct server;
 struct get_ctx;
 struct put_ctx;
 struct mc_conn;
+struct shm_conn;
 
 /* Backpressure limits of one connection. */
 #define CONN_OUT_BYTES_MAX (64ull << 20)
@@ -68,6 +69,8 @@ struct conn {
     bool busy_wait;             /* a Put reservation got KC_EBUSY */
     struct mc_conn *mc;         /* memcache protocol state (kc_memcache.c),
                                    NULL on protobuf connections */
+    struct shm_conn *shm;       /* staging area and leases (kc_shm.c),
+                                   NULL until the client attaches */
     char peer[48];
     /* input */
     uint8_t *ibuf;

@@ -5,13 +5,16 @@
  */
 #include "daemon/kc_dispatch.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon/kc_conn.h"
+#include "daemon/kc_lease.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_server.h"
+#include "daemon/kc_shm.h"
 #include "kc_frame.h"
 #include "kc_nsid.h"
 
@@ -148,9 +151,10 @@ static void get_done(struct store_get *g, void *arg)
     Kvcache__GetPrefixResponse pr = KVCACHE__GET_PREFIX_RESPONSE__INIT;
     Kvcache__GetResponse gr = KVCACHE__GET_RESPONSE__INIT;
     uint64_t now = loop_now_ns(), data_len = 0;
-    size_t n = g->n, niov = 0, nret;
+    size_t n = g->n, niov = 0, nret, nhit = 0;
     struct iovec *iov = NULL;
     uint32_t *lens = NULL, *pos = NULL;
+    uint64_t *offs = NULL, leased = 0;
     Kvcache__Code *st = NULL;
 
     c->gets_inflight--;
@@ -177,7 +181,8 @@ static void get_done(struct store_get *g, void *arg)
     lens = calloc(n + 1, sizeof(*lens));
     pos = calloc(n + 1, sizeof(*pos));
     st = calloc(n + 1, sizeof(*st));
-    if (!iov || !lens || !pos || !st) {
+    offs = x->by_ref ? calloc(n + 1, sizeof(*offs)) : NULL;
+    if (!iov || !lens || !pos || !st || (x->by_ref && !offs)) {
         r.code = KVCACHE__CODE__NO_MEMORY;
         r.message = "out of memory";
         conn_send(c, &r, NULL, 0, 0, NULL);
@@ -191,19 +196,53 @@ static void get_done(struct store_get *g, void *arg)
         st[i] = (Kvcache__Code)code_from_kc(it->status);
         lens[i] = hit ? it->len : 0;
         pos[i] = hit ? it->chain_pos : 0;
+        if (hit && x->by_ref) {
+            offs[i] = shm_region_offset(s->shm, it->data, it->len);
+            if (offs[i] != SHM_INLINE) {
+                leased += it->len;
+                nhit++;
+                continue;
+            }
+            s->stats.ref_inline_blocks++;
+        }
         if (hit) {
             iov[niov].iov_base = (void *)it->data;
             iov[niov].iov_len = it->len;
             data_len += it->len;
             niov++;
+            nhit++;
         }
     }
-    s->stats.miss_bytes += (uint64_t)(n - niov) * x->block_bytes;
+    s->stats.miss_bytes += (uint64_t)(n - nhit) * x->block_bytes;
+    if (leased && !lease_fits(c, leased)) {
+        s->stats.limit_errors++;
+        s->stats.op_errors[x->op]++;
+        r.code = KVCACHE__CODE__LIMIT;
+        r.message = "over the leased bytes or leases of a connection "
+                    "(--lease-max): release references first";
+        conn_send(c, &r, NULL, 0, 0, NULL);
+        get_ctx_release(s, x);
+        goto out;
+    }
+    if (leased) {
+        lease_add(c, x, leased);
+        if (x->by_ref) {
+            if (x->op == OPK_GET_PREFIX) {
+                pr.lease = x->lease;
+                pr.lease_deadline_ns = x->lease_deadline;
+            } else {
+                gr.lease = x->lease;
+                gr.lease_deadline_ns = x->lease_deadline;
+            }
+        }
+    }
     if (x->op == OPK_GET_PREFIX) {
         pr.found = (uint32_t)g->found;
         pr.n_lengths = pr.n_chain_pos = nret;
         pr.lengths = lens;
         pr.chain_pos = pos;
+        pr.n_offsets = x->by_ref ? nret : 0;
+        pr.offsets = offs;
         r.result_case = KVCACHE__RESPONSE__RESULT_GET_PREFIX;
         r.get_prefix = &pr;
     } else {
@@ -211,11 +250,21 @@ static void get_done(struct store_get *g, void *arg)
         gr.status = st;
         gr.lengths = lens;
         gr.chain_pos = pos;
+        gr.n_offsets = x->by_ref ? n : 0;
+        gr.offsets = offs;
         r.result_case = KVCACHE__RESPONSE__RESULT_GET;
         r.get = &gr;
     }
-    conn_send(c, &r, iov, (int)niov, data_len, x);
+    /* the response holds x only while it sends bytes of x's memory; the
+     * lease (if any) holds it on its own */
+    if (niov == 0 && x->lease) {
+        conn_send(c, &r, NULL, 0, 0, NULL);
+        get_ctx_release(s, x);
+    } else {
+        conn_send(c, &r, iov, (int)niov, data_len, x);
+    }
 out:
+    free(offs);
     free(iov);
     free(lens);
     free(pos);
@@ -224,6 +273,9 @@ out:
 
 void get_ctx_release(struct server *s, struct get_ctx *g)
 {
+    assert(g->holds > (g->lease != 0));   /* a live lease keeps its hold */
+    if (--g->holds > 0)
+        return;
     store_get_release(s->st, &g->g);
     free(g);
 }
@@ -235,6 +287,7 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     uint64_t ns = op == OPK_GET ? q->get->ns : q->get_prefix->ns;
     ProtobufCBinaryData *keys = op == OPK_GET ? &q->get->keys
                                               : &q->get_prefix->keys;
+    bool by_ref = op == OPK_GET ? q->get->by_ref : q->get_prefix->by_ref;
     struct store_ns_info info;
     struct get_ctx *x;
     size_t n;
@@ -243,6 +296,13 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     if (keys_check(c, op, q->id, t0, keys, &n) < 0 ||
         ns_check(c, op, q->id, t0, ns, &info) < 0)
         return c->closed ? STEP_CLOSED : STEP_PROGRESS;
+    if (by_ref && c->shm == NULL)
+        return reply_error(c, op, q->id, t0, KVCACHE__CODE__BAD_REQUEST,
+                           "by_ref needs Attach on this connection first");
+    if (by_ref && !lease_fits(c, (uint64_t)n * info.block_bytes))
+        return reply_error(c, op, q->id, t0, KVCACHE__CODE__LIMIT,
+                           "over the leased bytes or leases of a connection "
+                           "(--lease-max): release references first");
     x = calloc(1, sizeof(*x) + (n + 1) * sizeof(x->items[0]));
     if (x == NULL)
         return reply_error(c, op, q->id, t0, KVCACHE__CODE__NO_MEMORY,
@@ -252,6 +312,8 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     x->op = op;
     x->t0 = t0;
     x->block_bytes = info.block_bytes;
+    x->by_ref = by_ref;
+    x->holds = 1;
     for (size_t i = 0; i < n; i++)
         kc_key_unpack(keys->data + i * KC_KEY_WIRE_LEN, &x->items[i].key.lo,
                       &x->items[i].key.hi);
@@ -467,6 +529,8 @@ static int op_of(const Kvcache__Request *q)
     case KVCACHE__REQUEST__OP_LIST_NAMESPACES: return OPK_LIST_NAMESPACES;
     case KVCACHE__REQUEST__OP_LIST_SLABS: return OPK_LIST_SLABS;
     case KVCACHE__REQUEST__OP_DESCRIBE_KEY: return OPK_DESCRIBE_KEY;
+    case KVCACHE__REQUEST__OP_ATTACH: return OPK_ATTACH;
+    case KVCACHE__REQUEST__OP_RELEASE: return OPK_RELEASE;
     default: return -1;
     }
 }
@@ -501,7 +565,10 @@ int dispatch_request(struct conn *c, Kvcache__Request *q, uint64_t data_len)
         case OPK_HEALTH: ret = do_health(c, q, t0); break;
         case OPK_LIST_NAMESPACES: ret = dispatch_list_namespaces(c, q, t0); break;
         case OPK_LIST_SLABS: ret = do_list_slabs(c, q, t0); break;
-        default: ret = do_describe_key(c, q, t0); break;
+        case OPK_ATTACH: ret = shm_attach(c, q, t0); break;
+        case OPK_RELEASE: ret = lease_release_op(c, q); break;
+        case OPK_DESCRIBE_KEY: ret = do_describe_key(c, q, t0); break;
+        default: ret = STEP_PROGRESS; assert(0); break;
         }
     }
     kvcache__request__free_unpacked(q, NULL);

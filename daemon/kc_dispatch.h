@@ -33,6 +33,13 @@ struct get_ctx {
     int op;                /* OPK_GET or OPK_GET_PREFIX */
     uint64_t t0;           /* request decoded */
     uint32_t block_bytes;  /* namespace block size, for miss bytes */
+    bool by_ref;           /* answer with region offsets and a lease */
+    uint32_t holds;        /* owners: the request until answered, the
+                              response being sent, the lease (kc_lease.c) */
+    uint64_t lease;        /* lease id, 0 when not leased */
+    uint64_t lease_deadline; /* loop_now_ns() at which the lease ends */
+    uint64_t lease_bytes;  /* block bytes the lease holds */
+    struct get_ctx *lprev, *lnext; /* the connection's lease list */
     struct store_get g;
     struct store_get_item items[];
 };
@@ -47,7 +54,8 @@ int dispatch_reply(struct conn *c, int op, uint64_t t0, Kvcache__Response *r);
 int dispatch_stats(struct conn *c, Kvcache__Request *q, uint64_t t0);
 int dispatch_list_namespaces(struct conn *c, Kvcache__Request *q, uint64_t t0);
 
-/* Release engine memory held by a finished get and free it. */
+/* Drop one hold on a finished get; the last one releases its engine
+ * memory and frees it. */
 void get_ctx_release(struct server *s, struct get_ctx *g);
 
 /* A store KC_* code as a wire kvcache.Code. */

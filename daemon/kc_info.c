@@ -61,6 +61,12 @@ int dispatch_stats(struct conn *c, Kvcache__Request *q, uint64_t t0)
     sr.limit_errors = d->limit_errors;
     sr.idle_closed = d->idle_closed;
     sr.busy_retries = d->busy_retries;
+    sr.shm_attached = d->shm_attached;
+    sr.leases = d->leases;
+    sr.leases_expired = d->leases_expired;
+    sr.leased_bytes = d->leased_bytes;
+    sr.ref_inline_blocks = d->ref_inline_blocks;
+    sr.staged_puts = d->staged_puts;
     for (int i = 0; i < OPK_COUNT; i++) {
         kvcache__op_latency__init(&lat[i]);
         latp[i] = &lat[i];

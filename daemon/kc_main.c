@@ -19,6 +19,7 @@
 #include "daemon/kc_log.h"
 #include "daemon/kc_opts.h"
 #include "daemon/kc_server.h"
+#include "daemon/kc_shm.h"
 #include "kc_frame.h"
 #include "slab/kc_store.h"
 
@@ -102,6 +103,8 @@ static int instance_run(const struct options *o)
     struct store_recovery rec;
     struct store *st = NULL;
     struct server srv;
+    struct shm_region shm;
+    uint64_t nmem = o->memory_mib / (o->slab_size >> 20);
     char err[256] = "";
     int rc, lockfd;
 
@@ -111,7 +114,17 @@ static int instance_run(const struct options *o)
     lockfd = lock_store(o->device);
     if (lockfd < 0)
         return 1;
+    /* the region holds the memory slabs (at least 2) and the read arena */
+    if (shm_region_init(&shm, o->shm, (nmem < 2 ? 2 : nmem) * o->slab_size +
+                        STORE_READ_ARENA) < 0) {
+        close(lockfd);
+        return 1;
+    }
     store_config_default(&cfg);
+    if (shm.fd >= 0) {
+        cfg.mem_alloc = shm_region_alloc;
+        cfg.mem_arg = &shm;
+    }
     cfg.path = o->device;
     cfg.device_size = o->device_size;
     cfg.slab_size = (uint32_t)o->slab_size;
@@ -125,6 +138,7 @@ static int instance_run(const struct options *o)
     if (rc < 0) {
         log_error("cannot open store %s: %s (%s)", o->device, err,
                   kc_strerror(rc));
+        shm_region_deinit(&shm);
         close(lockfd);
         return 1;
     }
@@ -143,13 +157,16 @@ static int instance_run(const struct options *o)
     if (server_init(&srv, o, st) < 0) {
         server_deinit(&srv);
         store_close(st);
+        shm_region_deinit(&shm);
         close(lockfd);
         return 1;
     }
+    srv.shm = shm.fd >= 0 ? &shm : NULL;
     rc = server_run(&srv);
     server_deinit(&srv);
     log_info("%s: flushing memory slabs and closing the store", o->device);
     store_close(st);
+    shm_region_deinit(&shm);
     close(lockfd);
     return rc < 0 ? 1 : 0;
 }

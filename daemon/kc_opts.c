@@ -83,6 +83,17 @@ static const struct opt_def opts_table[] = {
     { "threads", 't', OPT_UINT, 1, 64, F(threads), "N",
       "shards, one thread and one store each: DEVICE.i, SOCKET.i, PORT+i "
       "(default 1; clients list every shard)" },
+    { "shm", 0, OPT_STR, 0, 0, F(shm), "MODE",
+      "shared region for local clients: auto, hugetlb, thp, 4k, off "
+      "(default auto: hugetlb if enough pages are reserved, else thp if "
+      "shmem_enabled allows it, else 4k)" },
+    { "shm-staging", 0, OPT_SIZE, 0, 1ll << 40, F(shm_staging), "SIZE",
+      "staging area for puts by reference, per attached connection "
+      "(default 256m; 0 = none)" },
+    { "lease-timeout", 0, OPT_UINT, 1, 3600, F(lease_timeout), "SECONDS",
+      "a reference not released within this is ended (default 30)" },
+    { "lease-max", 0, OPT_SIZE, 1 << 16, INT64_MAX, F(lease_max), "SIZE",
+      "block bytes one connection may hold by reference (default 4g)" },
     { "port-file", 0, OPT_STR, 0, 0, F(port_file), "PATH",
       "when ready, write \"tcp=N metrics=N\" to PATH (for tests)" },
     { "verbose", 'v', OPT_COUNT, 0, 0, F(verbose), NULL,
@@ -118,6 +129,10 @@ void opts_default(struct options *o)
     o->health_errors = 1;
     o->memcache_port = -1;
     o->memcache_listen = "127.0.0.1";
+    o->shm = "auto";
+    o->shm_staging = 256ull << 20;
+    o->lease_timeout = 30;
+    o->lease_max = 4ull << 30;
     o->threads = 1;
 }
 

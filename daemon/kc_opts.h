@@ -41,6 +41,10 @@ struct options {
     uint64_t memcache_max_value; /* largest value (-I); 0 = 1 MiB */
     const char *port_file;    /* write "tcp=N metrics=N" here when ready */
     unsigned threads;         /* shards, one thread each (1 = no sharding) */
+    const char *shm;          /* shared region: auto, hugetlb, thp, 4k, off */
+    uint64_t shm_staging;     /* staging area per attached connection */
+    unsigned lease_timeout;   /* seconds a lease lasts unreleased */
+    uint64_t lease_max;       /* block bytes one connection may hold leased */
     int verbose;              /* -v count */
     bool help;
     bool version;

@@ -4,6 +4,11 @@
  * A block that cannot be stored (present already, wrong size) is read into
  * nowhere and gets its per-item status. KC_EBUSY (no memory slab free)
  * parks the connection until the server's before-sleep hook retries it.
+ *
+ * A staged Put (PutRequest.staging) has no data section: each block is
+ * copied from the connection's staging area (kc_shm.h) into its reserved
+ * slot, then committed (and checksummed) from the daemon's copy, so the
+ * client cannot change a block once it is committed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +18,7 @@
 #include "daemon/kc_dispatch.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_server.h"
+#include "daemon/kc_shm.h"
 
 /* A Put being received. */
 struct put_ctx {
@@ -24,6 +30,7 @@ struct put_ctx {
     size_t i;                  /* item being received */
     bool active;               /* item i has its sink set */
     bool reserved;             /* ws holds a reservation for item i */
+    const uint8_t *staging;    /* staged put: the staging area, else NULL */
     struct store_wslot ws;
     Kvcache__Code status[];    /* per item */
 };
@@ -67,6 +74,23 @@ int put_start(struct conn *c, Kvcache__Request *req, uint64_t data_len)
         }
         sum += p->items[i]->length;
     }
+    if (p->staging != 0) {
+        const struct shm_conn *sc = c->shm;
+        if (sc == NULL || sc->staging == NULL || p->staging != sc->staging_id)
+            return put_refuse(c, req, data_len, KVCACHE__CODE__BAD_REQUEST,
+                              "staged put names no staging area of this connection");
+        for (size_t i = 0; i < p->n_items; i++) {
+            const Kvcache__PutItem *it = p->items[i];
+            if (it->offset > sc->staging_size ||
+                it->length > sc->staging_size - it->offset) {
+                snprintf(what, sizeof(what), "item %zu: offset %llu + %u bytes "
+                         "past the staging area", i, (unsigned long long)it->offset,
+                         it->length);
+                return put_refuse(c, req, data_len, KVCACHE__CODE__BAD_REQUEST, what);
+            }
+        }
+        sum = 0;   /* no data section */
+    }
     if (sum != data_len) {
         snprintf(what, sizeof(what), "item lengths add up to %llu bytes but "
                  "the data section has %llu", (unsigned long long)sum,
@@ -88,6 +112,7 @@ int put_start(struct conn *c, Kvcache__Request *req, uint64_t data_len)
     ctx->ns = p->ns;
     ctx->n = p->n_items;
     ctx->t0 = loop_now_ns();
+    ctx->staging = p->staging ? c->shm->staging : NULL;
     c->put = ctx;
     conn_set_sink(c, NULL, 0);   /* put_next runs on the next step */
     return STEP_PROGRESS;
@@ -146,12 +171,17 @@ int put_next(struct conn *c)
         s->stats.busy_retries++;
         return STEP_BLOCKED;
     }
-    if (rc == 0) {
+    if (rc == 0 && p->staging) {
+        p->reserved = true;
+        memcpy(p->ws.buf, p->staging + it->offset, it->length);
+        s->stats.staged_puts++;
+        conn_set_sink(c, NULL, 0);
+    } else if (rc == 0) {
         p->reserved = true;
         conn_set_sink(c, p->ws.buf, it->length);
     } else {
         p->status[p->i] = (Kvcache__Code)code_from_kc(rc);
-        conn_set_sink(c, NULL, it->length);
+        conn_set_sink(c, NULL, p->staging ? 0 : it->length);
     }
     p->active = true;
     return STEP_PROGRESS;

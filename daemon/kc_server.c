@@ -23,8 +23,10 @@
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_http.h"
+#include "daemon/kc_lease.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_memcache.h"
+#include "daemon/kc_shm.h"
 
 /* How long a stop waits for requests in flight. */
 #define SERVER_DRAIN_NS (10ull * 1000000000ull)
@@ -358,11 +360,13 @@ static void server_tick(struct server *s, uint64_t now)
 
     store_stats(s->st, &ss);
     stats_tick(&s->stats, now, ss.io_errors);
+    lease_expire(s, now);
     for (c = s->conns; c; c = next) {
         next = c->next;
         /* last_active_ns may be later than now (stamped while this
          * iteration processed the connection): never subtract blindly */
-        if (c->gets_inflight == 0 && c->last_active_ns < now &&
+        if (c->gets_inflight == 0 && (c->shm == NULL || c->shm->nleases == 0) &&
+            c->last_active_ns < now &&
             now - c->last_active_ns > idle_ns) {
             s->stats.idle_closed++;
             log_info("conn %llu (%s): idle for %u s: closing",

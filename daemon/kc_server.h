@@ -18,6 +18,7 @@
 
 struct conn;
 struct http_srv;
+struct shm_region;
 
 /* The daemon. */
 struct server {
@@ -33,6 +34,7 @@ struct server {
     int metrics_port;               /* bound metrics port, -1 if none */
     int mc_port;                    /* bound memcache port, -1 if none */
     struct http_srv *http;          /* metrics endpoint, or NULL */
+    struct shm_region *shm;         /* the shared region (kc_shm.c), or NULL */
     struct conn *conns;             /* live connections (doubly linked) */
     struct conn *dead;              /* closed, freed in before-sleep */
     struct conn *kick;              /* to process again in before-sleep */

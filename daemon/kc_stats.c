@@ -11,7 +11,7 @@
 static const char *const op_names[OPK_COUNT] = {
     "open_namespace", "put", "get_prefix", "get", "match", "delete",
     "drop_namespace", "stats", "health", "list_namespaces", "list_slabs",
-    "describe_key",
+    "describe_key", "attach", "release",
 };
 
 const char *op_name(int op)
@@ -206,6 +206,20 @@ void stats_prometheus(struct sbuf *b, const struct daemon_stats *s,
          s->idle_closed);
     prom(b, "busy_retries_total", "counter", "Put reservations retried",
          s->busy_retries);
+    /* the shared-memory path */
+    prom(b, "shm_attached_total", "counter",
+         "Connections given the shared region", s->shm_attached);
+    prom(b, "leases_total", "counter", "Get batches answered by reference",
+         s->leases);
+    prom(b, "leases_expired_total", "counter",
+         "Leases ended by the timeout instead of a release", s->leases_expired);
+    prom(b, "leased_bytes", "gauge", "Block bytes held by reference now",
+         s->leased_bytes);
+    prom(b, "ref_inline_blocks_total", "counter",
+         "Blocks of gets by reference sent as bytes (outside the region)",
+         s->ref_inline_blocks);
+    prom(b, "staged_puts_total", "counter",
+         "Blocks put from a staging area", s->staged_puts);
     /* the memcache port */
     prom(b, "memcache_connections_total", "counter",
          "Connections accepted on the memcache port", s->mc_conns_total);

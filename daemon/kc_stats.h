@@ -32,7 +32,8 @@ double hist_quantile_us(const struct hist *h, double q);
 enum op_kind {
     OPK_OPEN_NAMESPACE, OPK_PUT, OPK_GET_PREFIX, OPK_GET, OPK_MATCH,
     OPK_DELETE, OPK_DROP_NAMESPACE, OPK_STATS, OPK_HEALTH,
-    OPK_LIST_NAMESPACES, OPK_LIST_SLABS, OPK_DESCRIBE_KEY, OPK_COUNT,
+    OPK_LIST_NAMESPACES, OPK_LIST_SLABS, OPK_DESCRIBE_KEY, OPK_ATTACH,
+    OPK_RELEASE, OPK_COUNT,
 };
 
 /* Name of an operation ("get_prefix"). */
@@ -55,6 +56,14 @@ struct daemon_stats {
     uint64_t idle_closed;
     uint64_t busy_retries;
     uint64_t miss_bytes;
+    /* the shared-memory path (kc_shm.c, kc_lease.c) */
+    uint64_t shm_attached;       /* connections given the region */
+    uint64_t leases;             /* leases granted */
+    uint64_t leases_expired;     /* ended by the timeout, not released */
+    uint64_t leased_bytes;       /* gauge: bytes held leased now */
+    uint64_t ref_inline_blocks;  /* by_ref blocks sent as bytes (outside
+                                    the region) */
+    uint64_t staged_puts;        /* blocks put from a staging area */
     /* the memcache port (kc_memcache.c) */
     uint64_t mc_conns_total;     /* connections accepted on it */
     uint64_t mc_get_keys;        /* keys asked for by get, gets, mg */

@@ -31,8 +31,12 @@ int mslab_init_all(struct store *st)
         ms->st = st;
         ms->slab = SLAB_NONE;
         ms->cls = CLASS_NONE;
-        ms->buf = mmap(NULL, st->slab_size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        ms->buf = st->cfg.mem_alloc ? st->cfg.mem_alloc(st->cfg.mem_arg, st->slab_size)
+                                    : NULL;
+        ms->ext = ms->buf != NULL;
+        if (!ms->ext)
+            ms->buf = mmap(NULL, st->slab_size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         ms->ios = calloc(nchunks, sizeof(*ms->ios));
         if (ms->buf == MAP_FAILED || ms->ios == NULL) {
             if (ms->buf == MAP_FAILED)
@@ -56,7 +60,7 @@ void mslab_deinit_all(struct store *st)
     if (st->mem == NULL)
         return;
     for (uint32_t m = 0; m < st->nmem; m++) {
-        if (st->mem[m].buf != NULL)
+        if (st->mem[m].buf != NULL && !st->mem[m].ext)
             munmap(st->mem[m].buf, st->slab_size);
         free(st->mem[m].ios);
     }

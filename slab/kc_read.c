@@ -47,7 +47,8 @@ static void *rbuf_carve(struct store *st, uint32_t len)
             return NULL;
         if (st->arena == NULL && (st->arena = calloc(STORE_ARENA_MAX, sizeof(void *))) == NULL)
             return NULL;
-        void *c = dev_alloc(STORE_ARENA_CHUNK);   /* mmap, MADV_HUGEPAGE */
+        void *c = st->cfg.mem_alloc ? st->cfg.mem_alloc(st->cfg.mem_arg, STORE_ARENA_CHUNK)
+                                    : dev_alloc(STORE_ARENA_CHUNK);   /* mmap, MADV_HUGEPAGE */
         if (c == NULL)
             return NULL;
         st->arena[st->narena++] = c;
@@ -109,7 +110,7 @@ void rbuf_deinit(struct store *st)
     free(st->rcache);
     st->rcache = NULL;
     st->nrcache = st->caprcache = 0;
-    for (uint32_t i = 0; i < st->narena; i++)
+    for (uint32_t i = 0; i < st->narena && st->cfg.mem_alloc == NULL; i++)
         dev_free(st->arena[i], STORE_ARENA_CHUNK);
     free(st->arena);
     st->arena = NULL;

@@ -87,7 +87,18 @@ struct store_config {
      * EIO (0 = never). */
     uint64_t fault_read_every;
     uint64_t fault_write_every;
+    /* Where memory slabs (slab_size bytes each) and read-buffer chunks
+     * (STORE_READ_ARENA bytes in all, at most) come from: the daemon's
+     * shared region. Returns len bytes, 4 KiB aligned, that stay mapped
+     * until after store_close, or NULL (then private memory is used:
+     * callers must not assume every block lies in the region). NULL =
+     * private anonymous mappings. */
+    void *(*mem_alloc)(void *arg, uint64_t len);
+    void *mem_arg;
 };
+
+/* Read-buffer bytes the store takes from mem_alloc at most. */
+#define STORE_READ_ARENA (512ull << 20)
 
 /* Defaults: 32 MiB slabs, 256 MiB memory, 256 KiB min item, fifo, qd 64. */
 void store_config_default(struct store_config *cfg);

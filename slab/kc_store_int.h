@@ -18,12 +18,15 @@
 #define STORE_RBUF_CACHE (256u << 20) /* read buffers kept for reuse */
 #define STORE_ARENA_CHUNK (32u << 20) /* huge-page chunk for read buffers */
 #define STORE_ARENA_MAX 16u           /* chunks at most (512 MiB) */
+_Static_assert((uint64_t)STORE_ARENA_CHUNK * STORE_ARENA_MAX == STORE_READ_ARENA,
+               "the arena's size is STORE_READ_ARENA");
 
 enum mslab_state { MS_FREE = 0, MS_OPEN, MS_FLUSHING, MS_CLEAN };
 
 /* A memory slab: the DRAM image of one device slab. */
 struct mslab {
     uint8_t *buf;          /* slab_size bytes, 4 KiB aligned */
+    bool ext;              /* buf came from cfg.mem_alloc (never unmapped) */
     uint32_t slab;         /* device slab it is the image of, or SLAB_NONE */
     uint16_t cls;
     uint8_t state;         /* enum mslab_state */
@@ -130,7 +133,8 @@ struct store {
     struct rbuf *rcache;    /* free read buffers, reused by exact size */
     uint32_t nrcache, caprcache;
     uint64_t rcache_bytes;  /* of them, those allocated on their own */
-    void **arena;           /* huge-page chunks read buffers are carved from */
+    void **arena;           /* huge-page chunks read buffers are carved from
+                               (from cfg.mem_alloc when set: never freed) */
     uint32_t narena;
     uint8_t *arena_cur;     /* free space of the newest chunk */
     uint64_t arena_left;

@@ -1,7 +1,9 @@
 /*
  * kc_rpcbench.c - what the RPC costs: Put and GetPrefix throughput through
- * kvcached (Unix socket and TCP) beside the storage engine called directly
- * in this process, same geometry, same run. Also GetPrefix latency alone
+ * kvcached (Unix socket, TCP, and shared memory: puts from the staging
+ * area, gets by reference copied once out of the region, docs/shm.md)
+ * beside the storage engine called directly in this process, same
+ * geometry, same run. Also GetPrefix latency alone
  * and under a Put flood (reads first).
  *
  *   kc_rpcbench [--smoke] [--seconds S] [--depth N] [--rounds R]
@@ -10,9 +12,9 @@
  * Files go to DIR (default ./var/rpcbench.PID, removed at the end).
  *
  * For each block size (256 KiB, 1 MiB), the engine (its own store, in this
- * process) and a fresh kvcached (same geometry; one Unix and one TCP
- * connection) run the same phases, interleaved round by round so that
- * noise from neighbours hits all three alike; medians are printed:
+ * process) and a fresh kvcached (same geometry; one Unix, one TCP and one
+ * attached Unix connection) run the same phases, interleaved round by round
+ * so that noise from neighbours hits all alike; medians are printed:
  *   put              W bytes in all, batches of 4 blocks
  *   get_prefix dram  4-block chains among the newest blocks (DRAM-resident)
  *   get_prefix ssd   4-block chains among the oldest half (SSD-resident:
@@ -39,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kc_benchshm.h"
 #include "kc_frame.h"
 #include "kvcache.pb-c.h"
 #include "slab/kc_store.h"
@@ -339,12 +342,20 @@ static void daemon_stop(struct bench *b, struct daemon *d)
 struct cli {
     int fd;
     uint64_t id;
-    uint8_t *rbuf;        /* receive buffer for data sections */
+    uint8_t *rbuf;        /* receive buffer for data sections (and copies
+                             out of the region) */
     size_t rcap;
+    bool shm;             /* attached: puts staged, gets by reference */
+    struct bshm sh;
 };
 
-static void cli_connect(struct cli *c, struct daemon *d, bool tcp)
+/* Transports of the rpc columns. */
+enum { T_UNIX, T_TCP, T_SHM, T_COUNT };
+
+static void cli_connect(struct cli *c, struct daemon *d, int mode)
 {
+    bool tcp = mode == T_TCP;
+
     int one = 1, sz = 4 << 20;
 
     memset(c, 0, sizeof(*c));
@@ -371,12 +382,28 @@ static void cli_connect(struct cli *c, struct daemon *d, bool tcp)
     }
     setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    if (mode == T_SHM) {
+        bshm_attach(c->fd, ++c->id, &c->sh);
+        c->shm = true;
+    }
 }
 
 static void cli_close(struct cli *c)
 {
     close(c->fd);
     free(c->rbuf);
+    bshm_deinit(&c->sh);
+}
+
+/* Room for len bytes in the receive buffer. */
+static void cli_room(struct cli *c, uint64_t len)
+{
+    if (len > c->rcap) {
+        c->rcap = len;
+        c->rbuf = realloc(c->rbuf, c->rcap);
+        if (c->rbuf == NULL)
+            die("realloc");
+    }
 }
 
 static void send_all(int fd, const void *p, size_t len)
@@ -445,15 +472,32 @@ static uint64_t cli_recv(struct cli *c, uint64_t *id)
         exit(1);
     }
     *id = r->id;
-    kvcache__response__free_unpacked(r, NULL);
-    if (h.data_len > c->rcap) {
-        c->rcap = h.data_len;
-        c->rbuf = realloc(c->rbuf, c->rcap);
-        if (c->rbuf == NULL)
-            die("realloc");
+    uint64_t refd = 0;
+    if (c->shm && r->result_case == KVCACHE__RESPONSE__RESULT_GET_PREFIX &&
+        r->get_prefix->n_offsets) {
+        /* by reference: one copy out of the region, then the release */
+        const Kvcache__GetPrefixResponse *g = r->get_prefix;
+        for (size_t i = 0; i < g->n_offsets; i++)
+            refd += g->offsets[i] != UINT64_MAX ? g->lengths[i] : 0;
+        cli_room(c, refd + h.data_len);
+        refd = 0;
+        for (size_t i = 0; i < g->n_offsets; i++) {
+            if (g->offsets[i] == UINT64_MAX)
+                continue;
+            if (g->offsets[i] + g->lengths[i] > c->sh.region_size) {
+                fprintf(stderr, "kc_rpcbench: offset past the region\n");
+                exit(1);
+            }
+            memcpy(c->rbuf + refd, c->sh.region + g->offsets[i], g->lengths[i]);
+            refd += g->lengths[i];
+        }
+        if (g->lease)
+            bshm_release(c->fd, 0, g->lease);
     }
-    recv_all(c->fd, c->rbuf, h.data_len);
-    return h.data_len;
+    kvcache__response__free_unpacked(r, NULL);
+    cli_room(c, refd + h.data_len);
+    recv_all(c->fd, c->rbuf + refd, h.data_len);
+    return refd + h.data_len;
 }
 
 static uint64_t cli_open_ns(struct cli *c, uint32_t bs)
@@ -538,6 +582,22 @@ static void send_put(struct cli *c, struct bench *b, uint64_t ns, uint64_t first
     p.items = ip;
     q.op_case = KVCACHE__REQUEST__OP_PUT;
     q.put = &p;
+    if (c->shm) {
+        /* staged: the blocks are written into a slot of the staging area
+         * (one per request in flight), the request names them */
+        uint64_t slot = (uint64_t)CHAIN * bs, off = (c->id + 1) % b->depth * slot;
+        if (off + slot > c->sh.staging_size) {
+            fprintf(stderr, "kc_rpcbench: staging area too small for the depth\n");
+            exit(1);
+        }
+        for (int j = 0; j < CHAIN; j++) {
+            memcpy(c->sh.staging + off + (uint64_t)j * bs, b->block, bs);
+            items[j].offset = off + (uint64_t)j * bs;
+        }
+        p.staging = c->sh.staging_id;
+        cli_send(c, &q, NULL, 0, 0);
+        return;
+    }
     cli_send(c, &q, b->block, bs, CHAIN);
 }
 
@@ -555,6 +615,7 @@ static void send_get_prefix(struct cli *c, uint64_t ns, uint64_t first)
     g.ns = ns;
     g.keys.data = keys;
     g.keys.len = sizeof(keys);
+    g.by_ref = c->shm;
     q.op_case = KVCACHE__REQUEST__OP_GET_PREFIX;
     q.get_prefix = &g;
     cli_send(c, &q, NULL, 0, 0);
@@ -621,14 +682,14 @@ static void rpc_latency(struct bench *b, struct daemon *d, uint32_t bs,
     uint64_t ns;
     pid_t flood;
 
-    cli_connect(&c, d, false);
+    cli_connect(&c, d, T_UNIX);
     ns = cli_open_ns(&c, bs);
     rpc_reads(&c, b, ns, 1, n / 2, 1, &alone);
     flood = fork();
     if (flood == 0) {
         struct cli f;
 
-        cli_connect(&f, d, false);
+        cli_connect(&f, d, T_UNIX);
         rpc_puts(&f, b, cli_open_ns(&f, bs), 10 * n, n, bs, b->seconds + 0.5);
         _exit(0);
     }
@@ -692,24 +753,27 @@ static void bench_size(struct bench *b, uint32_t bs)
     static const char *const ops[3] = { "put", "get_prefix dram",
                                         "get_prefix ssd" };
     const char *name = bs >= (1u << 20) ? "1M" : "256K";
-    double v[3][3][ROUNDS_MAX], med[3][3], mem[2][2] = { { 0 } }, latq[4];
-    double cpu[3][3][ROUNDS_MAX], cmed[3][3];
+    double v[3][1 + T_COUNT][ROUNDS_MAX], med[3][1 + T_COUNT];
+    double cpu[3][1 + T_COUNT][ROUNDS_MAX], cmed[3][1 + T_COUNT];
+    double mem[2][2] = { { 0 } }, latq[4];
     uint64_t per = b->wbytes / bs / (uint64_t)b->rounds / CHAIN * CHAIN;
     uint64_t rn = 0, ns, h0, m0, h1, m1, h2, m2;
     struct engine e;
     struct daemon d;
-    struct cli c[2];
+    struct cli c[T_COUNT];
 
     b->bs = bs;
     engine_open(b, bs, &e);
     daemon_start(b, bs, &d);
-    for (int t = 0; t < 2; t++) {
-        cli_connect(&c[t], &d, t == 1);
+    for (int t = 0; t < T_COUNT; t++) {
+        cli_connect(&c[t], &d, t);
         ns = cli_open_ns(&c[t], bs);
     }
+    printf("%-6s shared region on %s pages\n", bs >= (1u << 20) ? "1M" : "256K",
+           c[T_SHM].sh.pages);
     for (int r = 0; r < b->rounds; r++) {
         MEASURE(v[0][0][r], cpu[0][0][r], 0, engine_put(b, &e, bs, per));
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < T_COUNT; t++) {
             MEASURE(v[0][1 + t][r], cpu[0][1 + t][r], d.pid,
                     rpc_puts(&c[t], b, ns, rn + 1, per, bs, 0));
             rn += per;
@@ -727,7 +791,7 @@ static void bench_size(struct bench *b, uint32_t bs)
         MEASURE(v[2][0][r], cpu[2][0][r], 0,
                 engine_reads(b, e.st, e.ns, 1, e.n / 2, &f));
         mem[0][1] += f / b->rounds;
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < T_COUNT; t++) {
             cli_hits(&c[t], &h0, &m0);
             MEASURE(v[1][1 + t][r], cpu[1][1 + t][r], d.pid,
                     rpc_reads(&c[t], b, ns, rn - b->memory / 4 / bs, rn + 1,
@@ -737,29 +801,30 @@ static void bench_size(struct bench *b, uint32_t bs)
                     rpc_reads(&c[t], b, ns, 1, e.n / 2, b->depth, NULL));
             cli_hits(&c[t], &h2, &m2);
             mem[1][0] += h1 > h0 ? (double)(m1 - m0) / (double)(h1 - h0) /
-                                   (2 * b->rounds) : 0;
+                                   (T_COUNT * b->rounds) : 0;
             mem[1][1] += h2 > h1 ? (double)(m2 - m1) / (double)(h2 - h1) /
-                                   (2 * b->rounds) : 0;
+                                   (T_COUNT * b->rounds) : 0;
         }
     }
-    for (int t = 0; t < 2; t++)
+    for (int t = 0; t < T_COUNT; t++)
         cli_close(&c[t]);
     rpc_latency(b, &d, bs, rn, latq);
     daemon_stop(b, &d);
     engine_close(&e);
     for (int o = 0; o < 3; o++) {
-        for (int p = 0; p < 3; p++) {
+        for (int p = 0; p < 1 + T_COUNT; p++) {
             med[o][p] = median(v[o][p], b->rounds);
             cmed[o][p] = median(cpu[o][p], b->rounds);
         }
     }
     for (int o = 0; o < 3; o++)
-        printf("%-6s %-18s %12.2f %11.2f (%3.0f%%) %11.2f (%3.0f%%)\n", name,
-               ops[o], med[o][0], med[o][1], 100 * med[o][1] / med[o][0],
-               med[o][2], 100 * med[o][2] / med[o][0]);
+        printf("%-6s %-18s %12.2f %11.2f (%3.0f%%) %11.2f (%3.0f%%) %11.2f (%3.0f%%)\n",
+               name, ops[o], med[o][0], med[o][1], 100 * med[o][1] / med[o][0],
+               med[o][2], 100 * med[o][2] / med[o][0],
+               med[o][3], 100 * med[o][3] / med[o][0]);
     for (int o = 0; o < 3; o++)
-        printf("%-6s %-18s %12.3f %18.3f %18.3f   CPU s per GB\n", name, ops[o],
-               cmed[o][0], cmed[o][1], cmed[o][2]);
+        printf("%-6s %-18s %12.3f %18.3f %18.3f %18.3f   CPU s per GB\n", name, ops[o],
+               cmed[o][0], cmed[o][1], cmed[o][2], cmed[o][3]);
     printf("%-6s DRAM share of hits: engine dram set %.0f%%, ssd set %.0f%%;"
            " kvcached dram set %.0f%%, ssd set %.0f%%\n", name,
            100 * mem[0][0], 100 * mem[0][1], 100 * mem[1][0], 100 * mem[1][1]);
@@ -844,8 +909,10 @@ int main(int argc, char **argv)
            " rpc: through kvcached, data received by the client\n"
            "CPU s per GB: engine = this process; rpc = daemon + client"
            " (what the protocol costs, less noisy than GB/s on a shared box)\n");
-    printf("%-6s %-18s %12s %18s %18s\n", "block", "op", "engine GB/s",
-           "unix GB/s (%eng)", "tcp GB/s (%eng)");
+    printf("shm: puts written into the staging area and committed by offset,"
+           " gets by reference copied once out of the region and released\n");
+    printf("%-6s %-18s %12s %18s %18s %18s\n", "block", "op", "engine GB/s",
+           "unix GB/s (%eng)", "tcp GB/s (%eng)", "shm GB/s (%eng)");
     for (size_t s = 0; s < (b.one_size ? 1 : sizeof(sizes) / sizeof(sizes[0]));
          s++)
         bench_size(&b, sizes[s]);
