@@ -95,6 +95,18 @@ int kvcache_put_reserve(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys
     return 0;
 }
 
+/* True if p lies in a staging area of an earlier connection (kept mapped
+ * until the handle ends: nothing to give back). */
+static int stage_old(const kvcache_t *kc, const void *p)
+{
+    for (uint32_t i = 0; i < kc->nservers; i++)
+        for (const struct kcc_map *m = kc->pool.srv[i].shm.old; m; m = m->next)
+            if ((const uint8_t *)p >= (const uint8_t *)m->base &&
+                (const uint8_t *)p < (const uint8_t *)m->base + m->size)
+                return 1;
+    return 0;
+}
+
 void kvcache_put_cancel(kvcache_t *kc, void *const *bufs, size_t n)
 {
     if (kc == NULL || bufs == NULL)
@@ -103,7 +115,7 @@ void kvcache_put_cancel(kvcache_t *kc, void *const *bufs, size_t n)
         struct kcc_server *s = stage_owner(kc, bufs[i], 1);
         if (s && s->shm.staging_out)
             s->shm.staging_out--;
-        else if (s == NULL)
+        else if (s == NULL && !stage_old(kc, bufs[i]))
             free(bufs[i]);
     }
 }
@@ -119,8 +131,8 @@ int kvcache_put_commit(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
     if (kc == NULL)
         return KVCACHE_EINVAL;
     kc->pool.err[0] = '\0';
-    rc = kcc_op_put(&kc->pool, ns_id, keys, n, first_pos, (const void *const *)bufs, block_len,
-                    status, nstored, kcc_now_ms() + (uint64_t)kc->opt.timeout_ms);
+    rc = kcc_op_put(&kc->pool, ns_id, keys, n, first_pos, 0, (const void *const *)bufs,
+                    block_len, status, nstored, kcc_now_ms() + (uint64_t)kc->opt.timeout_ms);
     kvcache_put_cancel(kc, bufs, n);
     return rc;
 }

@@ -158,13 +158,14 @@ void shm_region_deinit(struct shm_region *r)
 void *shm_region_alloc(void *arg, uint64_t len)
 {
     struct shm_region *r = arg;
-    uint64_t at = r->used;
+    /* huge-page alignment for pieces of 2 MiB or more; 1 MiB slabs (small
+     * test geometries) pack two to a huge page instead of wasting half */
+    uint64_t align = len >= SHM_HUGE ? SHM_HUGE : 4096, at;
 
+    at = (r->used + align - 1) & ~(align - 1);
     if (r->base == NULL || len > r->size || at > r->size - len)
         return NULL;
-    r->used = (at + len + SHM_HUGE - 1) & ~(SHM_HUGE - 1);
-    if (r->used > r->size)
-        r->used = r->size;
+    r->used = at + len;
     return r->base + at;
 }
 

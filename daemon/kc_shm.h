@@ -62,8 +62,8 @@ int shm_region_init(struct shm_region *r, const char *mode, uint64_t size);
 /* Unmap and close (after store_close). */
 void shm_region_deinit(struct shm_region *r);
 
-/* store_config.mem_alloc: len bytes of the region (2 MiB aligned), or NULL
- * when it is off or used up. */
+/* store_config.mem_alloc: len bytes of the region (2 MiB aligned from
+ * 2 MiB up, else 4 KiB aligned), or NULL when it is off or used up. */
 void *shm_region_alloc(void *arg, uint64_t len);
 
 /* Offset of [p, p + len) in the region, or SHM_INLINE if it is not inside. */

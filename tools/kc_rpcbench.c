@@ -7,7 +7,11 @@
  * and under a Put flood (reads first).
  *
  *   kc_rpcbench [--smoke] [--seconds S] [--depth N] [--rounds R]
- *               [--dir DIR] [--kvcached PATH]
+ *               [--dir DIR] [--kvcached PATH] [--shm MODE]
+ *
+ * --shm is passed to kvcached (auto, hugetlb, thp, 4k, off: the pages of
+ * its shared region, which also hold the memory slabs and read buffers of
+ * every column but the engine's; off = private memory, no shm column).
  *
  * Files go to DIR (default ./var/rpcbench.PID, removed at the end).
  *
@@ -68,6 +72,8 @@ struct bench {
     bool one_size;        /* --smoke: 256 KiB only */
     int rounds;           /* interleaved rounds; medians are reported */
     uint8_t *block;       /* one block of random bytes, reused */
+    const char *shm;      /* kvcached's --shm */
+    int ntrans;           /* rpc columns: T_COUNT, or T_SHM with --shm off */
 };
 
 static double now_s(void)
@@ -307,7 +313,7 @@ static void daemon_start(struct bench *b, uint32_t bs, struct daemon *d)
             dup2(fd, 2);
         execl(b->kvcached, b->kvcached, "-D", store, "-S", dev, "-m", mem,
               "--slab-size", slab, "--min-item-size", mi, "-s", d->sock,
-              "-p", "0", "--port-file", pf, "--fresh", (char *)NULL);
+              "-p", "0", "--port-file", pf, "--fresh", "--shm", b->shm, (char *)NULL);
         _exit(127);
     }
     for (t0 = now_s(); now_s() - t0 < 30; usleep(10000)) {
@@ -757,7 +763,7 @@ static void bench_size(struct bench *b, uint32_t bs)
     double cpu[3][1 + T_COUNT][ROUNDS_MAX], cmed[3][1 + T_COUNT];
     double mem[2][2] = { { 0 } }, latq[4];
     uint64_t per = b->wbytes / bs / (uint64_t)b->rounds / CHAIN * CHAIN;
-    uint64_t rn = 0, ns, h0, m0, h1, m1, h2, m2;
+    uint64_t rn = 0, ns = 0, h0, m0, h1, m1, h2, m2;
     struct engine e;
     struct daemon d;
     struct cli c[T_COUNT];
@@ -765,15 +771,16 @@ static void bench_size(struct bench *b, uint32_t bs)
     b->bs = bs;
     engine_open(b, bs, &e);
     daemon_start(b, bs, &d);
-    for (int t = 0; t < T_COUNT; t++) {
+    for (int t = 0; t < b->ntrans; t++) {
         cli_connect(&c[t], &d, t);
         ns = cli_open_ns(&c[t], bs);
     }
-    printf("%-6s shared region on %s pages\n", bs >= (1u << 20) ? "1M" : "256K",
-           c[T_SHM].sh.pages);
+    if (b->ntrans > T_SHM)
+        printf("%-6s shared region on %s pages\n", bs >= (1u << 20) ? "1M" : "256K",
+               c[T_SHM].sh.pages);
     for (int r = 0; r < b->rounds; r++) {
         MEASURE(v[0][0][r], cpu[0][0][r], 0, engine_put(b, &e, bs, per));
-        for (int t = 0; t < T_COUNT; t++) {
+        for (int t = 0; t < b->ntrans; t++) {
             MEASURE(v[0][1 + t][r], cpu[0][1 + t][r], d.pid,
                     rpc_puts(&c[t], b, ns, rn + 1, per, bs, 0));
             rn += per;
@@ -791,7 +798,7 @@ static void bench_size(struct bench *b, uint32_t bs)
         MEASURE(v[2][0][r], cpu[2][0][r], 0,
                 engine_reads(b, e.st, e.ns, 1, e.n / 2, &f));
         mem[0][1] += f / b->rounds;
-        for (int t = 0; t < T_COUNT; t++) {
+        for (int t = 0; t < b->ntrans; t++) {
             cli_hits(&c[t], &h0, &m0);
             MEASURE(v[1][1 + t][r], cpu[1][1 + t][r], d.pid,
                     rpc_reads(&c[t], b, ns, rn - b->memory / 4 / bs, rn + 1,
@@ -801,18 +808,18 @@ static void bench_size(struct bench *b, uint32_t bs)
                     rpc_reads(&c[t], b, ns, 1, e.n / 2, b->depth, NULL));
             cli_hits(&c[t], &h2, &m2);
             mem[1][0] += h1 > h0 ? (double)(m1 - m0) / (double)(h1 - h0) /
-                                   (T_COUNT * b->rounds) : 0;
+                                   (b->ntrans * b->rounds) : 0;
             mem[1][1] += h2 > h1 ? (double)(m2 - m1) / (double)(h2 - h1) /
-                                   (T_COUNT * b->rounds) : 0;
+                                   (b->ntrans * b->rounds) : 0;
         }
     }
-    for (int t = 0; t < T_COUNT; t++)
+    for (int t = 0; t < b->ntrans; t++)
         cli_close(&c[t]);
     rpc_latency(b, &d, bs, rn, latq);
     daemon_stop(b, &d);
     engine_close(&e);
     for (int o = 0; o < 3; o++) {
-        for (int p = 0; p < 1 + T_COUNT; p++) {
+        for (int p = 0; p < 1 + b->ntrans; p++) {
             med[o][p] = median(v[o][p], b->rounds);
             cmed[o][p] = median(cpu[o][p], b->rounds);
         }
@@ -821,10 +828,11 @@ static void bench_size(struct bench *b, uint32_t bs)
         printf("%-6s %-18s %12.2f %11.2f (%3.0f%%) %11.2f (%3.0f%%) %11.2f (%3.0f%%)\n",
                name, ops[o], med[o][0], med[o][1], 100 * med[o][1] / med[o][0],
                med[o][2], 100 * med[o][2] / med[o][0],
-               med[o][3], 100 * med[o][3] / med[o][0]);
+               b->ntrans > T_SHM ? med[o][3] : 0,
+               b->ntrans > T_SHM ? 100 * med[o][3] / med[o][0] : 0);
     for (int o = 0; o < 3; o++)
         printf("%-6s %-18s %12.3f %18.3f %18.3f %18.3f   CPU s per GB\n", name, ops[o],
-               cmed[o][0], cmed[o][1], cmed[o][2], cmed[o][3]);
+               cmed[o][0], cmed[o][1], cmed[o][2], b->ntrans > T_SHM ? cmed[o][3] : 0);
     printf("%-6s DRAM share of hits: engine dram set %.0f%%, ssd set %.0f%%;"
            " kvcached dram set %.0f%%, ssd set %.0f%%\n", name,
            100 * mem[0][0], 100 * mem[0][1], 100 * mem[1][0], 100 * mem[1][1]);
@@ -837,7 +845,7 @@ static void bench_size(struct bench *b, uint32_t bs)
 static void usage(void)
 {
     printf("usage: kc_rpcbench [--smoke] [--seconds S] [--depth N] [--rounds R]"
-           " [--dir DIR] [--kvcached PATH]\n");
+           " [--dir DIR] [--kvcached PATH] [--shm MODE]\n");
 }
 
 int main(int argc, char **argv)
@@ -849,11 +857,13 @@ int main(int argc, char **argv)
         { "rounds", required_argument, NULL, 'r' },
         { "dir", required_argument, NULL, 'o' },
         { "kvcached", required_argument, NULL, 'k' },
+        { "shm", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct bench b = { KVCACHED_PATH, NULL, 1.0, 4, 256u << 20,
-                       4ull << 30, 32u << 20, 768u << 20, 0, false, 3, NULL };
+                       4ull << 30, 32u << 20, 768u << 20, 0, false, 3, NULL,
+                       "auto", T_COUNT };
     static const uint32_t sizes[] = { 256u << 10, 1u << 20 };
     bool smoke = false;
     int ch;
@@ -866,9 +876,11 @@ int main(int argc, char **argv)
         case 'r': b.rounds = atoi(optarg); break;
         case 'o': b.dir = optarg; break;
         case 'k': b.kvcached = optarg; break;
+        case 's': b.shm = optarg; break;
         default: usage(); return ch == 'h' ? 0 : 2;
         }
     }
+    b.ntrans = strcmp(b.shm, "off") ? T_COUNT : T_SHM;
     if (b.depth < 1 || b.depth > DEPTH_MAX)
         b.depth = 4;
     if (b.rounds < 1 || b.rounds > ROUNDS_MAX)
@@ -911,6 +923,7 @@ int main(int argc, char **argv)
            " (what the protocol costs, less noisy than GB/s on a shared box)\n");
     printf("shm: puts written into the staging area and committed by offset,"
            " gets by reference copied once out of the region and released\n");
+    printf("kvcached --shm %s\n", b.shm);
     printf("%-6s %-18s %12s %18s %18s %18s\n", "block", "op", "engine GB/s",
            "unix GB/s (%eng)", "tcp GB/s (%eng)", "shm GB/s (%eng)");
     for (size_t s = 0; s < (b.one_size ? 1 : sizeof(sizes) / sizeof(sizes[0]));
