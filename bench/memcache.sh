@@ -6,6 +6,7 @@
 #
 #   bench/memcache.sh            # kvcached vs memcached+extstore
 #   bench/memcache.sh pool       # multi-gets direct vs through nutcracker
+#   bench/memcache.sh memcaslap  # memcaslap's default workload on both, same run
 #
 # Environment (defaults): DIR (./var/bench-mc, on the disk under test),
 # VALUE (262144 bytes), MEM_MB (1024: kvcached -m, memcached -m), FILE_GB (8:
@@ -106,6 +107,37 @@ if [ "${1:-}" = pool ]; then
     run_gets "direct, 1 daemon" "$p1" --hex 1
     run_gets "nutcracker, 1 daemon" "$n1" --hex 1
     run_gets "nutcracker, 3 daemons" "$n3" --hex 2
+    exit 0
+fi
+
+if [ "${1:-}" = memcaslap ]; then
+    # libmemcached's load generator with its default workload (90% get,
+    # 10% set, 16 connections, small values, keys with any byte but a space)
+    # for SECS seconds per round, kvcached and plain memcached alternating.
+    command -v memcaslap >/dev/null || { echo "libmemcached-tools not installed"; exit 1; }
+    # small values: index sized for 4 KiB items, memcached-sized 1 MiB slabs
+    kp=$(free_port)
+    "$KC" -D "$DIR/cl.store" -S "${FILE_GB}g" -m "$MEM_MB" --fresh -s "" -p 0 \
+        --memcache-port "$kp" --slab-size 1m --min-item-size 4k >"$DIR/cl.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$kp"
+    mp=$(free_port)
+    U=(); [ "$(id -u)" -eq 0 ] && U=(-u root)
+    "$(command -v memcached || echo /usr/bin/memcached)" "${U[@]}" -p "$mp" -U 0 \
+        -l 127.0.0.1 -m "$MEM_MB" >"$DIR/mc.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$mp"
+    echo "memcaslap default workload, ${SECONDS_} s per line, $ROUNDS rounds"
+    for r in $(seq "$ROUNDS"); do
+        for s in "kvcached $kp" "memcached $mp"; do
+            set -- $s
+            out=$(memcaslap -s "127.0.0.1:$2" -t "${SECONDS_}s" 2>&1)
+            errs=$(grep -ciE "error|failed" <<<"$out" || true)
+            printf '%-10s round %d: %s, get_misses %s, error lines %s\n' "$1" "$r" \
+                "$(grep -o 'TPS: [0-9]*' <<<"$out" | tail -1)" \
+                "$(grep -o 'get_misses: [0-9]*' <<<"$out" | head -1 | cut -d' ' -f2)" "$errs"
+        done
+    done
     exit 0
 fi
 

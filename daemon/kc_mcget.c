@@ -42,8 +42,41 @@ struct mc_get {
     int64_t mg_vivify;             /* N: ttl of an item made on a miss, -1 */
     int64_t mg_recache;            /* R: win when the ttl is below, -1 */
     bool mg_hit_before;            /* h: the item had been read before */
+    void *arena;                   /* the per-key arrays, one allocation */
     char text[];                   /* copy of the command line */
 };
+
+/* Carve the per-key arrays of x out of one zeroed allocation. 0 or -1.
+ * Every element size is a multiple of 8 but the bools, which come last. */
+static int mc_get_arrays(struct mc_get *x, size_t n)
+{
+    _Static_assert(sizeof(struct store_get_item) % 8 == 0 &&
+                   sizeof(struct store_get) % 8 == 0 &&
+                   sizeof(struct mc_tok) % 8 == 0 &&
+                   sizeof(struct store_item_info) % 8 == 0,
+                   "the arrays before the bools keep 8-byte alignment");
+    size_t sz = n * (sizeof(*x->items) + sizeof(*x->batch) + sizeof(*x->keys) +
+                     sizeof(*x->ns) + sizeof(*x->loc) + 2 * sizeof(bool));
+    uint8_t *p = calloc(1, sz);
+
+    if (p == NULL)
+        return -1;
+    x->arena = p;
+    x->items = (void *)p;
+    p += n * sizeof(*x->items);
+    x->batch = (void *)p;
+    p += n * sizeof(*x->batch);
+    x->keys = (void *)p;
+    p += n * sizeof(*x->keys);
+    x->ns = (void *)p;
+    p += n * sizeof(*x->ns);
+    x->loc = (void *)p;
+    p += n * sizeof(*x->loc);
+    x->submitted = (void *)p;
+    p += n * sizeof(bool);
+    x->textkey = (void *)p;
+    return 0;
+}
 
 /* No memory for a get: answer so and go on. */
 static int mc_get_oom(struct conn *c)
@@ -61,13 +94,7 @@ static void mc_get_free(struct server *s, void *arg)
     for (size_t b = 0; b < x->nbatch; b++)
         if (x->submitted[b])
             store_get_release(s->st, &x->batch[b]);
-    free(x->batch);
-    free(x->submitted);
-    free(x->items);
-    free(x->textkey);
-    free(x->ns);
-    free(x->loc);
-    free(x->keys);
+    free(x->arena);
     free(x);
 }
 
@@ -353,6 +380,15 @@ static void mc_get_batch_done(struct store_get *g, void *arg)
         mc_get_finish(x);
 }
 
+void mc_get_discard(struct conn *c)
+{
+    struct mc_get *x = c->mc->ready;
+
+    c->mc->ready = NULL;
+    if (x)
+        mc_get_free(c->srv, x);
+}
+
 int mc_get_resume(struct conn *c)
 {
     struct mc_get *x = c->mc->ready;
@@ -402,15 +438,7 @@ int mc_get_start(struct conn *c, int kind, const char *line, size_t len,
     x = calloc(1, sizeof(*x) + len + 1);
     if (x == NULL)
         return mc_get_oom(c);
-    x->keys = calloc(n, sizeof(*x->keys));
-    x->items = calloc(n, sizeof(*x->items));
-    x->batch = calloc(n, sizeof(*x->batch));
-    x->submitted = calloc(n, sizeof(*x->submitted));
-    x->textkey = calloc(n, sizeof(*x->textkey));
-    x->loc = calloc(n, sizeof(*x->loc));
-    x->ns = calloc(n, sizeof(*x->ns));
-    if (!x->ns || !x->keys || !x->items || !x->batch || !x->submitted || !x->textkey ||
-        !x->loc) {
+    if (mc_get_arrays(x, n) < 0) {
         mc_get_free(s, x);
         return mc_get_oom(c);
     }

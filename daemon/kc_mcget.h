@@ -36,4 +36,7 @@ int mc_get_start(struct conn *c, int kind, const char *line, size_t len,
 /* Finish a read whose writes were deferred to the reader (c->mc->ready). */
 int mc_get_resume(struct conn *c);
 
+/* The connection closes: drop a deferred read (releases its engine memory). */
+void mc_get_discard(struct conn *c);
+
 #endif

@@ -139,6 +139,7 @@ void mc_abort(struct conn *c)
 
     if (m->sink == MCS_SLOT)
         store_put_abort(c->srv->st, &m->ws);
+    mc_get_discard(c);
     free(m->temp);
     m->temp = NULL;
     m->sink = MCS_NONE;

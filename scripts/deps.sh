@@ -7,6 +7,10 @@ pkgs=(build-essential pkg-config meson ninja-build python3
       fio memcached netcat-openbsd python3-torch python3-numpy
       nutcracker libmemcached-tools python3-pymemcache)
 pkgs+=(gnuplot-nox)  # bench/compare.sh draws its chart with gnuplot
+# the manual pages (scdoc), the Debian packages and their checks (tests/pkg),
+# pip install of the Python binding with Debian's setuptools
+pkgs+=(scdoc debhelper dh-python fakeroot lintian python3-setuptools python3-pip)
+pkgs+=(python3-yaml)  # tests/ops reads the alert rules
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

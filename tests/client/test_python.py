@@ -247,6 +247,16 @@ def library_lookup():
     # The build tree of this checkout when it is called build/ or build-release/.
     if os.path.basename(os.path.dirname(libdir)) in ("build", "build-release"):
         assert out.returncode == 0 and out.stdout.strip().endswith("/client/libkvcache.so.0"), out
+    # The build tree's copy of the module (BUILD/client/python, wherever BUILD
+    # is) loads that build's library through its generated _libpath.py.
+    pybuild = os.environ.get("KC_PY_BUILD")
+    if pybuild:
+        benv = dict(env, PYTHONPATH=pybuild)
+        out = subprocess.run([sys.executable, "-c", code], env=benv, capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out
+        assert os.path.realpath(out.stdout.strip()) == \
+            os.path.realpath(os.environ["KVCACHE_LIB"]), out
     env["KVCACHE_LIB"] = "/nonexistent/libkvcache.so.0"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "OSError" in out.stderr, out

@@ -308,6 +308,56 @@ def issue17_expiry_and_cas_across_restart(d):
     print("expiry and cas: kept across a restart")
 
 
+def issue17_counters_and_item_limit(port):
+    """cmd_get and get_misses count a never-set key; the default item limit
+    is memcached's 1 MiB (-I)."""
+    r = Raw(port)
+    st0 = r.stats()
+    assert r.get([b"never-set-%d" % os.getpid()]) == {}
+    st1 = r.stats()
+    assert int(st1["cmd_get"]) == int(st0["cmd_get"]) + 1, (st0, st1)
+    assert int(st1["get_misses"]) == int(st0["get_misses"]) + 1, (st0, st1)
+    assert r.set(b"huge", b"h" * (1100 << 10)) == b"SERVER_ERROR object too large for cache"
+    r.send(b"stats settings\r\n")
+    lines = []
+    while not lines or lines[-1] != b"END":
+        lines.append(r.line())
+    assert b"STAT item_size_max 1048576" in lines, lines
+    r.close()
+    print("counters: a never-set key is a miss; -I is 1 MiB by default")
+
+
+def issue17_cas_race(port):
+    """Two connections cas the same key with the same token at once: one
+    STORED, one EXISTS, every round (the loser re-reads the item when the
+    winner wrote it while its read was in flight)."""
+    a, b = Raw(port), Raw(port)
+    assert a.set(b"race", b"0") == b"STORED"
+    for i in range(40):
+        a.send(b"gets race\r\n")
+        cas = int(a.line().split()[4])
+        a.read(len(b"%d" % i) + 2 if i else 3)
+        assert a.line() == b"END"
+        v = b"%d" % (i + 1)
+        barrier = threading.Barrier(2)
+        res = {}
+
+        def go(r, name):
+            barrier.wait()
+            r.send(b"cas race 0 0 %d %d\r\n%s\r\n" % (len(v), cas, v))
+            res[name] = r.line()
+        th = [threading.Thread(target=go, args=(r, n)) for r, n in ((a, "a"), (b, "b"))]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        assert sorted(res.values()) == [b"EXISTS", b"STORED"], (i, res)
+    assert a.get([b"race"]) == {b"race": b"40"}
+    a.close()
+    b.close()
+    print("cas race: one winner in each of 40 rounds")
+
+
 def main():
     rng = mcutil.seeded()
     tmp = mcutil.TmpDir()
@@ -323,10 +373,12 @@ def main():
         with open(os.path.join(tmp.path, "kc.port")) as f:
             tcp_port = int(f.read().split()[0].split("=")[1])
         protobuf_same_store(d.port, tcp_port)
+        issue17_cas_race(d.port)
         issue17_expiry_and_cas_across_restart(d)
         d.stop()
         d2 = mcutil.Daemon(tmp, "kc2", extra=["--memcache-block", "4096"])
         block_size(d2.port)
+        issue17_counters_and_item_limit(d2.port)
         d2.stop()
     finally:
         tmp.close()

@@ -19,9 +19,12 @@ Like the C library, a call on a sick cache does not raise: it returns what
 was found (a miss) and leaves the error in ``Client.last_rc`` and
 ``Client.last_error``.  Only bad arguments raise (ValueError, TypeError).
 
-The shared library is found through $KVCACHE_LIB (a path), else as
-"libkvcache.so.0" on the loader's path (LD_LIBRARY_PATH, the system's), else
-in the build tree of the checkout that holds this file (build/client/ or
+The shared library is found through $KVCACHE_LIB (a path), else at the
+path that meson wrote beside this file (kvcache/_libpath.py: the build tree's
+library in the copy under BUILD/client/python, wherever BUILD is; the
+installed library in an installed copy), else as "libkvcache.so.0" on the
+loader's path (LD_LIBRARY_PATH, the system's: what a pip-installed copy uses),
+else in the build tree of the checkout that holds this file (build/client/ or
 build-release/client/); importing raises OSError when none loads.
 """
 import ctypes
@@ -52,7 +55,8 @@ ENONS = -30011       # namespace not opened with this handle
 
 
 def _load():
-    """Load libkvcache: $KVCACHE_LIB, the loader's path, the checkout's build tree."""
+    """Load libkvcache: $KVCACHE_LIB, the path meson wrote (_libpath), the
+    loader's path, the checkout's build tree."""
     env = os.environ.get("KVCACHE_LIB")
     if env:
         return ctypes.CDLL(env), env   # named explicitly: its error, not a fallback
@@ -60,6 +64,11 @@ def _load():
     root = os.path.normpath(os.path.join(here, "..", "..", ".."))
     cands = ["libkvcache.so.0"] + [os.path.join(root, b, "client", "libkvcache.so.0")
                                    for b in ("build", "build-release")]
+    try:
+        from . import _libpath   # absent in the checkout and in a pip install
+        cands.insert(0, _libpath.LIBRARY)
+    except ImportError:
+        pass
     errors = []
     for c in cands:
         if "/" in c and not os.path.exists(c):
