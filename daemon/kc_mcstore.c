@@ -99,10 +99,13 @@ int mc_item_write(struct conn *c, uint64_t ns, const struct kc_key *key,
 
     if (rc != 0)
         return rc;
-    store_delete(st, ns, key);
+    /* the old version must be gone first: a failed delete fails the write */
+    rc = store_delete(st, ns, key);
+    if (rc != KC_OK && rc != KC_MISS)
+        return rc;
     rc = mc_reserve(st, ns, key, MCI_HDR_LEN + l1 + l2, &ws);
     if (rc != 0)
-        return rc;
+        return rc == KC_EXISTS ? KC_EINVAL : rc;
     mci_encode(ws.buf, nm);
     if (l1)
         memcpy((uint8_t *)ws.buf + MCI_HDR_LEN, v1, l1);
