@@ -127,7 +127,7 @@ def main():
     rng = mcutil.seeded()
     tmp = mcutil.TmpDir()
     try:
-        d = mcutil.Daemon(tmp, "model", memory=16, size="512m" if LONG else "128m")
+        d = mcutil.Daemon(tmp, "model", memory=16, size="2g" if LONG else "128m")
         rpc = None
         rpc_keys = []
         if os.environ.get("KVCACHE_LIB") and os.environ.get("KC_PY_PATH") and \
