@@ -113,7 +113,8 @@ def load_figures(r):
     return {"bytes": b, "load_s": s, "GBps": b / s / 1e9 if s > 0 else 0.0,
             "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0)),
             "path": "/".join(sorted({x["path"] for x in (c, w) if "path" in x})),
-            "shm_error": c.get("shm_error") or w.get("shm_error")}
+            "shm_error": c.get("shm_error") or w.get("shm_error"),
+            "register_s": max(c.get("register_s", 0.0), w.get("register_s", 0.0))}
 
 
 def restart(setup, eng, run):
@@ -371,9 +372,15 @@ def markdown(res):
                     for x in r.get(k, [])})
     errs = sorted({x["shm_error"] for r in res["runs"] for k in ("dram_load", "ssd_load", "lc_load")
                    for x in r.get(k, []) if x.get("shm_error")})
+    reg = [x.get("register_s", 0.0) for r in res["runs"] for k in ("ssd_load", "lc_load")
+           for x in r.get(k, [])]
+    rst = [t for r in res["runs"] for t in r.get("restart_s", [])]
     out += ["", "Load path: %s (shm: by reference from kvcached's shared region into GPU memory; "
-            "socket: GetPrefix bytes into pinned memory, then to the GPU)%s" % (
-                ", ".join(paths), "; shared-memory errors: " + "; ".join(errs) if errs else "")]
+            "socket: GetPrefix bytes into pinned memory, then to the GPU)%s. Daemon restart and "
+            "reconnect, outside the timed turns: median %.2f s, of which CUDA registration of the "
+            "new region %.2f s." % (
+                ", ".join(paths), "; shared-memory errors: " + "; ".join(errs) if errs else "",
+                med(rst) if rst else 0.0, med(reg) if reg else 0.0)]
     if "h2d" in res:
         out += ["", "Host to device copy in the same run: " + ", ".join(
             "%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v) for k, v in res["h2d"].items())]
