@@ -16,8 +16,9 @@ message of --new-tokens tokens make the prompt.
              the cached blocks computed while the rest loads, c planned
              from the rates of the earlier turns (plan.py);
   fp8        with --kv-fp8: the history stored again as fp8 KV (kvfp8.py),
-             reused from the SSD (restarts as above); its logits against
-             the same reuse with KV in the model's dtype;
+             reused from the SSD (restarts as above), plain and with
+             load-or-compute; its logits against the same reuse with KV in
+             the model's dtype;
   split      once: the same prompt without the cache, computed as a reuse
              turn computes it (the history in one pass, then the message on
              top of the KV kept in memory): every reuse run must give
@@ -56,6 +57,7 @@ import time
 import torch
 
 import cli
+import plan
 
 
 def odirect_read(path, size_mb, qd, bs=1 << 20):
@@ -113,7 +115,8 @@ def load_figures(r):
     return {"bytes": b, "load_s": s, "GBps": b / s / 1e9 if s > 0 else 0.0,
             "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0)),
             "path": "/".join(sorted({x["path"] for x in (c, w) if "path" in x})),
-            "shm_error": c.get("shm_error") or w.get("shm_error")}
+            "shm_error": c.get("shm_error") or w.get("shm_error"),
+            "register_s": max(c.get("register_s", 0.0), w.get("register_s", 0.0))}
 
 
 def restart(setup, eng, run):
@@ -222,6 +225,7 @@ def main():
         eng.turn(warm, max_new=2, reuse=True)
         eng.flush()
         eng.turn(warm + warm[:40], max_new=2, reuse=True, put=False)  # the reuse path once
+        eng.rates = plan.Rates()   # the warm-up's first kernels are not a prefill rate
         for H in hs:
             if time.time() - t_start > a.budget_s:
                 print("budget spent: skipping history %d and longer" % H, flush=True)
@@ -289,6 +293,13 @@ def main():
                     run["fp8_vs_native_rel_err"] = max(rel_err(r["logits"], ssd[0]["logits"]) for r in f8)
                     run["fp8_vs_recompute_rel_err"] = max(rel_err(r["logits"], ref) for r in f8)
                     run["fp8_same_tokens"] = all(r["generated"] == rec[0]["generated"] for r in f8)
+                    f8lc = []
+                    for _ in range(a.reps):   # fp8 KV with load-or-compute
+                        restart(setup, eng, run)
+                        f8lc.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False,
+                                             want_logits=True, lc=True, tier="ssd-fp8", kv="fp8"))
+                    run["fp8_lc_ttft_s"] = [r["ttft_s"] for r in f8lc]
+                    run["fp8_lc_head_blocks"] = [r["head_blocks"] for r in f8lc]
                 run["ssd_ttft_s"] = [r["ttft_s"] for r in ssd]
                 run["ssd_reused"] = ssd[-1]["reused_tokens"]
                 run["ssd_load"] = [load_figures(r) for r in ssd]
@@ -357,13 +368,17 @@ def markdown(res):
     f8 = [r for r in res["runs"] if "fp8_ttft_s" in r]
     if f8:
         out += ["", "fp8 KV (e4m3, a scale per block and head; kvfp8.py), reused from the SSD:", "",
-                "| history | reused | TTFT fp8 SSD ms | fp8 / recompute | load GB/s fp8 | KV loaded MB "
+                "| history | reused | TTFT fp8 SSD ms | fp8 / recompute | TTFT fp8 load-or-compute ms "
+                "(computed blocks) | fp8 LC / recompute | load GB/s fp8 | KV loaded MB "
                 "| logits rel err, fp8 KV vs %s KV | vs recompute | same tokens |" % res["config"]["dtype"],
-                "|---|---|---|---|---|---|---|---|---|"]
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in f8:
-            out.append("| %d | %d | %.1f | %.2f | %.2f | %.1f | %.1e | %.1e | %s |" % (
+            lc = r.get("fp8_lc_ttft_s")
+            out.append("| %d | %d | %.1f | %.2f | %s | %s | %.2f | %.1f | %.1e | %.1e | %s |" % (
                 r["history"], r["fp8_reused"], med(r["fp8_ttft_s"]) * 1e3,
                 med(r["fp8_ttft_s"]) / med(r["recompute_ttft_s"]),
+                "%.1f (%d)" % (med(lc) * 1e3, r["fp8_lc_head_blocks"][-1]) if lc else "-",
+                "%.2f" % (med(lc) / med(r["recompute_ttft_s"])) if lc else "-",
                 med([x["GBps"] for x in r["fp8_load"]]), r["fp8_load"][-1]["bytes"] / 1e6,
                 r["fp8_vs_native_rel_err"], r["fp8_vs_recompute_rel_err"],
                 "yes" if r["fp8_same_tokens"] else "NO"))
@@ -371,9 +386,15 @@ def markdown(res):
                     for x in r.get(k, [])})
     errs = sorted({x["shm_error"] for r in res["runs"] for k in ("dram_load", "ssd_load", "lc_load")
                    for x in r.get(k, []) if x.get("shm_error")})
+    reg = [x.get("register_s", 0.0) for r in res["runs"] for k in ("ssd_load", "lc_load")
+           for x in r.get(k, [])]
+    rst = [t for r in res["runs"] for t in r.get("restart_s", [])]
     out += ["", "Load path: %s (shm: by reference from kvcached's shared region into GPU memory; "
-            "socket: GetPrefix bytes into pinned memory, then to the GPU)%s" % (
-                ", ".join(paths), "; shared-memory errors: " + "; ".join(errs) if errs else "")]
+            "socket: GetPrefix bytes into pinned memory, then to the GPU)%s. Daemon restart and "
+            "reconnect, outside the timed turns: median %.2f s, of which CUDA registration of the "
+            "new region %.2f s." % (
+                ", ".join(paths), "; shared-memory errors: " + "; ".join(errs) if errs else "",
+                med(rst) if rst else 0.0, med(reg) if reg else 0.0)]
     if "h2d" in res:
         out += ["", "Host to device copy in the same run: " + ", ".join(
             "%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v) for k, v in res["h2d"].items())]

@@ -13,8 +13,10 @@ with P the prefill rate (tokens/s), L the load rate (tokens/s), oc and ol
 the fixed costs of a pass and of a load.  split() takes the c that
 minimises the estimated time max(oc + c*T/P, ol + (p-c)*T/L) among the
 optimum rounded down and up, 0 (pure load) and p (pure compute: the engine
-then recomputes the whole prompt in one pass), so the plan is never
-estimated worse than the faster of the two alone.
+then recomputes the whole prompt in one pass); a split must be estimated at
+least 10% faster than the better pure choice (MARGIN), so the plan is never
+estimated worse than the faster of the two alone and close calls, where the
+overheads the estimate does not see decide, go to the pure one.
 
 The rates come from the turns themselves (Rates: a least-squares fit of
 time against tokens over the last turns, updated turn by turn): P and oc
@@ -29,6 +31,9 @@ The coordinator sends its Rates.params(tier) with the turn; both stages run
 split() on the same numbers and the same agreed p, so they agree on c
 without another round trip.
 """
+
+
+MARGIN = 0.9   # a split must be estimated this much faster than pure load or compute
 
 
 def split(p, T, params):
@@ -50,9 +55,12 @@ def split(p, T, params):
         return max(comp, load)
 
     opt = (p * T / L + o - oc) / (T / P + T / L)   # where both parts end together
-    cands = {0, p, max(0, min(p, int(opt))), max(0, min(p, int(opt) + 1))}
-    # the cheapest; on a tie the one that computes less (the GPU stays free)
-    return min(sorted(cands), key=cost)
+    pure = min((0, p), key=cost)
+    both = min(sorted({max(1, min(p - 1, int(opt))), max(1, min(p - 1, int(opt) + 1))}), key=cost)
+    # a split only where it is estimated clearly faster: running both at once
+    # costs what the estimate does not see (the loader and the compute share
+    # the interpreter and the GPU), so a close call goes to the pure one
+    return both if p > 1 and cost(both) < MARGIN * cost(pure) else pure
 
 
 class Rates:

@@ -49,6 +49,14 @@ import kvfp8  # noqa: E402
 import model as M  # noqa: E402
 
 
+# The loader thread and the compute share the interpreter: each of the
+# loader's library calls gives up the GIL and must get it back from a thread
+# that is launching kernels, which by default yields it only every 5 ms.  A
+# shorter interval keeps a load that runs beside a prefill (load-or-compute,
+# the layer-group overlap) from waiting on the interpreter.
+SWITCH_INTERVAL_S = 0.0002
+
+
 class CacheLink:
     """A shard's namespaces on kvcached, its staging buffers and its loader."""
 
@@ -57,6 +65,7 @@ class CacheLink:
                  prealloc_blocks=0, kv_formats=("native",)):
         self.cfg, self.T, self.device = cfg, tokens_per_block, device
         self.chunk = chunk_blocks
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin
         self.groups = [(a, min(a + g, layer_end)) for a in range(layer_begin, layer_end, g)]
         self.esize = torch.tensor([], dtype=cfg.torch_dtype).element_size()
