@@ -18,6 +18,7 @@ struct async_item {
     uint64_t ns;
     size_t n;
     uint32_t first_pos;
+    uint32_t hints;             /* KVCACHE_HINT_* of every block */
     size_t block_len;
     kvcache_key_t *keys;        /* n keys */
     uint8_t *data;              /* n * block_len bytes */
@@ -60,7 +61,7 @@ static void *async_main(void *arg)
         if (bufs) {
             for (size_t i = 0; i < it->n; i++)
                 bufs[i] = it->data + i * it->block_len;
-            rc = kcc_op_put(&a->pool, it->ns, it->keys, it->n, it->first_pos, bufs,
+            rc = kcc_op_put(&a->pool, it->ns, it->keys, it->n, it->first_pos, it->hints, bufs,
                             it->block_len, NULL, NULL, kcc_now_ms() + (uint64_t)a->timeout_ms);
             free(bufs);
         }
@@ -133,6 +134,13 @@ void kcc_async_destroy(struct kcc_async *a)
 int kvcache_put_async(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
                       uint32_t first_pos, const void *const *bufs, size_t block_len)
 {
+    return kvcache_put_async_hint(kc, ns_id, keys, n, first_pos, 0, bufs, block_len);
+}
+
+int kvcache_put_async_hint(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                           uint32_t first_pos, uint32_t hints, const void *const *bufs,
+                           size_t block_len)
+{
     struct kcc_async *a;
     struct async_item *it;
     size_t bytes = n * block_len;
@@ -169,6 +177,7 @@ int kvcache_put_async(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, 
     it->ns = ns_id;
     it->n = n;
     it->first_pos = first_pos;
+    it->hints = hints;
     it->block_len = block_len;
     it->keys = (kvcache_key_t *)(it + 1);
     it->data = (uint8_t *)(it->keys + n);

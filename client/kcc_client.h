@@ -94,7 +94,7 @@ int kcc_open_ns_on(struct kcc_pool *p, uint32_t s, const kvcache_ns_desc_t *desc
 
 /* The put of kvcache_put on a pool (also used by the async thread). */
 int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_t n,
-               uint32_t first_pos, const void *const *bufs, size_t block_len,
+               uint32_t first_pos, uint32_t hints, const void *const *bufs, size_t block_len,
                int *status, size_t *nstored, uint64_t deadline);
 
 /* Async queue (kcc_async.c). */

@@ -104,7 +104,7 @@ static void kcc_put_staged(struct kcc_pool *p, uint32_t s, Kvcache__PutItem *ite
 }
 
 int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_t n,
-               uint32_t first_pos, const void *const *bufs, size_t block_len,
+               uint32_t first_pos, uint32_t hints, const void *const *bufs, size_t block_len,
                int *status, size_t *nstored, uint64_t deadline)
 {
     struct kvcache *kc = p->kc;
@@ -163,6 +163,7 @@ int kcc_op_put(struct kcc_pool *p, uint64_t ns, const kvcache_key_t *keys, size_
                 b->items[j].key.data = sp.wire + 16 * (first + j);
                 b->items[j].chain_pos = first_pos + b->idx[j];
                 b->items[j].length = (uint32_t)block_len;
+                b->items[j].hints = hints;
                 b->itemp[j] = &b->items[j];
                 b->iov[j] = (struct iovec){(void *)bufs[b->idx[j]], block_len};
             }
@@ -207,17 +208,24 @@ out:
     return rc;
 }
 
-int kvcache_put(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
-                uint32_t first_pos, const void *const *bufs, size_t block_len,
-                int *status, size_t *nstored)
+int kvcache_put_hint(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                     uint32_t first_pos, uint32_t hints, const void *const *bufs,
+                     size_t block_len, int *status, size_t *nstored)
 {
     if (nstored)
         *nstored = 0;
     if (kc == NULL)
         return KVCACHE_EINVAL;
     kc->pool.err[0] = '\0';
-    return kcc_op_put(&kc->pool, ns_id, keys, n, first_pos, bufs, block_len, status, nstored,
-                      kcc_now_ms() + (uint64_t)kc->opt.timeout_ms);
+    return kcc_op_put(&kc->pool, ns_id, keys, n, first_pos, hints, bufs, block_len, status,
+                      nstored, kcc_now_ms() + (uint64_t)kc->opt.timeout_ms);
+}
+
+int kvcache_put(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                uint32_t first_pos, const void *const *bufs, size_t block_len,
+                int *status, size_t *nstored)
+{
+    return kvcache_put_hint(kc, ns_id, keys, n, first_pos, 0, bufs, block_len, status, nstored);
 }
 
 /* The Stats transfer. */

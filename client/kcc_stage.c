@@ -131,8 +131,8 @@ int kvcache_put_commit(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
     if (kc == NULL)
         return KVCACHE_EINVAL;
     kc->pool.err[0] = '\0';
-    rc = kcc_op_put(&kc->pool, ns_id, keys, n, first_pos, (const void *const *)bufs, block_len,
-                    status, nstored, kcc_now_ms() + (uint64_t)kc->opt.timeout_ms);
+    rc = kcc_op_put(&kc->pool, ns_id, keys, n, first_pos, 0, (const void *const *)bufs,
+                    block_len, status, nstored, kcc_now_ms() + (uint64_t)kc->opt.timeout_ms);
     kvcache_put_cancel(kc, bufs, n);
     return rc;
 }

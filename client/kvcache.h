@@ -284,6 +284,24 @@ KVCACHE_API int kvcache_put_async(kvcache_t *kc, uint64_t ns_id, const kvcache_k
                                   size_t n, uint32_t first_pos, const void *const *bufs,
                                   size_t block_len);
 
+/*
+ * Hints an engine may give with a put, for the daemon's admission policy
+ * (docs/eviction.md): KVCACHE_HINT_DONE says the blocks' chain is finished
+ * (the conversation is closed: no later request will extend it), so a full
+ * cache need not keep them. Unknown bits are ignored.
+ */
+#define KVCACHE_HINT_DONE 1u
+
+/* kvcache_put and kvcache_put_async with hints (KVCACHE_HINT_*) for every
+ * block of the put. */
+KVCACHE_API int kvcache_put_hint(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                                 size_t n, uint32_t first_pos, uint32_t hints,
+                                 const void *const *bufs, size_t block_len, int *status,
+                                 size_t *nstored);
+KVCACHE_API int kvcache_put_async_hint(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                                       size_t n, uint32_t first_pos, uint32_t hints,
+                                       const void *const *bufs, size_t block_len);
+
 /* Wait until the async queue is empty and nothing is in flight, at most
  * timeout_ms (< 0: no limit).  0 or KVCACHE_ETIMEDOUT. */
 KVCACHE_API int kvcache_flush(kvcache_t *kc, int timeout_ms);

@@ -26,6 +26,7 @@ int code_from_kc(int rc)
     switch (rc) {
     case KC_OK: return KVCACHE__CODE__OK;
     case KC_EXISTS: return KVCACHE__CODE__EXISTS;
+    case KC_SKIPPED: return KVCACHE__CODE__OK;   /* accepted, not admitted */
     case KC_MISS: return KVCACHE__CODE__MISS;
     case KC_EINVAL: return KVCACHE__CODE__BAD_REQUEST;
     case KC_ENONS: return KVCACHE__CODE__UNKNOWN_NAMESPACE;

@@ -53,7 +53,8 @@ static const struct opt_def opts_table[] = {
     { "min-item-size", 0, OPT_SIZE, 4096, 1 << 30, F(min_item), "SIZE",
       "smallest block expected, sizes the index (default 256k)" },
     { "evict", 0, OPT_STR, 0, 0, F(evict), "POLICY",
-      "eviction policy: fifo, lru, reinsert[:k], prefix[:b] (default prefix)" },
+      "eviction fifo, lru, reinsert[:k], prefix[:b], +admission all, hint, ghost[:n] "
+      "(default prefix+hint)" },
     { "fresh", 0, OPT_FLAG, 0, 0, F(fresh), NULL,
       "start empty, ignoring what is on the device" },
     { "queue-depth", 0, OPT_UINT, 4, 4096, F(queue_depth), "N",
@@ -118,7 +119,7 @@ void opts_default(struct options *o)
     o->device_size = 1ull << 30;
     o->slab_size = 32u << 20;
     o->min_item = 256u << 10;
-    o->evict = "prefix";
+    o->evict = "prefix+hint";
     o->queue_depth = 64;
     o->metrics_port = -1;
     o->max_conns = 1024;

@@ -19,6 +19,7 @@
 #include "daemon/kc_log.h"
 #include "daemon/kc_server.h"
 #include "daemon/kc_shm.h"
+#include "slab/kc_admit.h"
 
 /* A Put being received. */
 struct put_ctx {
@@ -161,8 +162,8 @@ int put_next(struct conn *c)
         return put_finish(c);
     it = p->req->put->items[p->i];
     kc_key_unpack(it->key.data, &key.lo, &key.hi);
-    rc = store_put_reserve(s->st, p->ns, &key, it->chain_pos, it->length,
-                           &p->ws);
+    rc = store_put_reserve_hint(s->st, p->ns, &key, it->chain_pos,
+                                it->hints & ADMIT_HINT_MASK, it->length, &p->ws);
     if (rc == KC_EBUSY) {
         if (!c->busy_wait) {
             c->busy_wait = true;

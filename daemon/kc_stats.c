@@ -170,6 +170,8 @@ void stats_prometheus(struct sbuf *b, const struct daemon_stats *s,
     prom(b, "puts_exists_total", "counter", "Puts of present blocks",
          ss->puts_exists);
     prom(b, "puts_rejected_total", "counter", "Puts refused", ss->puts_rejected);
+    prom(b, "puts_skipped_total", "counter", "Puts not admitted to the SSD",
+         ss->puts_skipped);
     prom(b, "put_bytes_total", "counter", "Bytes stored", ss->put_bytes);
     prom(b, "gets_total", "counter", "Keys asked for", ss->gets);
     prom(b, "hits_total", "counter", "Keys found", ss->hits);

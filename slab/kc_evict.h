@@ -60,6 +60,9 @@ struct evict {
     uint32_t head, tail;
     uint32_t count;
     uint32_t param;          /* policy parameter (reinsert: hits needed) */
+    bool hinted;             /* the engine marks finished chains
+                                (ADMIT_HINT_DONE seen): admission keeps
+                                only blocks of live chains */
     void *priv;
 };
 

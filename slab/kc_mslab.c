@@ -424,6 +424,28 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
     return 0;
 }
 
+int store_put_reserve_hint(struct store *st, uint64_t ns, const struct kc_key *key,
+                           uint32_t chain_pos, uint32_t hints, uint32_t len,
+                           struct store_wslot *ws)
+{
+    /* Asked first: a key already present (rare: engines put what they
+     * missed) is told apart only when refused, so an admitted put looks it
+     * up once. */
+    bool room = st->st.evictions == 0 && st->nfree > 2;   /* never full yet */
+    if (!admit_check(&st->adm, key, chain_pos, hints, room)) {
+        struct nsent *n = store_ns_find(st, ns);
+        if (n == NULL || index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns)) == NULL) {
+            if (n == NULL)
+                return KC_ENONS;
+            if ((hints & ADMIT_HINT_DONE) && st->adm.ops->hints)
+                st->ev.hinted = true;   /* admission acts on hints */
+            st->st.puts_skipped++;
+            return KC_SKIPPED;
+        }
+    }
+    return store_put_reserve(st, ns, key, chain_pos, len, ws);
+}
+
 /* The item header of a reserved slot. */
 static struct fmt_item *wslot_hdr(struct store_wslot *ws)
 {

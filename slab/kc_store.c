@@ -20,6 +20,7 @@ const char *kc_strerror(int code)
     case KC_OK: return "ok";
     case KC_EXISTS: return "already present";
     case KC_MISS: return "not found";
+    case KC_SKIPPED: return "not admitted";
     case KC_EINVAL: return "invalid argument";
     case KC_ENONS: return "unknown namespace";
     case KC_EBADSIZE: return "value size does not match the namespace's block size";
@@ -261,25 +262,55 @@ static int store_geometry(struct store *st, char *err, size_t errlen)
     return 0;
 }
 
-/* Split a policy spec "name" or "name:param" (e.g. "prefix:30"). Returns
- * the policy, or NULL if the name is unknown or the parameter is not a
- * number. */
-static const struct evict_ops *store_evict_parse(const char *spec, uint32_t *param)
+/* Split one "name" or "name:param" of at most len chars into name and
+ * param. Returns false if the name is too long or the param no number. */
+static bool store_spec_split(const char *spec, size_t len, char *name, size_t namelen,
+                             uint32_t *param)
+{
+    const char *colon = memchr(spec, ':', len);
+    size_t nlen = colon != NULL ? (size_t)(colon - spec) : len;
+
+    if (nlen >= namelen)
+        return false;
+    memcpy(name, spec, nlen);
+    name[nlen] = '\0';
+    if (colon != NULL) {
+        char num[16], *end;
+        size_t plen = len - nlen - 1;
+        if (plen == 0 || plen >= sizeof(num))
+            return false;
+        memcpy(num, colon + 1, plen);
+        num[plen] = '\0';
+        unsigned long v = strtoul(num, &end, 10);
+        if (*end != '\0' || v > UINT32_MAX)
+            return false;
+        *param = (uint32_t)v;
+    }
+    return true;
+}
+
+/* Split a policy spec "evict[:param][+admit[:param]]" (e.g. "prefix:30",
+ * "prefix+hint", "fifo+ghost:8"). Returns the eviction policy and sets
+ * *admit to the admission policy ("all" if none is named), or NULL if a
+ * name is unknown or a parameter is not a number. */
+static const struct evict_ops *store_evict_parse(const char *spec, uint32_t *param,
+                                                 const struct admit_ops **admit,
+                                                 uint32_t *admit_param)
 {
     char name[32];
-    const char *colon = strchr(spec, ':');
-    size_t len = colon != NULL ? (size_t)(colon - spec) : strlen(spec);
+    const char *plus = strchr(spec, '+');
+    size_t len = plus != NULL ? (size_t)(plus - spec) : strlen(spec);
 
-    if (len >= sizeof(name))
+    *admit = admit_find("all");
+    if (!store_spec_split(spec, len, name, sizeof(name), param))
         return NULL;
-    memcpy(name, spec, len);
-    name[len] = '\0';
-    if (colon != NULL) {
-        char *end;
-        unsigned long v = strtoul(colon + 1, &end, 10);
-        if (colon[1] == '\0' || *end != '\0' || v > UINT32_MAX)
+    if (plus != NULL) {
+        char aname[32];
+        if (!store_spec_split(plus + 1, strlen(plus + 1), aname, sizeof(aname), admit_param))
             return NULL;
-        *param = (uint32_t)v;
+        *admit = admit_find(aname);
+        if (*admit == NULL)
+            return NULL;
     }
     return evict_find(name);
 }
@@ -303,10 +334,13 @@ static int store_alloc(struct store *st)
     uint64_t step = 32 * (st->ix.cap / st->nslabs);
     st->sweep_step = step < 1024 ? 1024 : step;
     st->ev.param = st->cfg.evict_param;
+    const struct admit_ops *aops;
     const struct evict_ops *ops = store_evict_parse(st->cfg.evict ? st->cfg.evict : "fifo",
-                                                    &st->ev.param);
+                                                    &st->ev.param, &aops, &st->adm.param);
     if (ops == NULL || evict_init(&st->ev, ops, st->nslabs) < 0)
         return ops == NULL ? KC_EINVAL : KC_ENOMEM;
+    if (admit_init(&st->adm, aops, st->items_max) < 0)
+        return KC_ENOMEM;
     return mslab_init_all(st);
 }
 
@@ -337,8 +371,9 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
         store_log(st, 1, "%s does not support O_DIRECT: using buffered I/O", cfg->path);
     if ((rc = store_geometry(st, err, errlen)) < 0)
         goto fail;
-    uint32_t param;
-    if (cfg->evict != NULL && store_evict_parse(cfg->evict, &param) == NULL) {
+    uint32_t param, aparam;
+    const struct admit_ops *aops;
+    if (cfg->evict != NULL && store_evict_parse(cfg->evict, &param, &aops, &aparam) == NULL) {
         snprintf(err, errlen, "unknown eviction policy '%s'", cfg->evict);
         rc = KC_EINVAL;
         goto fail;
@@ -399,6 +434,7 @@ void store_close(struct store *st)
     rbuf_deinit(st);
     index_deinit(&st->ix);
     evict_deinit(&st->ev);
+    admit_deinit(&st->adm);
     dev_free(st->sbuf, FMT_SB_COPY);
     if (st->scratch != NULL)
         dev_free(st->scratch, st->slab_size);

@@ -44,6 +44,7 @@ enum kc_code {
     KC_OK = 0,          /* done / found */
     KC_EXISTS = 1,      /* put: already present (puts are idempotent) */
     KC_MISS = 2,        /* get: not present, evicted or failed verification */
+    KC_SKIPPED = 3,     /* put: not admitted (kc_admit.h); nothing stored */
     KC_EINVAL = -1001,  /* bad argument */
     KC_ENONS = -1002,   /* unknown namespace */
     KC_EBADSIZE = -1003,/* value size differs from the namespace's block size */
@@ -70,7 +71,9 @@ struct store_config {
     uint32_t min_item_size;  /* smallest block expected; sizes the index */
     bool fresh;              /* start empty, ignoring what is on the device */
     const char *evict;       /* eviction policy, "name" or "name:param"
-                                (e.g. "prefix:30"); NULL = "fifo" */
+                                (e.g. "prefix:30"), optionally followed by
+                                an admission policy: "+name[:param]"
+                                (e.g. "prefix+hint"); NULL = "fifo" */
     unsigned queue_depth;    /* io_uring submission queue entries */
     /* Log sink for what the store has to say (checksum failures, I/O
      * errors, recovery); level 0 error, 1 warning, 2 info. NULL = stderr. */
@@ -206,6 +209,12 @@ struct store_wslot {
 int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
                       uint32_t chain_pos, uint32_t len, struct store_wslot *ws);
 int store_put_commit(struct store *st, struct store_wslot *ws);
+/* The same for a block of a prefix chain, first asking the admission policy
+ * (kc_admit.h) with the engine's hints (ADMIT_HINT_*): KC_SKIPPED if it is
+ * not to be stored (no reservation made; the caller drops the value). */
+int store_put_reserve_hint(struct store *st, uint64_t ns, const struct kc_key *key,
+                           uint32_t chain_pos, uint32_t hints, uint32_t len,
+                           struct store_wslot *ws);
 void store_put_abort(struct store *st, struct store_wslot *ws);
 
 /* ---- get ---- */
@@ -328,6 +337,7 @@ struct store_stats {
     uint64_t puts;              /* blocks stored */
     uint64_t puts_exists;       /* puts of a block already present */
     uint64_t puts_rejected;     /* puts refused */
+    uint64_t puts_skipped;      /* puts not admitted (KC_SKIPPED) */
     uint64_t put_bytes;
     uint64_t gets;              /* keys asked for */
     uint64_t hits;              /* keys found */

@@ -7,6 +7,7 @@
 #define KC_STORE_INT_H
 
 #include "slab/kc_class.h"
+#include "slab/kc_admit.h"
 #include "slab/kc_evict.h"
 #include "slab/kc_index.h"
 #include "slab/kc_store.h"
@@ -98,6 +99,7 @@ struct store {
     uint32_t class_open[CLASS_MAX];  /* open memory slab + 1 per class */
     struct index ix;
     struct evict ev;
+    struct admit adm;       /* which puts reach the device */
 
     uint32_t slab_size;
     uint32_t nslabs;

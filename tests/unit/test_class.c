@@ -147,7 +147,7 @@ static void test_namespaces(struct store *st)
 /* kc_strerror names every code. */
 static void test_strerror(void)
 {
-    const int codes[] = { KC_OK, KC_EXISTS, KC_MISS, KC_EINVAL, KC_ENONS,
+    const int codes[] = { KC_OK, KC_EXISTS, KC_MISS, KC_SKIPPED, KC_EINVAL, KC_ENONS,
                           KC_EBADSIZE, KC_ETOOBIG, KC_ENOSPC, KC_EBUSY, KC_EIO,
                           KC_ECSUM, KC_ENOMEM, KC_EFORMAT, KC_ENSFULL, -ENOENT };
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "slab/kc_admit.h"
 #include "slab/kc_evict.h"
 
 #ifndef KC_SOURCE_ROOT
@@ -38,6 +40,9 @@ struct opts {
     uint32_t mem_slabs;
     bool partial;
     bool bounds;
+    bool hints;                        /* derive the engine's hints */
+    uint64_t put_cost;                 /* puts per policy for --put-cost, 0 = no */
+    uint32_t warm;                     /* percent of requests that only warm */
     struct sim_synth synth;
 };
 
@@ -52,7 +57,7 @@ struct numopt {
 };
 
 enum { O_SLAB = 1000, O_MEM, O_CONV, O_TURNS, O_TTOK, O_THINK, O_SPAN, O_PROMPTS,
-       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_DIR, O_WRITE, O_DEVICE };
+       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_PUTCOST, O_WARM, O_DIR, O_WRITE, O_DEVICE };
 
 static void usage(FILE *f, const struct numopt *num)
 {
@@ -61,12 +66,15 @@ static void usage(FILE *f, const struct numopt *num)
         "  -t, --trace NAME      a trace: file path, name in the traces folder, or 'chat'\n"
         "                        (the synthetic multi-turn chat generator); repeatable;\n"
         "                        default both Mooncake traces\n"
-        "  -p, --policies LIST   comma-separated policy[:param]; default all policies\n"
+        "  -p, --policies LIST   comma-separated policy[:param][+admission[:param]];\n"
+        "                        default all eviction policies, admitting every block\n"
         "  -c, --capacities LIST capacities in 512-token blocks; default 5000,10000,20000,50000\n"
         "  -o, --csv FILE        also write the results as CSV\n"
         "      --traces-dir DIR  where trace names are looked up; default %s/../shared/traces\n"
         "      --partial-blocks  count each request's trailing partial block as a block\n"
         "      --no-bounds       skip infinite, MIN, block-lru and fifo-oracle\n"
+        "      --no-hints        send no hints with puts (by default a request whose last\n"
+        "                        block is never asked for again is marked done)\n"
         "      --write-trace F   write the (last) trace as JSONL and go on\n"
         "      --device FILE     replay through a real store on FILE (erased; slow) instead\n"
         "                        of the simulated device, to check the simulation\n",
@@ -75,6 +83,9 @@ static void usage(FILE *f, const struct numopt *num)
         fprintf(f, "      --%-17s %s\n", o->name, o->help);
     fprintf(f, "policies:");
     for (const char *const *n = evict_names(); *n != NULL; n++)
+        fprintf(f, " %s", *n);
+    fprintf(f, "\nadmission:");
+    for (const char *const *n = admit_names(); *n != NULL; n++)
         fprintf(f, " %s", *n);
     fprintf(f, "\n");
 }
@@ -110,12 +121,18 @@ static bool parse_policies(struct opts *o, const char *s)
     o->npolicies = 0;
     for (char *tok = ok ? strtok_r(copy, ",", &save) : NULL; tok != NULL && ok;
          tok = strtok_r(NULL, ",", &save)) {
-        char name[64];
+        char name[64], aname[64] = "all";
         snprintf(name, sizeof(name), "%s", tok);
-        char *colon = strchr(name, ':');
-        if (colon != NULL)
-            *colon = '\0';
-        if (evict_find(name) == NULL || o->npolicies == MAX_LIST) {
+        char *plus = strchr(name, '+');
+        if (plus != NULL) {
+            *plus = '\0';
+            snprintf(aname, sizeof(aname), "%s", plus + 1);
+            *strchrnul(aname, ':') = '\0';
+        }
+        *strchrnul(name, ':') = '\0';
+        if (evict_find(name) == NULL || admit_find(aname) == NULL ||
+            strlen(tok) >= sizeof(((struct sim_result *)0)->policy) ||
+            o->npolicies == MAX_LIST) {
             fprintf(stderr, "kvcache-sim: unknown policy '%s'\n", name);
             ok = false;
         } else {
@@ -206,15 +223,7 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
             print_row(&r, csv);
         }
         for (size_t p = 0; p < o->npolicies; p++) {
-            char name[64];
-            uint32_t param = 0;
-            snprintf(name, sizeof(name), "%s", o->policies[p]);
-            char *colon = strchr(name, ':');
-            if (colon != NULL) {
-                *colon = '\0';
-                param = (uint32_t)strtoul(colon + 1, NULL, 10);
-            }
-            if (sim_replay_dev(t, g, name, param, o->caps[c], o->device, &r, err,
+            if (sim_replay_dev(t, g, o->policies[p], 0, o->caps[c], o->device, &r, err,
                                sizeof(err)) < 0) {
                 fprintf(stderr, "kvcache-sim: %s at %llu: %s\n", o->policies[p],
                         (unsigned long long)o->caps[c], err);
@@ -226,10 +235,80 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
     return 0;
 }
 
+/* CPU ns per admission check alone of the admission named after the '+'
+ * of spec (n checks of distinct keys, chains of 16, every other one
+ * finished, the device full), or -1 if spec names none. */
+static double admit_cost(const char *spec, uint64_t capacity, uint64_t n)
+{
+    const char *plus = strchr(spec, '+');
+    char name[64];
+    struct admit a = { 0 };
+    struct timespec t0, t1;
+    uint64_t admitted = 0;
+
+    if (plus == NULL)
+        return -1;
+    snprintf(name, sizeof(name), "%s", plus + 1);
+    char *colon = strchr(name, ':');
+    if (colon != NULL) {
+        a.param = (uint32_t)strtoul(colon + 1, NULL, 10);
+        *colon = '\0';
+    }
+    const struct admit_ops *ops = admit_find(name);
+    if (ops == NULL || admit_init(&a, ops, capacity) < 0)
+        return -1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    for (uint64_t i = 0; i < n; i++) {
+        struct kc_key k;
+        sim_key((uint32_t)i, &k.lo, &k.hi);
+        admitted += admit_check(&a, &k, (uint32_t)(i % 16), (i / 16) % 2 ? ADMIT_HINT_DONE : 0,
+                                false);
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    admit_deinit(&a);
+    /* the key hash is the caller's: time it alone and take it off */
+    struct timespec h0, h1;
+    volatile uint64_t sink = admitted;   /* keeps the hash loop */
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &h0);
+    for (uint64_t i = 0; i < n; i++) {
+        struct kc_key k;
+        sim_key((uint32_t)i, &k.lo, &k.hi);
+        sink += k.lo & 1;
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &h1);
+    double all = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    double hash = (double)(h1.tv_sec - h0.tv_sec) * 1e9 + (double)(h1.tv_nsec - h0.tv_nsec);
+    return (all - hash) / (double)(n ? n : 1);
+}
+
+/* --put-cost: CPU per put of each policy at each capacity. */
+static int put_costs(const struct opts *o, const struct sim_geo *g)
+{
+    char err[256];
+
+    printf("%-20s %9s %12s %14s\n", "policy", "capacity", "ns_per_put", "ns_admit_check");
+    for (size_t c = 0; c < o->ncaps; c++)
+        for (size_t p = 0; p < o->npolicies; p++) {
+            double ns;
+            if (sim_put_cost(g, o->policies[p], o->caps[c], o->put_cost, o->device, &ns, err,
+                             sizeof(err)) < 0) {
+                fprintf(stderr, "kvcache-sim: %s: %s\n", o->policies[p], err);
+                return 1;
+            }
+            double ac = admit_cost(o->policies[p], o->caps[c], o->put_cost);
+            printf("%-20s %9llu %12.1f ", o->policies[p], (unsigned long long)o->caps[c], ns);
+            if (ac < 0)
+                printf("%14s\n", "-");
+            else
+                printf("%14.1f\n", ac);
+        }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static char dir[4096];
-    struct opts o = { .slab_blocks = 63, .mem_slabs = 4, .bounds = true };
+    struct opts o = { .slab_blocks = 63, .mem_slabs = 4, .bounds = true, .hints = true };
     struct sim_geo g;
     FILE *csv = NULL;
     int rc = 1;
@@ -248,6 +327,11 @@ int main(int argc, char **argv)
         { "prompts", O_PROMPTS, &o.synth.prompts, NULL, 1, 1000000, "N  chat: shared system prompts (20)" },
         { "prompt-tokens", O_PTOK, &o.synth.prompt_tokens, NULL, 0, 1000000, "N  chat: tokens per system prompt (2048)" },
         { "seed", O_SEED, NULL, &o.synth.seed, 0, UINT64_MAX, "N  chat: random seed (1)" },
+        { "warm", O_WARM, &o.warm, NULL, 0, 99,
+          "P  the first P% of each trace's requests warm the cache, uncounted (0)" },
+        { "put-cost", O_PUTCOST, NULL, &o.put_cost, 1, 1ull << 32,
+          "N  instead of traces: CPU ns per put of each policy over N puts\n"
+          "                           (on --device FILE if given)" },
         { NULL, 0, NULL, NULL, 0, 0, NULL },
     };
     struct option lopts[32] = {
@@ -258,11 +342,14 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "partial-blocks", no_argument, NULL, O_PARTIAL },
         { "no-bounds", no_argument, NULL, O_NOBOUNDS },
+        { "no-hints", no_argument, NULL, O_NOHINTS },
         { "traces-dir", required_argument, NULL, O_DIR },
         { "write-trace", required_argument, NULL, O_WRITE },
         { "device", required_argument, NULL, O_DEVICE },
     };
-    size_t nl = 10;
+    size_t nl = 0;
+    while (lopts[nl].name != NULL)   /* after the fixed options */
+        nl++;
     for (const struct numopt *n = num; n->name != NULL; n++)
         lopts[nl++] = (struct option){ n->name, required_argument, NULL, n->val };
     lopts[nl] = (struct option){ 0 };
@@ -289,6 +376,7 @@ int main(int argc, char **argv)
         case 'h': usage(stdout, num); rc = 0; goto out;
         case O_PARTIAL: o.partial = true; break;
         case O_NOBOUNDS: o.bounds = false; break;
+        case O_NOHINTS: o.hints = false; break;
         case O_DIR: o.traces_dir = optarg; break;
         case O_WRITE: o.write_trace = optarg; break;
         case O_DEVICE: o.device = optarg; break;
@@ -342,11 +430,21 @@ int main(int argc, char **argv)
         fprintf(csv, "trace,policy,capacity,slabs,requests,refs,present,tokens,hit_tokens,"
                      "block_hit,prefix_hit,wa,evictions,reinserts,reinsert_dropped,seconds\n");
     }
+    if (o.put_cost != 0) {
+        rc = put_costs(&o, &g);
+        goto out;
+    }
     print_header();
     for (size_t i = 0; i < o.ntraces; i++) {
         struct sim_trace t;
         if (load_trace(&o, o.traces[i], &t) < 0)
             goto out;
+        t.warm = t.nreq * o.warm / 100;
+        if (o.hints && sim_trace_hints(&t) < 0) {
+            fprintf(stderr, "kvcache-sim: hints: out of memory\n");
+            sim_trace_deinit(&t);
+            goto out;
+        }
         if (o.write_trace != NULL && sim_trace_write(&t, o.write_trace) < 0)
             fprintf(stderr, "kvcache-sim: writing %s: %s\n", o.write_trace, strerror(errno));
         int r = run_trace(&o, &g, &t, csv);

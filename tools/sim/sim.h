@@ -44,6 +44,7 @@ struct sim_result {
     uint64_t tokens;          /* prompt tokens */
     uint64_t hit_tokens;      /* tokens covered by the leading runs */
     uint64_t puts;            /* blocks written by puts */
+    uint64_t skipped;         /* blocks offered but not admitted */
     uint64_t reinserts;       /* blocks copied forward */
     uint64_t reinsert_dropped;
     uint64_t evictions;       /* slabs (or blocks, for the exact bounds) */
@@ -59,11 +60,24 @@ static inline double sim_prefix_ratio(const struct sim_result *r)
 {
     return r->tokens ? (double)r->hit_tokens / (double)r->tokens : 0;
 }
-/* Bytes written to the device per byte put. */
+/* Blocks written to the device (puts admitted and copies forward) per
+ * block offered: below 1 when admission refuses blocks. */
 static inline double sim_wa(const struct sim_result *r)
 {
-    return r->puts ? (double)(r->puts + r->reinserts) / (double)r->puts : 1.0;
+    uint64_t offered = r->puts + r->skipped;
+    return offered ? (double)(r->puts + r->reinserts) / (double)offered : 1.0;
 }
+
+/* With t->warm set, the counters are of the requests from t->warm on:
+ * call sim_warm_at() at the top of each request of a replay, and
+ * sim_unwarm() at the end. */
+static inline void sim_warm_at(const struct sim_trace *t, size_t i, const struct sim_result *r,
+                               struct sim_result *w)
+{
+    if (i == t->warm)
+        *w = *r;
+}
+void sim_unwarm(const struct sim_trace *t, struct sim_result *r, const struct sim_result *w);
 
 /* Tokens a leading run of found blocks covers in request r. */
 uint64_t sim_hit_tokens(const struct sim_req *r, uint32_t found);
@@ -71,8 +85,10 @@ uint64_t sim_hit_tokens(const struct sim_req *r, uint32_t found);
 /* The 128-bit key of a block id (xxh3-128 of the id, seeded). */
 void sim_key(uint32_t id, uint64_t *lo, uint64_t *hi);
 
-/* Replay t through a simulated store with policy (name, param; param 0 =
- * the policy's default) at capacity blocks. Returns 0 or -1 with err. */
+/* Replay t through a simulated store with policy (a store_config.evict
+ * spec, "evict[:param][+admit[:param]]", or a name with param; param 0 =
+ * the policy's default) at capacity blocks; with t->done set, puts carry
+ * the hints it derives. Returns 0 or -1 with err. */
 int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
                const char *policy, uint32_t param, uint64_t capacity,
                struct sim_result *r, char *err, size_t errlen);
@@ -83,6 +99,15 @@ int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
 int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
                    const char *policy, uint32_t param, uint64_t capacity,
                    const char *device, struct sim_result *r, char *err, size_t errlen);
+
+/* CPU cost of the put path under policy: n puts (chains of 16, every
+ * other one marked finished) into a store of capacity blocks, reserve and
+ * commit (value bytes left as they are), in nanoseconds of process CPU per
+ * put: simulated, or on a real file or device when device is set (then
+ * with checksums and writes; a simulated store finds a victim's blocks by
+ * scanning the index, which a real one does not). Returns 0 or -1. */
+int sim_put_cost(const struct sim_geo *g, const char *policy, uint64_t capacity, uint64_t n,
+                 const char *device, double *ns_per_put, char *err, size_t errlen);
 
 /* Exact block-granular bounds and baselines (sim_bound.c). */
 int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r);

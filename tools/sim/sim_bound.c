@@ -55,7 +55,9 @@ int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r)
     if (seen == NULL)
         return -1;
     bound_start(t, r, "infinite", 0);
+    struct sim_result w = *r;
     for (size_t i = 0; i < t->nreq; i++) {
+        sim_warm_at(t, i, r, &w);
         const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks, run = 0;
         bool lead = true;
@@ -73,6 +75,7 @@ int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r)
         r->hit_tokens += sim_hit_tokens(&t->req[i], run);
     }
     r->puts = t->nids - r->present;
+    sim_unwarm(t, r, &w);
     r->seconds = now_s() - t0;
     free(seen);
     return 0;
@@ -135,7 +138,9 @@ int sim_bound_min(const struct sim_trace *t, uint64_t capacity, struct sim_resul
         nextuse[p] = last[t->ids[p]];
         last[t->ids[p]] = p;
     }
+    struct sim_result w = *r;
     for (size_t i = 0; i < t->nreq; i++) {
+        sim_warm_at(t, i, r, &w);
         uint64_t p = t->req[i].off;
         uint32_t n = t->req[i].nblocks, run = 0;
         bool lead = true;
@@ -174,6 +179,7 @@ int sim_bound_min(const struct sim_trace *t, uint64_t capacity, struct sim_resul
         r->prefix_blocks += run;
         r->hit_tokens += sim_hit_tokens(&t->req[i], run);
     }
+    sim_unwarm(t, r, &w);
     r->seconds = now_s() - t0;
     rc = 0;
 out:
@@ -197,7 +203,9 @@ int sim_bound_lru(const struct sim_trace *t, uint64_t capacity, struct sim_resul
     if (prev == NULL || next == NULL || in == NULL)
         goto out;
     bound_start(t, r, "block-lru", capacity);
+    struct sim_result w = *r;
     for (size_t i = 0; i < t->nreq; i++) {
+        sim_warm_at(t, i, r, &w);
         const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks, run = 0;
         bool lead = true;
@@ -238,6 +246,7 @@ int sim_bound_lru(const struct sim_trace *t, uint64_t capacity, struct sim_resul
             tail = id;
         }
     }
+    sim_unwarm(t, r, &w);
     r->seconds = now_s() - t0;
     rc = 0;
 out:
@@ -262,7 +271,9 @@ int sim_bound_fifo_oracle(const struct sim_trace *t, uint64_t capacity, struct s
     bound_start(t, r, "fifo-oracle", capacity);
     for (uint64_t p = 0; p < t->nids; p++)
         left[t->ids[p]]++;
+    struct sim_result w = *r;
     for (size_t i = 0; i < t->nreq; i++) {
+        sim_warm_at(t, i, r, &w);
         const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks, run = 0;
         bool lead = true;
@@ -291,6 +302,7 @@ int sim_bound_fifo_oracle(const struct sim_trace *t, uint64_t capacity, struct s
         r->prefix_blocks += run;
         r->hit_tokens += sim_hit_tokens(&t->req[i], run);
     }
+    sim_unwarm(t, r, &w);
     r->seconds = now_s() - t0;
     rc = 0;
 out:

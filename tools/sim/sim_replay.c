@@ -12,6 +12,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "slab/kc_admit.h"
 #include "slab/kc_store.h"
 #include "ssd/kc_format.h"
 
@@ -45,6 +46,24 @@ int sim_geo_init(struct sim_geo *g, uint32_t want, uint32_t mem_slabs)
     return 0;
 }
 
+void sim_unwarm(const struct sim_trace *t, struct sim_result *r, const struct sim_result *w)
+{
+    if (t->warm == 0 || t->warm >= t->nreq)
+        return;
+    r->requests -= t->warm;
+    r->refs -= t->req[t->warm].off;
+    for (size_t i = 0; i < t->warm; i++)
+        r->tokens -= t->req[i].input_len;
+    r->present -= w->present;
+    r->prefix_blocks -= w->prefix_blocks;
+    r->hit_tokens -= w->hit_tokens;
+    r->puts -= w->puts;
+    r->skipped -= w->skipped;
+    r->reinserts -= w->reinserts;
+    r->reinsert_dropped -= w->reinsert_dropped;
+    r->evictions -= w->evictions;
+}
+
 uint64_t sim_hit_tokens(const struct sim_req *r, uint32_t found)
 {
     uint64_t t = (uint64_t)found * SIM_BLOCK_TOKENS;
@@ -76,14 +95,14 @@ static void sim_log(void *arg, int level, const char *msg)
 
 /* Put one block, waiting for a flush if no memory slab is free. With a
  * real device the value is filled (id, then zeros) so that reads verify. */
-static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint32_t len,
-                   bool fill, uint32_t id)
+static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint32_t hints,
+                   uint32_t len, bool fill, uint32_t id)
 {
     struct store_wslot ws;
     int rc;
 
     for (;;) {
-        rc = store_put_reserve(st, SIM_NS, k, pos, len, &ws);
+        rc = store_put_reserve_hint(st, SIM_NS, k, pos, hints, len, &ws);
         if (rc != KC_EBUSY || !store_busy(st))
             break;
         if (store_poll(st, true) < 0)
@@ -96,6 +115,56 @@ static int sim_put(struct store *st, const struct kc_key *k, uint32_t pos, uint3
         memcpy(ws.buf, &id, sizeof(id));
     }
     return store_put_commit(st, &ws);   /* simulated: bytes left unwritten */
+}
+
+int sim_put_cost(const struct sim_geo *g, const char *policy, uint64_t capacity, uint64_t n,
+                 const char *device, double *ns_per_put, char *err, size_t errlen)
+{
+    struct store_config cfg;
+    struct store *st = NULL;
+    struct timespec a, b;
+    uint64_t nslabs = (capacity + g->blocks_per_slab / 2) / g->blocks_per_slab;
+    int rc = 0;
+
+    store_config_default(&cfg);
+    cfg.simulate = device == NULL;
+    cfg.path = device;
+    cfg.fresh = true;
+    cfg.device_size = FMT_DATA_OFF + (nslabs < 3 ? 3 : nslabs) * g->slab_size;
+    cfg.slab_size = g->slab_size;
+    cfg.memory = (uint64_t)g->mem_slabs * g->slab_size;
+    cfg.min_item_size = g->value_bytes;
+    cfg.evict = policy;
+    cfg.log = sim_log;
+    if (store_open(&cfg, &st, err, errlen) < 0)
+        return -1;
+    if (store_ns_open(st, SIM_NS, g->value_bytes, NULL, 0) < 0) {
+        snprintf(err, errlen, "namespace");
+        store_close(st);
+        return -1;
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    for (uint64_t i = 0; i < n && rc >= 0; i++) {
+        struct kc_key k;
+        sim_key((uint32_t)i, &k.lo, &k.hi);
+        /* chains of 16; every other chain finished */
+        rc = sim_put(st, &k, (uint32_t)(i % 16), (i / 16) % 2 ? ADMIT_HINT_DONE : 0,
+                     g->value_bytes, false, 0);
+        if (i % 16 == 15)
+            store_poll(st, false);
+    }
+    while (rc >= 0 && store_busy(st))
+        if (store_poll(st, true) < 0)
+            break;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    store_close(st);
+    if (rc < 0) {
+        snprintf(err, errlen, "put: %s", kc_strerror(rc));
+        return -1;
+    }
+    *ns_per_put = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) /
+                  (double)(n ? n : 1);
+    return 0;
 }
 
 int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
@@ -169,9 +238,20 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    struct sim_result w = *r;
     for (size_t i = 0; i < t->nreq; i++) {
+        if (i == t->warm) {     /* the store's counters so far, too */
+            store_stats(st, &ss);
+            r->puts = ss.puts;
+            r->skipped = ss.puts_skipped;
+            r->reinserts = ss.reinserts;
+            r->reinsert_dropped = ss.reinsert_dropped;
+            r->evictions = ss.evictions;
+            sim_warm_at(t, i, r, &w);
+        }
         const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks;
+        uint32_t hints = t->done != NULL && t->done[i] ? ADMIT_HINT_DONE : 0;
         if (n == 0)
             continue;
         for (uint32_t b = 0; b < n; b++) {
@@ -196,8 +276,8 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
                 r->present++;
                 continue;
             }
-            rc = sim_put(st, &items[b].key, b, g->value_bytes, device != NULL, ids[b]);
-            if (rc < 0 && rc != KC_EXISTS) {
+            rc = sim_put(st, &items[b].key, b, hints, g->value_bytes, device != NULL, ids[b]);
+            if (rc < 0) {
                 snprintf(err, errlen, "request %zu block %u: put: %s", i, b, kc_strerror(rc));
                 goto fail;
             }
@@ -206,10 +286,12 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
     }
     store_stats(st, &ss);
     r->puts = ss.puts;
+    r->skipped = ss.puts_skipped;
     r->reinserts = ss.reinserts;
     r->reinsert_dropped = ss.reinsert_dropped;
     r->evictions = ss.evictions;
     r->errors = ss.checksum_failures + ss.io_errors;
+    sim_unwarm(t, r, &w);
     free(items);
     store_close(st);
     r->seconds = now_s() - t0;

@@ -330,8 +330,34 @@ int sim_trace_write(const struct sim_trace *t, const char *path)
     return fclose(f) == 0 ? 0 : -1;
 }
 
+int sim_trace_hints(struct sim_trace *t)
+{
+    uint32_t *last = malloc(sizeof(uint32_t) * (t->max_id ? t->max_id : 1));
+
+    free(t->done);
+    t->done = calloc(t->nreq ? t->nreq : 1, 1);
+    if (last == NULL || t->done == NULL) {
+        free(last);
+        free(t->done);
+        t->done = NULL;
+        return -1;
+    }
+    /* The last request that holds each id, then: is it this one? */
+    for (size_t i = 0; i < t->nreq; i++)
+        for (uint32_t b = 0; b < t->req[i].nblocks; b++)
+            last[sim_req_ids(t, i)[b]] = (uint32_t)i;
+    for (size_t i = 0; i < t->nreq; i++) {
+        uint32_t n = t->req[i].nblocks;
+        t->done[i] = n > 0 && last[sim_req_ids(t, i)[n - 1]] == i;
+    }
+    free(last);
+    return 0;
+}
+
 void sim_trace_deinit(struct sim_trace *t)
 {
+    free(t->done);
+    t->done = NULL;
     free(t->req);
     free(t->ids);
     t->req = NULL;

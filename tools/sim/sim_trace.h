@@ -38,6 +38,12 @@ struct sim_trace {
     uint32_t max_id;      /* largest id + 1 */
     uint64_t tokens;      /* sum of input_len */
     char name[64];        /* label for tables: file stem or "synthetic" */
+    size_t warm;          /* the first `warm` requests only warm the cache:
+                             they are replayed but not counted */
+    uint8_t *done;        /* per request, after sim_trace_hints(): 1 if no
+                             later request holds its last block (its chain
+                             is finished: the engine's ADMIT_HINT_DONE);
+                             NULL = no hints sent */
 };
 
 /* Parameters of the synthetic multi-turn chat generator. */
@@ -69,6 +75,11 @@ int sim_trace_from(struct sim_trace *t, const char *name, const uint32_t *ids,
 
 /* Write t as JSONL in the Mooncake format. */
 int sim_trace_write(const struct sim_trace *t, const char *path);
+
+/* Derive the engine's hints from the trace (t->done): a request whose
+ * last block no later request asks for ends a finished chain, as an engine
+ * that knows when a conversation is closed would tell. Returns 0 or -1. */
+int sim_trace_hints(struct sim_trace *t);
 
 void sim_trace_deinit(struct sim_trace *t);
 
