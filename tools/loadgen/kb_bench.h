@@ -52,6 +52,7 @@ struct kb_cfg {
     bool real_time;          /* honour arrival times (scaled by speed) */
     double speed;
     bool loop;               /* start over at the end of the trace */
+    bool hints;              /* mark the puts of finished chains */
 };
 
 /* Counters of one kind of operation. */
@@ -70,6 +71,8 @@ struct kb_stat {
     uint64_t hit;            /* blocks found */
     double prefix_sum;       /* sum over gets of found / asked */
     uint64_t prefix_n;       /* gets counted in prefix_sum */
+    uint64_t tokens;         /* trace: prompt tokens of the requests */
+    uint64_t hit_tokens;     /* trace: of which covered by the prefix found */
     uint64_t verify_fail;    /* blocks with a wrong stamp */
     uint64_t retries;        /* fill puts retried (server out of memory) */
 };

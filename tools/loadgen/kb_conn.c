@@ -372,13 +372,14 @@ int kb_get(struct kb_conn *c, const kvcache_key_t *keys, size_t n, bool prefix,
 }
 
 int kb_put(struct kb_conn *c, const kvcache_key_t *keys, size_t n, uint32_t first_pos,
-           const void *const *bufs, size_t block_len, size_t *stored)
+           uint32_t hints, const void *const *bufs, size_t block_len, size_t *stored)
 {
     int rc;
 
     if (c->t->proto == KB_MEMCACHE)
         return mc_put(c, keys, n, bufs, block_len, stored);
-    rc = kvcache_put(c->kc, c->t->ns, keys, n, first_pos, bufs, block_len, NULL, stored);
+    rc = kvcache_put_hint(c->kc, c->t->ns, keys, n, first_pos, hints, bufs, block_len, NULL,
+                          stored);
     if (rc)
         snprintf(c->err, sizeof(c->err), "%s (%s)", kvcache_strerror(rc),
                  kvcache_last_error(c->kc));

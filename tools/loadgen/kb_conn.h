@@ -56,6 +56,7 @@ int kb_get(struct kb_conn *c, const kvcache_key_t *keys, size_t n, bool prefix,
 /* Put n blocks at chain positions first_pos.. ; *stored counts stored or
  * already present. */
 int kb_put(struct kb_conn *c, const kvcache_key_t *keys, size_t n, uint32_t first_pos,
+           uint32_t hints,
            const void *const *bufs, size_t block_len, size_t *stored);
 
 #endif

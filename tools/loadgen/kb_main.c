@@ -50,6 +50,8 @@ static const struct kb_opt opts[] = {
     { "real-time", 0, NULL, "trace: honour arrival times (default: as fast as possible)" },
     { "speed", 0, "X", "trace: with --real-time, replay X times faster (default 1)" },
     { "loop", 0, NULL, "trace: start over at the end until the duration is up" },
+    { "hints", 0, NULL, "trace: put the blocks of a request no later one extends with\n"
+                        "                               KVCACHE_HINT_DONE (its chain is finished)" },
     { "seed", 0, "N", "random seed (default 1; printed)" },
     { "timeout", 0, "MS", "per request (default 10000)" },
     { "verify", 'V', NULL, "check that every block read is the one asked for" },
@@ -219,6 +221,8 @@ int main(int argc, char **argv)
             char *end;
             c->speed = strtod(a, &end);
             if (*end || !(c->speed > 0)) return bad(n, a);
+        } else if (!strcmp(n, "hints")) {
+            c->hints = true;
         } else if (!strcmp(n, "loop")) {
             c->loop = true;
         } else if (!strcmp(n, "seed")) {

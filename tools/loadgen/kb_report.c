@@ -30,6 +30,8 @@ void kb_stat_merge(struct kb_stat *dst, const struct kb_stat *src)
     dst->hit += src->hit;
     dst->prefix_sum += src->prefix_sum;
     dst->prefix_n += src->prefix_n;
+    dst->tokens += src->tokens;
+    dst->hit_tokens += src->hit_tokens;
     dst->verify_fail += src->verify_fail;
     dst->retries += src->retries;
 }
@@ -142,6 +144,8 @@ void kb_report_text(const struct kb_run *r, const char *phase, const struct kb_s
     if (s->asked)
         printf(", block hit ratio %.4f, prefix hit ratio %.4f", (double)s->hit / (double)s->asked,
                s->prefix_n ? s->prefix_sum / (double)s->prefix_n : 0.0);
+    if (s->tokens)
+        printf(", prefix hit ratio in tokens %.4f", (double)s->hit_tokens / (double)s->tokens);
     if (s->retries)
         printf(", %llu retries", (unsigned long long)s->retries);
     if (c->verify)
@@ -175,10 +179,12 @@ static void json_phase(const struct kb_stat *s, double secs)
     }
     printf("}, \"ops_per_s\": %.1f, \"gb_per_s\": %.4f, \"blocks_asked\": %llu, "
            "\"blocks_hit\": %llu, \"block_hit_ratio\": %.5f, \"prefix_hit_ratio\": %.5f, "
+           "\"prefix_token_hit_ratio\": %.5f, "
            "\"errors\": %llu, \"verify_failures\": %llu, \"retries\": %llu}",
            (double)n / secs, (double)bytes / secs / 1e9, (unsigned long long)s->asked,
            (unsigned long long)s->hit, s->asked ? (double)s->hit / (double)s->asked : 0.0,
            s->prefix_n ? s->prefix_sum / (double)s->prefix_n : 0.0,
+           s->tokens ? (double)s->hit_tokens / (double)s->tokens : 0.0,
            (unsigned long long)(s->op[0].errors + s->op[1].errors),
            (unsigned long long)s->verify_fail, (unsigned long long)s->retries);
 }

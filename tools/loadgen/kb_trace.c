@@ -101,6 +101,26 @@ int kb_trace_parse_line(const char *line, struct kb_trace_req *r,
     return 0;
 }
 
+/* Mark the requests whose last full block no later request holds (the
+ * engine's "chain finished" hint, as kvcache-sim derives it). */
+static int trace_mark_done(struct kb_trace *t)
+{
+    uint32_t *last = malloc(sizeof(uint32_t) * (t->max_id + 1));
+
+    if (last == NULL)
+        return -1;
+    for (size_t i = 0; i < t->nreqs; i++)
+        for (uint32_t b = 0; b < t->reqs[i].nfull && b < t->reqs[i].nids; b++)
+            last[t->reqs[i].ids[b]] = (uint32_t)i;
+    for (size_t i = 0; i < t->nreqs; i++) {
+        const struct kb_trace_req *r = &t->reqs[i];
+        uint32_t n = r->nfull < r->nids ? r->nfull : r->nids;
+        t->reqs[i].done = n > 0 && last[r->ids[n - 1]] == i;
+    }
+    free(last);
+    return 0;
+}
+
 int kb_trace_load(const char *path, struct kb_trace *t, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -161,6 +181,8 @@ int kb_trace_load(const char *path, struct kb_trace *t, char *err, size_t errlen
     }
     for (size_t i = 0; i < t->nreqs; i++)
         t->reqs[i].ids = t->ids + (uintptr_t)t->reqs[i].ids;
+    if (trace_mark_done(t) < 0)
+        goto nomem;
     rc = 0;
     goto out;
 nomem:

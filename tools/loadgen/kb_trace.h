@@ -23,6 +23,8 @@ struct kb_trace_req {
     uint32_t output_len;     /* generated tokens */
     uint32_t nids;           /* hash ids (blocks of the prompt) */
     uint32_t nfull;          /* of which full blocks: input_len / 512 */
+    uint8_t done;            /* no later request holds its last full block:
+                                its chain is finished (kb_trace_load) */
     uint32_t *ids;           /* into kb_trace.ids */
 };
 

@@ -129,7 +129,7 @@ static size_t do_get(struct kb_thread *t, size_t n, bool prefix)
 }
 
 /* Put keys[first..first+n) at chain positions first..; 0 or the error. */
-static int do_put(struct kb_thread *t, size_t first, size_t n)
+static int do_put(struct kb_thread *t, size_t first, size_t n, uint32_t hints)
 {
     struct kb_cfg *c = &t->run->cfg;
     struct kb_opstat *o = &t->st.op[KB_OP_PUT];
@@ -139,7 +139,7 @@ static int do_put(struct kb_thread *t, size_t first, size_t n)
     for (size_t i = 0; i < n; i++)
         stamp(t->wbufs[i], c->block, t->keys[first + i]);
     uint64_t t0 = now_ns();
-    int rc = kb_put(&t->conn, t->keys + first, n, (uint32_t)first,
+    int rc = kb_put(&t->conn, t->keys + first, n, (uint32_t)first, hints,
                     (const void *const *)t->wbufs, c->block, &stored);
     kb_hist_add(&o->h, now_ns() - t0);
     /* what the server took (stored or already there); a refused block
@@ -170,7 +170,7 @@ static void random_fill(struct kb_thread *t)
         /* a server out of memory (memcached -M while extstore catches up)
          * refuses: retry for up to 30 s, as a filling client would */
         int rc, tries = 0;
-        while ((rc = do_put(t, 0, n)) != 0 && tries++ < 30000 && !r->stop) {
+        while ((rc = do_put(t, 0, n, 0)) != 0 && tries++ < 30000 && !r->stop) {
             t->st.op[KB_OP_PUT].errors--;
             t->st.retries++;
             usleep(1000);
@@ -189,7 +189,7 @@ static void random_op(struct kb_thread *t)
     if (rnd01(&t->rng) < c->read_ratio)
         do_get(t, c->batch, false);
     else
-        do_put(t, 0, c->batch);
+        do_put(t, 0, c->batch, 0);
 }
 
 /* ---- multi-turn chat ---- */
@@ -280,7 +280,7 @@ static void chat_op(struct kb_thread *t)
     long nt = kvcache_keys(t->run->cfg.target.ns, NULL, v->tokens, v->ntok, c->block_tokens,
                            t->keys, t->run->max_blocks);
     if (nt > (long)found)
-        do_put(t, found, (size_t)nt - found);
+        do_put(t, found, (size_t)nt - found, 0);
     v->turn++;
 }
 
@@ -322,8 +322,12 @@ static void trace_op(struct kb_thread *t, size_t idx)
         return;
     kvcache_keys(r->cfg.target.ns, NULL, q->ids, n, 1, t->keys, n);
     size_t found = do_get(t, n, true);
+    /* tokens covered, as kvcache-sim counts them */
+    uint64_t hit = (uint64_t)found * KB_TRACE_BLOCK_TOKENS;
+    t->st.tokens += q->input_len;
+    t->st.hit_tokens += hit < q->input_len ? hit : q->input_len;
     if (found < n)
-        do_put(t, found, n - found);
+        do_put(t, found, n - found, r->cfg.hints && q->done ? KVCACHE_HINT_DONE : 0);
 }
 
 /* ---- threads ---- */
