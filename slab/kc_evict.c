@@ -123,11 +123,12 @@ static const struct evict_ops evict_reinsert = {
  *   predecessors were found, so reads fall along a chain: both rules cut
  *   chains from the tail, and a kept tail never loses its head to them.
  * With a budget large enough for every read block, this is `reinsert` with
- * k = 1. Once the engine sends hints of finished chains (ev->hinted), no
- * copies are made: admission then writes only blocks whose chain goes on,
- * so nearly every block not yet read will be, and a copy of a block read
- * already (whose chain may have ended with that read) would push one of
- * them out (docs/eviction.md: prefix+hint against fifo+hint). Choosing the victim among the oldest slabs by fewest reads, or by
+ * k = 1. Once the engine sends hints of finished chains (ev->hinted), a
+ * copy needs two reads: admission then writes only blocks whose chain goes
+ * on, so nearly every block not yet read will be, and a copy of a block
+ * read once (whose chain may have ended with that read) would push one of
+ * them out; a block read twice belongs to a conversation that went on
+ * more than once, the likeliest to go on again (docs/eviction.md). Choosing the victim among the oldest slabs by fewest reads, or by
  * LFS's cost-benefit on read blocks, did no better than FIFO order on the
  * Mooncake traces and the chat generator (docs/eviction.md).
  */
@@ -219,7 +220,7 @@ static bool prefix_reinsert(struct evict *ev, uint32_t s, const struct index_ent
     uint32_t hits = index_hits(e);
 
     (void)s;
-    if (ev->hinted || hits == 0 || p->credit < 100 || hits < p->min_hits ||
+    if ((ev->hinted && hits < 2) || hits == 0 || p->credit < 100 || hits < p->min_hits ||
         (hits == p->min_hits && index_chain_pos(e) > p->pos_limit))
         return false;
     p->credit -= 100;

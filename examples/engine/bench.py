@@ -11,7 +11,18 @@ message of --new-tokens tokens make the prompt.
              memory slabs (still DRAM copies just after the put);
   ssd        the same after a graceful restart of the daemon (its memory
              slabs come back empty, so every block is read from the device
-             with O_DIRECT), once per repetition.
+             with O_DIRECT), once per repetition;
+  lc         load or compute from the SSD (same restarts): the first c of
+             the cached blocks computed while the rest loads, c planned
+             from the rates of the earlier turns (plan.py);
+  fp8        with --kv-fp8: the history stored again as fp8 KV (kvfp8.py),
+             reused from the SSD (restarts as above); its logits against
+             the same reuse with KV in the model's dtype;
+  split      once: the same prompt without the cache, computed as a reuse
+             turn computes it (the history in one pass, then the message on
+             top of the KV kept in memory): every reuse run must give
+             bit-identical logits ("reuse vs split"; a difference is a cache
+             bug, not rounding).
 TTFT is the median of --reps runs.  Load bandwidth is the KV bytes both
 stages fetched over the longer of their two load times (they load at once).
 
@@ -23,7 +34,8 @@ issue's bound is 1e-2 in bf16), "same tokens" whether every reuse run
 generated the recompute run's tokens.  In bf16 the two can disagree: greedy
 argmax flips on a near-tie while the logits agree within the bound (README).
 The disk figure reads a fresh file on the daemon's filesystem with O_DIRECT
-in 1 MiB reads, one at a time and with --disk-qd in flight (threads).
+in 1 MiB reads, one at a time and with --disk-qd in flight (threads);
+--h2d-mb times a copy from pinned (and pageable) host memory to the GPU.
 
 Results go to --out (JSON, rewritten after every history length, so a run
 cut short still leaves what it measured) and --md (a markdown table).
@@ -99,7 +111,52 @@ def load_figures(r):
     b = c.get("load_bytes", 0) + w.get("load_bytes", 0)
     s = max(c.get("load_s", 0.0), w.get("load_s", 0.0))
     return {"bytes": b, "load_s": s, "GBps": b / s / 1e9 if s > 0 else 0.0,
-            "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0))}
+            "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0)),
+            "path": "/".join(sorted({x["path"] for x in (c, w) if "path" in x})),
+            "shm_error": c.get("shm_error") or w.get("shm_error")}
+
+
+def restart(setup, eng, run):
+    """Restart the daemon gracefully (its DRAM copies go, the blocks stay on
+    the device) and reconnect both stages, outside the timed turn."""
+    t0 = time.time()
+    setup.kd.restart()
+    eng.ping()
+    run.setdefault("restart_s", []).append(time.time() - t0)
+
+
+def h2d_speed(device, mb):
+    """GB/s of a host-to-device copy of mb MiB from pinned memory (and from
+    pageable memory); on the CPU a plain host copy, so the logic runs there."""
+    n = mb << 20
+    src = torch.empty(n, dtype=torch.uint8, pin_memory=device.startswith("cuda"))
+    src.fill_(1)
+    dst = torch.empty(n, dtype=torch.uint8, device=device)
+    out = {"MiB": mb}
+    for name, s in (("pinned", src), ("pageable", torch.ones(n, dtype=torch.uint8))):
+        if name == "pageable" and not device.startswith("cuda"):
+            continue
+        dst.copy_(s, non_blocking=True)   # warm up
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(5):
+            dst.copy_(s, non_blocking=True)
+        sync(device)
+        out[name + "_GBps" if device.startswith("cuda") else "host_copy_GBps"] = \
+            5 * n / (time.perf_counter() - t0) / 1e9
+    return out
+
+
+def sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def max_abs(a, b):
+    """max|a - b| of two logit vectors: 0 when bit-identical."""
+    a = torch.as_tensor(a, dtype=torch.float32)
+    b = torch.as_tensor(b, dtype=torch.float32)
+    return float((a - b).abs().max())
 
 
 def med(xs):
@@ -126,6 +183,7 @@ def main():
     ap.add_argument("--no-ssd", action="store_true", help="skip the restart and SSD runs")
     ap.add_argument("--disk-mb", type=int, default=2048, help="O_DIRECT test file size (0: skip)")
     ap.add_argument("--disk-qd", type=int, default=8)
+    ap.add_argument("--h2d-mb", type=int, default=0, help="host-to-device copy test size (0: skip)")
     ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting new lengths after this")
     ap.add_argument("--out", default="bench.json")
     ap.add_argument("--md", default="bench.md")
@@ -148,6 +206,9 @@ def main():
 
     eng = None
     try:
+        if a.h2d_mb:
+            res["h2d"] = h2d_speed(a.device, a.h2d_mb)
+            print("host to device:", res["h2d"], flush=True)
         if a.disk_mb and setup.kd is not None:
             res["disk"] = disk_speed(setup.kd.dir, a.disk_mb, a.disk_qd)
             print("disk O_DIRECT:", res["disk"], flush=True)
@@ -183,22 +244,51 @@ def main():
             eng.flush()
             dram = []
             for _ in range(a.reps):
-                dram.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False, want_logits=True))
+                dram.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False, want_logits=True,
+                                     tier="dram"))
             run["dram_ttft_s"] = [r["ttft_s"] for r in dram]
             run["dram_reused"] = dram[-1]["reused_tokens"]
             run["dram_load"] = [load_figures(r) for r in dram]
             run["dram_logits_rel_err"] = [rel_err(r["logits"], ref) for r in dram]
             run["same_tokens"] = all(r["generated"] == rec[0]["generated"] for r in dram)
             run["same_first_token"] = all(r["generated"][0] == rec[0]["generated"][0] for r in dram)
+            # the exact check: the same split computed without the cache
+            split = eng.turn(prompt, max_new=a.gen, reuse=False, put=False, want_logits=True,
+                             split=run["dram_reused"])
+            run["split_ttft_s"] = split["ttft_s"]
+            exact = [max_abs(r["logits"], split["logits"]) for r in dram]
             if not a.no_ssd and setup.kd is not None:
                 ssd = []
                 for _ in range(a.reps):
-                    t0 = time.time()
-                    setup.kd.restart()
-                    eng.ping()
-                    run.setdefault("restart_s", []).append(time.time() - t0)
+                    restart(setup, eng, run)
                     ssd.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False,
-                                        want_logits=True))
+                                        want_logits=True, tier="ssd"))
+                exact += [max_abs(r["logits"], split["logits"]) for r in ssd]
+                lc = []
+                for _ in range(a.reps):   # load-or-compute from the SSD
+                    restart(setup, eng, run)
+                    lc.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False,
+                                       want_logits=True, lc=True, tier="ssd"))
+                run["lc_ttft_s"] = [r["ttft_s"] for r in lc]
+                run["lc_head_blocks"] = [r["head_blocks"] for r in lc]
+                run["lc_plan"] = [r["plan"] for r in lc]
+                run["lc_load"] = [load_figures(r) for r in lc]
+                run["lc_logits_rel_err"] = [rel_err(r["logits"], ref) for r in lc]
+                if a.kv_fp8:   # the same history stored as fp8 KV, reused from the SSD
+                    eng.turn(hist, max_new=1, reuse=True, kv="fp8")
+                    eng.flush()
+                    f8 = []
+                    for _ in range(a.reps):
+                        restart(setup, eng, run)
+                        f8.append(eng.turn(prompt, max_new=a.gen, reuse=True, put=False,
+                                           want_logits=True, tier="ssd-fp8", kv="fp8"))
+                    run["fp8_ttft_s"] = [r["ttft_s"] for r in f8]
+                    run["fp8_reused"] = f8[-1]["reused_tokens"]
+                    run["fp8_load"] = [load_figures(r) for r in f8]
+                    # fp8 KV against bf16 KV: the same reuse, only the stored format differs
+                    run["fp8_vs_native_rel_err"] = max(rel_err(r["logits"], ssd[0]["logits"]) for r in f8)
+                    run["fp8_vs_recompute_rel_err"] = max(rel_err(r["logits"], ref) for r in f8)
+                    run["fp8_same_tokens"] = all(r["generated"] == rec[0]["generated"] for r in f8)
                 run["ssd_ttft_s"] = [r["ttft_s"] for r in ssd]
                 run["ssd_reused"] = ssd[-1]["reused_tokens"]
                 run["ssd_load"] = [load_figures(r) for r in ssd]
@@ -207,8 +297,10 @@ def main():
                     r["generated"] == rec[0]["generated"] for r in ssd)
                 run["same_first_token"] = run["same_first_token"] and all(
                     r["generated"][0] == rec[0]["generated"][0] for r in ssd)
+            run["split_max_abs_diff"] = max(exact)
             run["logits_rel_err"] = max(run["dram_logits_rel_err"] + run.get("ssd_logits_rel_err", []))
             run["logits_within_tol"] = run["logits_rel_err"] <= LOGITS_TOL
+            res["rates"] = {"prefill_tok_s": eng.rates.prefill_tok_s, "load_tok_s": eng.rates.load_tok_s}
             res["runs"].append(run)
             print(json.dumps({k: v for k, v in run.items() if not k.endswith("_load")}), flush=True)
             save()
@@ -232,9 +324,10 @@ def markdown(res):
               res["args"]["tokens_per_block"], res["args"]["layers_per_ns"] or "all", res["args"]["wire"]),
            "",
            "| history | prompt | reused | TTFT recompute ms | TTFT DRAM ms | TTFT SSD ms | "
-           "prefill tok/s | KV loaded MB | load GB/s DRAM | load GB/s SSD | logits rel err "
-           "(bound 1e-2) | same tokens |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "TTFT load-or-compute SSD ms (computed blocks) | LC / best of recompute, SSD | "
+           "prefill tok/s | KV loaded MB | load GB/s DRAM | load GB/s SSD | load GB/s LC | "
+           "reuse vs split, max abs diff | logits rel err (bound 1e-2) | same tokens |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
         def gb(k):
             v = [x["GBps"] for x in r.get(k, [])]
@@ -247,10 +340,43 @@ def markdown(res):
             err = "-"
         same = "yes" if r["same_tokens"] else (
             "NO (first token %s)" % ("same" if r.get("same_first_token") else "differs"))
-        out.append("| %d | %d | %d | %.1f | %.1f | %s | %.0f | %.1f | %s | %s | %s | %s |" % (
-            r["history"], r["prompt"], r["dram_reused"], med(r["recompute_ttft_s"]) * 1e3,
-            med(r["dram_ttft_s"]) * 1e3, ssd, r["prefill_tok_s"], mb, gb("dram_load"), gb("ssd_load"),
-            err, same))
+        lc = vs = "-"
+        if r.get("lc_ttft_s"):
+            lc = "%.1f (%d of %d)" % (med(r["lc_ttft_s"]) * 1e3, r["lc_head_blocks"][-1],
+                                      r["dram_reused"] // res["args"]["tokens_per_block"])
+            vs = "%.2f" % (med(r["lc_ttft_s"]) / min(med(r["recompute_ttft_s"]), med(r["ssd_ttft_s"])))
+        exact = "-"
+        if "split_max_abs_diff" in r:
+            exact = "0 (bit-identical)" if r["split_max_abs_diff"] == 0 else \
+                "%.1e DIFFERS" % r["split_max_abs_diff"]
+        out.append("| %d | %d | %d | %.1f | %.1f | %s | %s | %s | %.0f | %.1f | %s | %s | %s | %s "
+                   "| %s | %s |" % (
+                       r["history"], r["prompt"], r["dram_reused"], med(r["recompute_ttft_s"]) * 1e3,
+                       med(r["dram_ttft_s"]) * 1e3, ssd, lc, vs, r["prefill_tok_s"], mb,
+                       gb("dram_load"), gb("ssd_load"), gb("lc_load"), exact, err, same))
+    f8 = [r for r in res["runs"] if "fp8_ttft_s" in r]
+    if f8:
+        out += ["", "fp8 KV (e4m3, a scale per block and head; kvfp8.py), reused from the SSD:", "",
+                "| history | reused | TTFT fp8 SSD ms | fp8 / recompute | load GB/s fp8 | KV loaded MB "
+                "| logits rel err, fp8 KV vs %s KV | vs recompute | same tokens |" % res["config"]["dtype"],
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in f8:
+            out.append("| %d | %d | %.1f | %.2f | %.2f | %.1f | %.1e | %.1e | %s |" % (
+                r["history"], r["fp8_reused"], med(r["fp8_ttft_s"]) * 1e3,
+                med(r["fp8_ttft_s"]) / med(r["recompute_ttft_s"]),
+                med([x["GBps"] for x in r["fp8_load"]]), r["fp8_load"][-1]["bytes"] / 1e6,
+                r["fp8_vs_native_rel_err"], r["fp8_vs_recompute_rel_err"],
+                "yes" if r["fp8_same_tokens"] else "NO"))
+    paths = sorted({x.get("path") or "-" for r in res["runs"] for k in ("dram_load", "ssd_load")
+                    for x in r.get(k, [])})
+    errs = sorted({x["shm_error"] for r in res["runs"] for k in ("dram_load", "ssd_load", "lc_load")
+                   for x in r.get(k, []) if x.get("shm_error")})
+    out += ["", "Load path: %s (shm: by reference from kvcached's shared region into GPU memory; "
+            "socket: GetPrefix bytes into pinned memory, then to the GPU)%s" % (
+                ", ".join(paths), "; shared-memory errors: " + "; ".join(errs) if errs else "")]
+    if "h2d" in res:
+        out += ["", "Host to device copy in the same run: " + ", ".join(
+            "%s %s" % (k, ("%.2f" % v) if isinstance(v, float) else v) for k, v in res["h2d"].items())]
     if "disk" in res:
         d = res["disk"]
         out += ["", "Disk, raw O_DIRECT reads of 1 MiB on the daemon's filesystem: " +

@@ -28,6 +28,7 @@ def add_args(ap):
                    "'random' makes the weights on the device from the seed, no file")
     g.add_argument("--split", type=int, help="first layer of the worker (default n_layers/2)")
     g.add_argument("--device", default="cpu")
+    g.add_argument("--worker-device", help="the worker's device (default: --device)")
     g.add_argument("--threads", type=int, default=1, help="torch threads per process")
     g.add_argument("--wire", default="fp16", help="hidden states on the wire: fp32 fp16 bf16 fp8 int8")
     k = ap.add_argument_group("kvcached")
@@ -41,6 +42,8 @@ def add_args(ap):
     k.add_argument("--layers-per-ns", type=int, default=0,
                    help="layers per namespace (0: the whole shard); smaller overlaps load and compute")
     k.add_argument("--chunk-blocks", type=int, default=64, help="blocks per GetPrefix call")
+    k.add_argument("--kv-fp8", action="store_true",
+                   help="also open fp8 KV namespaces (kvfp8.py), for turns with kv='fp8'")
     return ap
 
 
@@ -86,7 +89,9 @@ class Setup:
                       servers=self.servers if servers else None,
                       tokens_per_block=a.tokens_per_block, layers_per_ns=a.layers_per_ns,
                       device=a.device, wire_enc=a.wire, capacity=capacity, threads=a.threads,
+                      worker_device=a.worker_device,
                       link={"chunk_blocks": a.chunk_blocks,
+                            "kv_formats": ["native", "fp8"] if a.kv_fp8 else ["native"],
                             "prealloc_blocks": capacity // a.tokens_per_block
                             if a.device.startswith("cuda") else 0})
 

@@ -38,6 +38,7 @@ except ImportError:
     np = None
 
 import model as M
+import plan
 import wire
 from shard import Shard
 
@@ -58,6 +59,7 @@ class Engine:
         wire.check_encoding(wire_enc)
         self.cfg, self.split, self.device, self.enc = cfg, split, device, wire_enc
         self.T = tokens_per_block
+        self.rates = plan.Rates()   # prefill and load rates, for load-or-compute
         lsock = socket.socket()
         lsock.bind(("127.0.0.1", 0))
         lsock.listen(1)
@@ -98,12 +100,22 @@ class Engine:
             logits = logits.numpy() if np is not None else logits
         return "TOK", m["token"], logits
 
-    def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True):
+    def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True,
+             split=None, lc=False, tier="any", kv="native"):
         """One chat turn over the whole history `tokens` (a list of ints).
         Returns a dict: generated tokens, reused tokens, ttft_s, total_s, the
         first token's logits (if asked), load figures of both stages.
         scrub fills both stages' KV with NaN first (tests: nothing stale is used);
-        put=False leaves the cache as it was (benchmark repetitions)."""
+        put=False leaves the cache as it was (benchmark repetitions).
+        split=s (with reuse=False): the reference of a reuse turn without the
+        cache: positions [0, s) in one pass, then [s, n) on top of the KV kept
+        in memory, as a reuse turn of s tokens computes them.
+        lc=True: load or compute (plan.py): of the p cached blocks, compute
+        the first c from position 0 while loading the rest, c planned from
+        the rates measured for `tier` ("dram", "ssd", "any").
+        kv: the KV format loaded and stored this turn, "native" (the model's
+        dtype) or "fp8" (kvfp8.py; the engine's link must open it:
+        link={"kv_formats": ("native", "fp8")})."""
         tokens = list(tokens)
         T, n = self.T, len(tokens)
         link = self.shard.link
@@ -113,15 +125,32 @@ class Engine:
             self.shard.scrub()
         sync(self.device)
         t0 = time.perf_counter()
-        mine = self.shard.prepare(tokens) if reuse else 0
+        self.shard.select(kv)
+        mine = self.shard.prepare(tokens, kv) if reuse else 0
+        params = self.rates.params(tier) if reuse and lc else None
         self.conn.send("TURN", {"tokens": tokens, "reuse": bool(reuse), "blocks": mine,
-                                "scrub": bool(scrub)})
+                                "scrub": bool(scrub), "plan": params, "kv": kv})
         kind, m, _ = self.conn.recv()
         assert kind == "PFX", kind
         p = min(mine, m["blocks"])
+        c = plan.split(p, T, params)   # the worker computes the same c
+        if c >= p:
+            c = p = 0                  # all computed: one pass over the prompt
         t_agree = time.perf_counter() - t0
-        self.shard.load(p)
-        start, restarts = p * T, 0
+        self.shard.load(p, c)
+        start, restarts, t_head = p * T, 0, 0.0
+        if c or (split and p == 0):
+            # the leading part from position 0, its KV kept for what follows
+            th = time.perf_counter()
+            head = c * T if c else min(split, n - 1)
+            x, _ = self.shard.run(self.shard.embed(tokens[:head]), 0, head=bool(c))
+            meta, body = wire.encode(x, self.enc)
+            self.conn.send("HID", {"start": 0, "x": meta, "logits": False, "head": bool(c)}, body)
+            kind, _, _ = self.conn.recv()
+            assert kind in ("HACK", "TOK"), kind
+            t_head = time.perf_counter() - th
+            if not c:
+                start = head
         while True:
             x, short = self.shard.run(self.shard.embed(tokens[start:]), start)
             if short is not None:
@@ -153,10 +182,24 @@ class Engine:
         self.conn.recv()
         out = {"generated": gen, "prompt_tokens": n, "reused_tokens": start, "matched_blocks": p,
                "restarts": restarts, "ttft_s": ttft, "total_s": total, "agree_s": t_agree,
-               "logits": logits, "coord_load": dict(link.last) if link else {}}
+               "logits": logits, "coord_load": dict(link.last) if link else {},
+               "head_blocks": c, "head_s": t_head, "plan": params}
         self.conn.send("STAT")
         out["worker_load"] = self.conn.recv()[1]
+        self._note_rates(out, n, tier, split)
         return out
+
+    def _note_rates(self, r, n, tier, split):
+        """Feed the turn's prefill and load times to the load-or-compute rates."""
+        if r["reused_tokens"] == 0 and not split and not r["restarts"]:
+            self.rates.note_prefill(n, r["ttft_s"])          # a whole prefill
+        elif r["head_blocks"]:
+            self.rates.note_prefill(r["head_blocks"] * self.T, r["head_s"])
+        c, w = r["coord_load"], r["worker_load"]
+        blocks = min(c.get("load_blocks", 0), w.get("load_blocks", 0))
+        s = max(c.get("load_s", 0.0), w.get("load_s", 0.0))
+        if blocks and not r["restarts"] and "load_error" not in c and "load_error" not in w:
+            self.rates.note_load(tier, blocks * self.T, s)
 
     def flush(self, timeout_ms=-1):
         """Wait for both stages' queued puts."""
@@ -166,10 +209,11 @@ class Engine:
         self.conn.recv()
 
     def ping(self):
-        """Make both stages reconnect to kvcached now (after a restart)."""
-        if self.shard.link is not None:
-            self.shard.link.ping()
+        """Make both stages reconnect to kvcached now (after a restart), at
+        once (new handles on the shared-memory path, see CacheLink.ping)."""
         self.conn.send("PING")
+        if self.shard.link is not None:
+            self.shard.link.ping(fresh=True)
         self.conn.recv()
 
     def close(self):

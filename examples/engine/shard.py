@@ -45,6 +45,7 @@ _BINDING = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file_
 if _BINDING not in sys.path:
     sys.path.insert(0, _BINDING)   # this checkout's binding, ahead of an installed one
 import kvcache  # noqa: E402
+import kvfp8  # noqa: E402
 import model as M  # noqa: E402
 
 
@@ -53,58 +54,111 @@ class CacheLink:
 
     def __init__(self, cfg, layer_begin, layer_end, servers, tokens_per_block, layers_per_ns,
                  device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30, ns_model=None,
-                 prealloc_blocks=0):
+                 prealloc_blocks=0, kv_formats=("native",)):
         self.cfg, self.T, self.device = cfg, tokens_per_block, device
         self.chunk = chunk_blocks
         g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin
         self.groups = [(a, min(a + g, layer_end)) for a in range(layer_begin, layer_end, g)]
         self.esize = torch.tensor([], dtype=cfg.torch_dtype).element_size()
         self.tok_layer_bytes = cfg.kv_bytes_per_token_layer()
-        # main thread: match, put, flush; loader thread: get_prefix (a handle is one thread's)
-        self.client = kvcache.Client(servers, timeout_ms=timeout_ms, async_max_bytes=async_max_bytes)
-        self.lclient = kvcache.Client(servers, timeout_ms=timeout_ms)
-        self.ns, self.block_bytes = [], []
-        for a, b in self.groups:
-            bb = (b - a) * tokens_per_block * self.tok_layer_bytes
-            desc = dict(model=ns_model or cfg.name, layer_begin=a, layer_end=b,
-                        tokens_per_block=tokens_per_block, dtype=cfg.dtype,
-                        kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, block_bytes=bb)
-            ns = self.client.open_namespace(**desc)
-            self.lclient.open_namespace(**desc)
-            if self.client.last_rc < 0:
-                print("kvcached: open namespace %d-%d: %s (%s); running without the cache"
-                      % (a, b, kvcache.strerror(self.client.last_rc), self.client.last_error),
-                      flush=True)
-            self.ns.append(ns)
-            self.block_bytes.append(bb)
-        self.staging = [None] * len(self.groups)
+        self.servers, self.timeout_ms, self.async_max_bytes = servers, timeout_ms, async_max_bytes
+        self.descs = []
+        self._connect()
+        # per format ("native": the model's dtype; "fp8": kvfp8's layout),
+        # the namespaces and block sizes of the groups; the descriptor's
+        # dtype tells them apart, so the formats never share a block
+        self.formats = {}
+        for fmt in kv_formats:
+            nss, bbs = [], []
+            for a, b in self.groups:
+                if fmt == "fp8":
+                    bb, dt = kvfp8.block_bytes(b - a, tokens_per_block, cfg.n_kv_heads,
+                                               cfg.head_dim), kvfp8.DTYPE
+                else:
+                    bb, dt = (b - a) * tokens_per_block * self.tok_layer_bytes, cfg.dtype
+                desc = dict(model=ns_model or cfg.name, layer_begin=a, layer_end=b,
+                            tokens_per_block=tokens_per_block, dtype=dt,
+                            kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, block_bytes=bb)
+                self.descs.append(desc)
+                ns = self.client.open_namespace(**desc)
+                self.lclient.open_namespace(**desc)
+                if self.client.last_rc < 0:
+                    print("kvcached: open namespace %d-%d: %s (%s); running without the cache"
+                          % (a, b, kvcache.strerror(self.client.last_rc), self.client.last_error),
+                          flush=True)
+                nss.append(ns)
+                bbs.append(bb)
+            self.formats[fmt] = (nss, bbs)
+        self.select(kv_formats[0])
+        self.staging = [None] * len(self.groups)   # bytes, viewed per format
+        self.dev_staging = [None] * len(self.groups)
         self.pin = str(device).startswith("cuda")
         self.stream = torch.cuda.Stream(device=device) if self.pin else None
         self.keys = None
         self.thread = None
         self.last = {}
+        # the shared-memory path (a local daemon that offers its region):
+        # gets by reference straight into GPU staging, puts from GPU memory
+        # through the staging area; KC_ENGINE_SHM=0 turns it off
+        shm = self.pin and kvcache.HAVE_REFS and os.environ.get("KC_ENGINE_SHM", "1") != "0"
+        self.shm_get = bool(shm and self.lclient.shm_region(0) is not None)
+        self.shm_put = bool(shm and self.client.shm_staging(0) is not None)
+        self.ping()   # registers the region and staging area with CUDA now
         for gi in range(len(self.groups)):  # pinned memory is slow to allocate: do it now
             if prealloc_blocks:
                 self.stage(gi, prealloc_blocks)
+                if self.shm_get:
+                    self.stage(gi, prealloc_blocks, on_device=True)
+
+    def _connect(self):
+        """The two handles: main thread (match, put, flush) and loader thread
+        (get_prefix); a handle is one thread's.  Namespaces already known are
+        opened on them."""
+        self.client = kvcache.Client(self.servers, timeout_ms=self.timeout_ms,
+                                     async_max_bytes=self.async_max_bytes)
+        self.lclient = kvcache.Client(self.servers, timeout_ms=self.timeout_ms)
+        for d in self.descs:
+            self.client.open_namespace(**d)
+            self.lclient.open_namespace(**d)
 
     def block_shape(self, gi):
         """Shape of one block of group gi, as a tensor."""
         a, b = self.groups[gi]
         return (b - a, 2, self.T, self.cfg.n_kv_heads, self.cfg.head_dim)
 
-    def stage(self, gi, nblocks):
-        """Host staging buffer of group gi for at least nblocks blocks."""
-        st = self.staging[gi]
-        if st is None or st.shape[0] < nblocks:
-            n = max(nblocks, 2 * st.shape[0] if st is not None else 0)
-            st = torch.empty((n,) + self.block_shape(gi), dtype=self.cfg.torch_dtype,
-                             pin_memory=self.pin)
-            self.staging[gi] = st
-        return st
+    def select(self, fmt):
+        """Use the namespaces of KV format fmt ("native" or "fp8") from now on."""
+        if fmt not in self.formats:
+            raise ValueError("KV format %r not opened (kv_formats)" % fmt)
+        self.fmt = fmt
+        self.ns, self.block_bytes = self.formats[fmt]
 
-    def prepare(self, tokens):
-        """Keys of tokens' full blocks in every namespace; returns the number
-        of leading blocks that every group has (Match)."""
+    def stage(self, gi, nblocks, on_device=False):
+        """Staging buffer of group gi for at least nblocks blocks of the
+        current format: [n, *block_shape] in the model's dtype, or [n, bytes]
+        uint8 for fp8.  One byte buffer per group (as large as a native
+        block) serves every format: in host memory (pinned on a GPU), or on
+        the GPU for the shared-memory path (on_device)."""
+        size = (self.groups[gi][1] - self.groups[gi][0]) * self.T * self.tok_layer_bytes
+        bufs = self.dev_staging if on_device else self.staging
+        st = bufs[gi]
+        if st is None or st.shape[0] < nblocks * size:
+            n = max(nblocks, 2 * st.shape[0] // size if st is not None else 0)
+            if on_device:
+                st = torch.empty(n * size, dtype=torch.uint8, device=self.device)
+            else:
+                st = torch.empty(n * size, dtype=torch.uint8, pin_memory=self.pin)
+            bufs[gi] = st
+        n = st.shape[0] // size
+        if self.fmt == "fp8":
+            bb = self.block_bytes[gi]
+            return st[:n * bb].view(n, bb)
+        return st.view(self.cfg.torch_dtype).view((n,) + self.block_shape(gi))
+
+    def prepare(self, tokens, fmt="native"):
+        """Keys of tokens' full blocks in every namespace of KV format fmt;
+        returns the number of leading blocks that every group has (Match)."""
+        self.select(fmt)
         toks = np.asarray(tokens, dtype=np.uint32)   # read in place by kvcache_keys
         self.keys = [kvcache.keys(ns, toks, self.T) for ns in self.ns]
         m = None
@@ -115,75 +169,115 @@ class CacheLink:
             m = got if m is None else min(m, got)
         return m or 0
 
-    def load(self, kv, p):
-        """Start fetching the first p blocks of every group into kv (a thread)."""
+    def load(self, kv, p, first=0):
+        """Start fetching blocks [first, p) of every group into kv (a thread);
+        blocks [0, first) are the caller's to compute (load-or-compute).
+        Afterwards loaded[gi] counts the blocks from 0 that group gi holds,
+        the computed ones included: first + what came back."""
         self.loaded = [None] * len(self.groups)
         self.events = [threading.Event() for _ in self.groups]
         self.cuda_events = [None] * len(self.groups)
-        self.last.update(load_bytes=0, fetch_s=0.0, load_s=0.0, load_blocks=p)
-        if p <= 0:
+        self.last.update(load_bytes=0, fetch_s=0.0, load_s=0.0, load_blocks=max(p - first, 0),
+                         head_blocks=first)
+        if p - first <= 0:
             for gi in range(len(self.groups)):
-                self.loaded[gi] = 0
+                self.loaded[gi] = max(first, 0) if p > 0 else 0
                 self.events[gi].set()
             return
-        self.thread = threading.Thread(target=self._load_thread, args=(kv, p), daemon=True)
+        self.thread = threading.Thread(target=self._load_thread, args=(kv, p, first), daemon=True)
         self.t_load0 = time.perf_counter()
         self.thread.start()
 
-    def _load_thread(self, kv, p):
-        """Loader: group after group, GetPrefix in chunks, then copy into the KV."""
-        limit = p
+    def _load_thread(self, kv, p, first):
+        """Loader: group after group, GetPrefix of blocks [first, p) in chunks,
+        then copy into the KV."""
+        limit = p - first
         T = self.T
         for gi, (a, b) in enumerate(self.groups):
             got = 0
             try:
-                st = self.stage(gi, p)
-                ks = self.keys[gi]
+                ks = self.keys[gi][first:p]
                 bb = self.block_bytes[gi]
                 t0 = time.perf_counter()
-                while got < limit:
-                    n = min(self.chunk, limit - got)
-                    # straight into the staging tensor's blocks [got, got+n), in place
-                    f = self.lclient.get_prefix(self.ns[gi], ks[got:got + n], st[got:got + n], bb)
-                    got += f
-                    if self.lclient.last_rc < 0:
-                        self.last["load_error"] = self._error(self.lclient)
-                    if f < n:
-                        break
+                st, got, dev = self._fetch(gi, ks, limit, bb)
                 self.last["fetch_s"] += time.perf_counter() - t0
                 self.last["load_bytes"] += got * bb
                 limit = min(limit, got)
                 if got:
-                    self._to_kv(kv, gi, st, got)
+                    self._to_kv(kv, gi, st, got, first, dev)
             except Exception as e:  # a loader failure is a miss, never a crash
                 self.last["load_error"] = repr(e)
                 got = 0
                 limit = 0
-            self.loaded[gi] = got
+            self.loaded[gi] = first + got
             self.events[gi].set()
         if self.pin:
             self.stream.synchronize()
         self.last["load_s"] = time.perf_counter() - self.t_load0
 
-    def _to_kv(self, kv, gi, st, nb):
-        """Copy nb staged blocks of group gi into the KV slots [0, nb*T)."""
+    def _fetch(self, gi, ks, limit, bb):
+        """GetPrefix of up to `limit` blocks of group gi (keys ks) in chunks;
+        returns (staging, blocks got, on the device?).  With the shared-memory
+        path the blocks go from kvcached's region straight into a staging
+        tensor on the GPU (the binding's cudaMemcpyAsync on the loader's
+        stream); otherwise into pinned host staging.  A failure of the
+        shared-memory path turns it off for good (shm_error) and the group is
+        fetched again through the socket."""
+        dev = self.shm_get
+        while True:
+            st = self.stage(gi, limit, on_device=dev)
+            got = 0
+            try:
+                while got < limit:
+                    n = min(self.chunk, limit - got)
+                    # straight into the staging tensor's blocks [got, got+n), in place
+                    f = self.lclient.get_prefix(self.ns[gi], ks[got:got + n], st[got:got + n], bb,
+                                                **({"stream": self.stream} if dev else {}))
+                    got += f
+                    if self.lclient.last_rc < 0:
+                        self.last["load_error"] = self._error(self.lclient)
+                    if f < n:
+                        break
+            except Exception as e:
+                if not dev:
+                    raise
+                self.shm_get = dev = False
+                self.last["shm_error"] = repr(e)
+                continue
+            self.last["path"] = "shm" if dev else "socket"
+            return st, got, dev
+
+    def _to_kv(self, kv, gi, st, nb, first=0, on_device=False):
+        """Copy nb staged blocks of group gi into the KV slots of blocks
+        [first, first + nb)."""
         a, b = self.groups[gi]
-        T, kvh, hd = self.T, self.cfg.n_kv_heads, self.cfg.head_dim
         if self.pin:
             with torch.cuda.stream(self.stream):
-                src = st[:nb].to(self.device, non_blocking=True)
-                self._scatter(kv, a, b, src, nb)
+                src = st[:nb] if on_device else st[:nb].to(self.device, non_blocking=True)
+                src = self._unpack(gi, src)
+                self._scatter(kv, a, b, src, nb, first)
                 ev = torch.cuda.Event()
                 ev.record(self.stream)
                 self.cuda_events[gi] = ev
         else:
-            self._scatter(kv, a, b, st[:nb], nb)
+            self._scatter(kv, a, b, self._unpack(gi, st[:nb]), nb, first)
 
-    def _scatter(self, kv, a, b, src, nb):
+    def _unpack(self, gi, blocks):
+        """Blocks of group gi as [n, *block_shape] in the model's dtype."""
+        if self.fmt != "fp8":
+            return blocks
+        a, b = self.groups[gi]
+        return kvfp8.unpack(blocks, b - a, self.T, self.cfg.n_kv_heads, self.cfg.head_dim,
+                            self.cfg.torch_dtype)
+
+    def _scatter(self, kv, a, b, src, nb, first=0):
+        """Blocks src [nb, layers, K|V, T, kvh, hd] into the KV of layers
+        [a, b) at the slots of blocks [first, first + nb)."""
         T, kvh, hd = self.T, self.cfg.n_kv_heads, self.cfg.head_dim
+        s0, s1 = first * T, (first + nb) * T
         for li, l in enumerate(range(a, b)):
-            kv.k[l][:nb * T].copy_(src[:, li, 0].reshape(nb * T, kvh, hd))
-            kv.v[l][:nb * T].copy_(src[:, li, 1].reshape(nb * T, kvh, hd))
+            kv.k[l][s0:s1].copy_(src[:, li, 0].reshape(nb * T, kvh, hd))
+            kv.v[l][s0:s1].copy_(src[:, li, 1].reshape(nb * T, kvh, hd))
 
     def group_of(self, layer):
         for gi, (a, b) in enumerate(self.groups):
@@ -225,7 +319,12 @@ class CacheLink:
                     kk = kv.k[l][c0 * T:c1 * T].reshape(c1 - c0, 1, 1, T, -1)
                     vv = kv.v[l][c0 * T:c1 * T].reshape(c1 - c0, 1, 1, T, -1)
                     parts.append(torch.cat([kk, vv], dim=2))
-                host = torch.cat(parts, dim=1).contiguous().cpu()   # [n, L, 2, T, KVH*hd]
+                blocks = torch.cat(parts, dim=1)                     # [n, L, 2, T, KVH*hd]
+                if self.fmt == "fp8":                                # packed on the device
+                    blocks = kvfp8.pack(blocks.reshape(blocks.shape[:4] + (self.cfg.n_kv_heads, -1)))
+                if self.shm_put and self._put_gpu(gi, ks, c0, c1, blocks.contiguous()):
+                    continue
+                host = blocks.contiguous().cpu()
                 # the bytes are copied into the queue: host may go at once
                 ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb)
                 if not ok and self.client.last_rc == kvcache.EFULL:
@@ -234,6 +333,20 @@ class CacheLink:
                 if not ok:
                     self.last["put_error"] = self._error(self.client)
         return nb - first_block
+
+    def _put_gpu(self, gi, ks, c0, c1, blocks):
+        """Store blocks [c0, c1) of group gi from GPU memory through the
+        staging area (synchronous); False when the path failed (it is then
+        off for good, shm_error) and the caller puts through the socket."""
+        try:
+            st = self.client.put(self.ns[gi], ks[c0:c1], blocks, c0, self.block_bytes[gi])
+        except Exception as e:
+            self.shm_put = False
+            self.last["shm_error"] = repr(e)
+            return False
+        if any(x < 0 for x in st):
+            self.last["put_error"] = self._error(self.client)
+        return True
 
     @staticmethod
     def _error(c):
@@ -244,11 +357,30 @@ class CacheLink:
         """Wait for the queued puts: 0, or the error code (ETIMEDOUT)."""
         return 0 if self.client.flush(timeout_ms) else self.client.last_rc
 
-    def ping(self):
+    def ping(self, fresh=False):
         """One cheap call on both handles, so that they reconnect now (after
-        a daemon restart) rather than inside the next timed turn."""
+        a daemon restart) rather than inside the next timed turn, and the
+        shared-memory areas of the connection are registered with CUDA.
+        fresh: new handles (the shared-memory path: a handle keeps the
+        regions of earlier daemon runs mapped, so after a restart the old
+        handles go, with their mappings and registrations)."""
+        if fresh and (self.shm_get or self.shm_put):
+            self.client.flush(10000)
+            self.client.close()
+            self.lclient.close()
+            self._connect()
         for c in (self.client, self.lclient):
             c.stats(0)
+        t0 = time.perf_counter()
+        try:
+            if self.shm_get:
+                self.lclient.cuda_prepare(("region",))
+            if self.shm_put:
+                self.client.cuda_prepare(("staging",))
+        except Exception as e:
+            self.shm_get = self.shm_put = False
+            self.last["shm_error"] = repr(e)
+        self.last["register_s"] = time.perf_counter() - t0
 
     def close(self):
         self.client.flush(2000)
@@ -285,13 +417,19 @@ class Shard:
         token is always computed, to get its logits."""
         return max(0, (ntokens - 1) // self.T)
 
-    def prepare(self, tokens):
-        """Blocks of tokens' prefix that kvcached holds for every namespace of this shard."""
+    def prepare(self, tokens, fmt="native"):
+        """Blocks of tokens' prefix that kvcached holds for every namespace of
+        this shard, in KV format fmt (loads and puts of the turn use it)."""
         self.kv.reserve(len(tokens) + 1)
         self.computed_from = None
         if self.link is None:
             return 0
-        return min(self.link.prepare(tokens), self.max_reusable(len(tokens)))
+        return min(self.link.prepare(tokens, fmt), self.max_reusable(len(tokens)))
+
+    def select(self, fmt):
+        """The KV format of this turn's loads and puts ("native" or "fp8")."""
+        if self.link is not None:
+            self.link.select(fmt)
 
     def scrub(self):
         """Fill the KV with NaN: a test's proof that a turn uses only what it
@@ -300,16 +438,25 @@ class Shard:
             self.kv.k[l].fill_(float("nan"))
             self.kv.v[l].fill_(float("nan"))
 
-    def load(self, p):
-        """Start loading p blocks (0: nothing to load)."""
+    def load(self, p, first=0):
+        """Start loading blocks [first, p) (none: nothing to load); the
+        caller computes blocks [0, first) with run(..., head=True)."""
         if self.link is not None:
-            self.link.load(self.kv, p)
+            self.link.load(self.kv, p, first)
 
-    def run(self, x, start):
+    def run(self, x, start, head=False):
         """The shard's layers on hidden states x of positions [start, ..).
         Returns (x, None), or (None, f) when a group's load came back with only
-        f blocks and f*T < start: the caller computes again from f*T."""
+        f blocks and f*T < start: the caller computes again from f*T.
+        head=True: the leading blocks [0, first) of a load-or-compute turn,
+        computed from position 0 while the loader fills the slots after
+        them; it waits for no load (it reads and writes none of its slots)."""
         self.kv.reserve(start + x.shape[0] + 1)
+        if head:
+            assert start == 0, "the head pass starts at position 0"
+            for l in range(self.a, self.b):
+                x = M.layer_forward(self.cfg, self.w, l, x, self.kv, 0, self.rope)
+            return x, None
         # KV slots [0, start) must hold: those below the lowest start computed
         # this turn come from the load, the rest were computed this turn
         low = start if self.computed_from is None else min(start, self.computed_from)

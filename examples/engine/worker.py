@@ -3,10 +3,15 @@
 Started by the coordinator (engine.py) with one JSON argument (its
 settings); connects back to the coordinator over TCP and serves, one at a
 time, these messages:
-    TURN {tokens, reuse, blocks, scrub}
+    TURN {tokens, reuse, blocks, scrub, plan, kv}
                                   (scrub: fill the KV with NaN first) keys, Match, agree on the prefix with the
-                                  coordinator's `blocks`, start loading;
+                                  coordinator's `blocks`, start loading
+                                  (blocks [c, p): c from plan.split on the
+                                  coordinator's rates, load-or-compute);
+                                  kv: the KV format of the turn's loads and puts;
                                   answers PFX {blocks: its own count}
+    HID  {start: 0, head: true} + hidden states of positions [0, c*T)
+                                  the head of a load-or-compute turn; HACK
     HID  {start, logits} + hidden states of positions [start, ..)
                                   runs its layers; answers TOK {token} (+ the
                                   last position's fp32 logits if asked), or
@@ -27,6 +32,7 @@ import time
 import torch
 
 import model as M
+import plan
 import wire
 from shard import Shard
 
@@ -43,12 +49,20 @@ def serve(conn, shard, opts):
                 shard.link.flush(opts.get("flush_ms", 2000))
             if meta.get("scrub"):
                 shard.scrub()
-            mine = shard.prepare(tokens) if meta["reuse"] else 0
+            shard.select(meta.get("kv", "native"))
+            mine = shard.prepare(tokens, meta.get("kv", "native")) if meta["reuse"] else 0
             p = min(mine, meta["blocks"])
-            shard.load(p)
+            c = plan.split(p, shard.T, meta.get("plan"))   # the coordinator's c
+            if c >= p:
+                c = p = 0                  # all computed: one pass over the prompt
+            shard.load(p, c)
             conn.send("PFX", {"blocks": mine, "prepare_s": time.perf_counter() - t0})
         elif kind == "HID":
             x = wire.decode(meta["x"], payload, shard.device, shard.cfg.torch_dtype)
+            if meta.get("head"):
+                shard.run(x, 0, head=True)
+                conn.send("HACK")
+                continue
             x, short = shard.run(x, meta["start"])
             if short is not None:
                 conn.send("SHRT", {"blocks": short})
@@ -66,7 +80,7 @@ def serve(conn, shard, opts):
             conn.send("FLOK", {"rc": r})
         elif kind == "PING":
             if shard.link is not None:
-                shard.link.ping()
+                shard.link.ping(fresh=True)
             conn.send("PONG")
         elif kind == "STAT":
             conn.send("STOK", dict(shard.link.last) if shard.link else {})
@@ -81,6 +95,8 @@ def serve(conn, shard, opts):
 def main():
     opts = json.loads(sys.argv[1])
     torch.set_num_threads(opts.get("threads", 1))
+    if str(opts["device"]).startswith("cuda"):
+        torch.cuda.set_device(opts["device"])   # its threads' copies and events go there
     cfg = M.Config(**opts["config"])
     host, port = opts["connect"].rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))

@@ -168,9 +168,9 @@ int main(void)
 
     /* From two daemons to three: keys on the third are the ones that move. */
     snprintf(uris, sizeof(uris), "%s,%s", d[0].uri, d[1].uri);
-    kc2 = kvcache_create(uris, NULL, NULL);
+    kc2 = kvcache_create(uris, &o, NULL);
     snprintf(uris, sizeof(uris), "%s,%s,%s", d[0].uri, d[1].uri, d[2].uri);
-    kc = kvcache_create(uris, NULL, NULL);
+    kc = kvcache_create(uris, &o, NULL);
     CHECK(kc && kc2);
     int moved = 0, wrong = 0;
     for (int i = 0; i < NKEYS; i++) {

@@ -1,7 +1,8 @@
 """test_python: the kvcache Python binding against a real kvcached: key test
 vectors, the round trip with bytes / bytearray / memoryview / numpy buffers,
-torch tensors (bf16, pinned where CUDA is, slices of one staging tensor),
-every call, a frozen daemon (miss within the timeout, no exception), and how
+torch tensors (bf16, pinned where CUDA is, slices of one staging tensor;
+CUDA tensors where CUDA is), references into the daemon's shared region
+(where the library has them), every call, a frozen daemon (miss within the timeout, no exception), and how
 the library is found (KVCACHE_LIB, the loader's path, the build tree).
 Needs $KC_TEST_DAEMON (else skipped, exit 77) and $KVCACHE_LIB."""
 import os
@@ -134,7 +135,8 @@ def round_trip(c, rng):
 def tensors(c, rng):
     """Torch tensors as buffers, in place: a bf16 staging tensor read into
     slice by slice (what the engine does), tokens as an int32 tensor, put and
-    put_async from tensors, error codes by name; CUDA tensors are refused."""
+    put_async from tensors, error codes by name; where CUDA is, get_prefix
+    into and put from CUDA tensors."""
     if torch is None:
         print("torch absent: tensor checks skipped")
         return
@@ -171,16 +173,61 @@ def tensors(c, rng):
             raise AssertionError("bad tensor accepted")
         except err:
             pass
-    if torch.cuda.is_available():
-        try:
-            c.get_prefix(ns, keys, st.cuda())
-            raise AssertionError("device tensor accepted")
-        except ValueError:
-            pass
+    if torch.cuda.is_available():   # CUDA tensors: by reference, or through pinned memory
+        dev = torch.zeros(6, TPB, 2, 128, dtype=torch.bfloat16, device="cuda")
+        assert c.get_prefix(ns, keys, dev, stream=torch.cuda.Stream()) == 2
+        assert torch.equal(dev[:2].cpu(), src[:2]) and not dev[2:].any()
+        assert c.put(ns, keys[2:3], src[2:3].cuda(), first_pos=2) == [0]
+        assert c.get_prefix(ns, keys, dev) == 6 and torch.equal(dev.cpu(), src)
     # A namespace this handle never opened: the error by name, no exception.
     assert c.get_prefix(99, keys, st, block_bytes=BLOCK) == 0
     assert c.last_rc == kvcache.ENONS, c.last_rc
     assert kvcache.strerror(kvcache.EFULL) and kvcache.EFULL == -30008
+
+
+def refs(c, rng):
+    """Zero-copy gets (where the library has them): references into the
+    daemon's shared region read the blocks that were put, in place, and go
+    back with release_refs; a miss gives no reference."""
+    if not kvcache.HAVE_REFS:
+        print("library without kvcache_get_prefix_refs: reference checks skipped")
+        return
+    ns = c.open_namespace(model="py-refs", layer_end=1, tokens_per_block=TPB, dtype="bf16",
+                          kv_heads=1, head_dim=64, block_bytes=BLOCK)
+    keys = kvcache.keys(ns, [rng.getrandbits(32) for _ in range(5 * TPB)], TPB)
+    blocks = [rng.randbytes(BLOCK) for _ in range(5)]
+    assert c.put(ns, keys[:4], blocks[:4]) == [0] * 4
+    region = c.shm_region(0)
+    r = c.get_prefix_refs(ns, keys)
+    try:
+        assert len(r) == 4, (len(r), c.last_error)
+        for i in range(4):
+            addr, n, shared = r[i]
+            assert n == BLOCK and r.view(i).tobytes() == blocks[i]
+            if region is not None:   # the daemon offers its region: the bytes lie there
+                assert shared and region[0] <= addr and addr + n <= region[0] + region[1]
+    finally:
+        assert c.release_refs(r) and len(r) == 0
+    miss = c.get_prefix_refs(ns, keys[4:])
+    assert len(miss) == 0 and c.release_refs(miss)
+    # What get_prefix and put do for CUDA tensors, with memmove for the GPU's
+    # copies: by reference into the caller's memory, and reserve-copy-commit
+    # through the staging area.
+    import ctypes
+    mover = kvcache._HostMover()
+    dst = bytearray(5 * BLOCK)
+    base = ctypes.addressof((ctypes.c_char * len(dst)).from_buffer(dst))
+    assert c._get_prefix_by_ref(ns, keys, [base + i * BLOCK for i in range(5)], BLOCK, mover) == 4
+    assert bytes(dst[:4 * BLOCK]) == b"".join(blocks[:4]) and not any(dst[4 * BLOCK:])
+    assert 1 <= mover.runs <= 4
+    src = bytearray(blocks[4])
+    addr = ctypes.addressof((ctypes.c_char * BLOCK).from_buffer(src))
+    assert c._put_by_ref(ns, keys[4:], [addr], 4, BLOCK, mover) == [kvcache.PUT_STORED]
+    src[:] = bytes(BLOCK)    # changing the source after the commit changes nothing stored
+    out = [bytearray(BLOCK) for _ in range(5)]
+    assert c.get_prefix(ns, keys, out) == 5 and bytes(out[4]) == blocks[4]
+    print("references: region %s" % ("%d MiB" % (region[1] >> 20) if region else
+                                      "none (%s)" % kvcache.strerror(c.last_rc)))
 
 
 def library_lookup():
@@ -241,6 +288,7 @@ def main():
         with kvcache.Client(uri) as c:
             ns, keys = round_trip(c, rng)
             tensors(c, rng)
+            refs(c, rng)
         library_lookup()
         frozen(p, uri, ns, keys)
         # Two daemons behind one client: the same round trip.

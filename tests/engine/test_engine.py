@@ -18,6 +18,17 @@ block, fp32 on the wire):
      restart Match still finds it, the worker's load comes back short, both
      stages recompute from there; the output is unchanged.
   4. fp16 and int8 on the wire: same tokens, logits within 1e-2.
+  5. reuse_bit_identical_to_split: a reuse turn against the same split
+     computed without the cache (the prefix in one pass, then the rest on
+     top of the KV kept in memory): bit-identical logits, in fp32 and in
+     bf16 (the check that tells a cache bug from kernel rounding).
+  6. load_or_compute: with rates that make the plan compute about half of
+     the cached prefix while loading the rest, the output equals the
+     reuse-off run, and with a block missing the plan splits the shorter
+     prefix; plan.split is never estimated worse
+     than pure load or pure compute.
+  7. kv_fp8: blocks stored as fp8 (kvfp8.py) live in their own namespaces
+     (a native turn does not see them) and give logits close to fp32 KV.
 Exits 77 (skipped) without torch, the daemon or the library, and in
 sanitizer builds (KC_ENGINE_SKIP), where ctypes cannot load an ASan library.
 """
@@ -37,10 +48,12 @@ except ImportError:
     print("skipped: no torch/numpy (apt-get install python3-torch python3-numpy)")
     sys.exit(77)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "examples", "engine"))
+import checks  # noqa: E402
+from checks import check  # noqa: E402
+checks.examples_path()
 import daemon as D  # noqa: E402
 import model as M  # noqa: E402
+import plan  # noqa: E402
 try:
     from engine import Engine  # noqa: E402  (imports the kvcache binding)
     import kvcache  # noqa: E402
@@ -50,16 +63,6 @@ except OSError as e:   # the binding found no libkvcache
 
 T = 8
 SEED = int(os.environ.get("KC_TEST_SEED", "11"))
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures += 1
-
-
 def rel_err(a, b):
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
 
@@ -160,16 +163,94 @@ def main():
             check(r["reused_tokens"] > 0, "%s wire reused %d tokens" % (enc, r["reused_tokens"]))
             eng.close()
             eng = None
+
+        # 5. reuse against the same split without the cache, fp32 then bf16
+        for dtype, enc in (("fp32", "fp32"), ("bf16", "bf16")):
+            cfg5 = M.Config(seed=SEED, dtype=dtype)
+            eng = Engine(cfg5, 2, weights=wpath if dtype == "fp32" else None, servers=kd.uri,
+                         tokens_per_block=T, layers_per_ns=1, wire_enc=enc, capacity=256)
+            h = [rng.randrange(1, cfg.vocab) for _ in range(5 * T)]
+            eng.turn(h, max_new=1, reuse=True)      # the history's blocks, one pass
+            eng.flush()
+            h = h + [rng.randrange(1, cfg.vocab) for _ in range(13)]
+            on = eng.turn(h, max_new=4, reuse=True, want_logits=True, scrub=True, put=False)
+            ref = eng.turn(h, max_new=4, reuse=False, want_logits=True, scrub=True, put=False,
+                           split=on["reused_tokens"])
+            check(on["reused_tokens"] == 5 * T, "%s: reused %d tokens" % (dtype, on["reused_tokens"]))
+            check(np.array_equal(on["logits"], ref["logits"]) and on["generated"] == ref["generated"],
+                  "reuse_bit_identical_to_split %s: max abs diff %.1e"
+                  % (dtype, float(np.abs(on["logits"] - ref["logits"]).max())))
+            eng.close()
+            eng = None
+
+        # 6. load or compute: half the prefix computed, half loaded
+        eng = Engine(cfg, 2, weights=wpath, servers=kd.uri, tokens_per_block=T, layers_per_ns=1,
+                     wire_enc="fp32", capacity=256)
+        h = [rng.randrange(1, cfg.vocab) for _ in range(8 * T + 5)]
+        eng.turn(h, max_new=1, reuse=True)
+        eng.flush()
+        def even():   # rates that make the plan compute half the prefix, load half
+            eng.rates.__dict__.update(prefill_tok_s=1000.0, prefill_fixed_s=0.0,
+                                      load_tok_s={"test": 1000.0}, load_fixed_s={"test": 0.0})
+        even()
+        lc = eng.turn(h, max_new=5, reuse=True, want_logits=True, scrub=True, put=False, lc=True,
+                      tier="test")
+        off = eng.turn(h, max_new=5, reuse=False, want_logits=True, scrub=True, put=False)
+        check(lc["head_blocks"] == 4 and lc["reused_tokens"] == 8 * T,
+              "load_or_compute: computed %d of %d blocks, then loaded to %d tokens"
+              % (lc["head_blocks"], lc["matched_blocks"], lc["reused_tokens"]))
+        check(lc["generated"] == off["generated"] and rel_err(lc["logits"], off["logits"]) <= 1e-4,
+              "load_or_compute: same tokens, logits within 1e-4 (%.1e)"
+              % rel_err(lc["logits"], off["logits"]))
+        c = kvcache.Client(kd.uri, timeout_ms=2000)
+        ks = kvcache.keys(eng.shard.link.ns[0], np.asarray(h, dtype=np.uint32), T)
+        check(c.delete(eng.shard.link.ns[0], ks[6:7]) == 1, "deleted block 6 of the coordinator's layer 0")
+        c.close()
+        even()
+        lc = eng.turn(h, max_new=5, reuse=True, want_logits=True, scrub=True, put=False, lc=True,
+                      tier="test")
+        check(lc["head_blocks"] == 3 and lc["reused_tokens"] == 6 * T and lc["generated"] == off["generated"]
+              and rel_err(lc["logits"], off["logits"]) <= 1e-4,
+              "load_or_compute with block 6 missing: computed %d of %d blocks, prefix of %d tokens, "
+              "same output" % (lc["head_blocks"], lc["matched_blocks"], lc["reused_tokens"]))
+        eng.close()
+        eng = None
+        # 7. fp8 KV: its own namespaces, close logits
+        eng = Engine(cfg, 2, weights=wpath, servers=kd.uri, tokens_per_block=T, layers_per_ns=2,
+                     wire_enc="fp32", capacity=256, link={"kv_formats": ["native", "fp8"]})
+        h = [rng.randrange(1, cfg.vocab) for _ in range(6 * T + 3)]
+        eng.turn(h, max_new=1, reuse=True, kv="fp8")          # the history stored as fp8 only
+        eng.flush()
+        nat = eng.turn(h, max_new=4, reuse=True, want_logits=True, scrub=True, put=False)
+        f8 = eng.turn(h, max_new=4, reuse=True, want_logits=True, scrub=True, put=False, kv="fp8")
+        link = eng.shard.link
+        check(nat["reused_tokens"] == 0 and f8["reused_tokens"] == 6 * T
+              and set(link.formats["fp8"][0]).isdisjoint(link.formats["native"][0]),
+              "kv_fp8_own_namespaces: fp8 blocks reused (%d tokens), never as native ones (%d)"
+              % (f8["reused_tokens"], nat["reused_tokens"]))
+        e = rel_err(f8["logits"], nat["logits"])
+        check(0 < e <= 5e-2, "kv_fp8: logits relative error vs fp32 KV %.1e (<= 5e-2)" % e)
+        eng.close()
+        eng = None
+
+        worst = 0.0
+        for P, L, o in ((1e4, 1e3, 0.0), (1e3, 1e4, 0.0), (5e3, 5e3, 0.01), (1e4, 7e3, 0.5)):
+            prm = {"prefill_tok_s": P, "load_tok_s": L, "load_fixed_s": o}
+            for p in (1, 2, 7, 64, 1000):
+                cc = plan.split(p, T, prm)
+                cost = max(cc * T / P, (p - cc) * T / L + o if cc < p else 0)
+                worst = max(worst, cost / min(p * T / P, p * T / L + o))
+        check(worst <= 1.0 and plan.split(10, T, None) == 0,
+              "plan.split never estimated worse than pure load or compute (worst %.2f)" % worst)
     finally:
         if eng is not None:
             eng.close()
         kd.stop()
-        if failures or os.environ.get("KC_TEST_KEEP"):
+        if checks.failures or os.environ.get("KC_TEST_KEEP"):
             print("kept %s (daemon log: %s)" % (tmp, kd.log))
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("%d failure(s)" % failures)
-    return 1 if failures else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":
