@@ -104,6 +104,28 @@ int index_insert(struct index *ix, uint64_t key_lo, uint64_t key_hi,
     return 0;
 }
 
+int index_grow(struct index *ix, uint64_t cap)
+{
+    struct index big;
+
+    if (index_init(&big, cap, ix->slab_gen) < 0)
+        return -ENOMEM;
+    for (uint64_t i = 0; i < ix->cap; i++) {
+        const struct index_entry *e = &ix->tab[i];
+        if (!index_live(ix, e))
+            continue;
+        uint64_t j = index_home(&big, e->key_lo, e->key_hi, index_ns(e));
+        while (!index_empty(&big.tab[j]))
+            j = index_next(&big, j);
+        big.tab[j] = *e;
+        big.used++;
+    }
+    big.cursor = 0;
+    index_deinit(ix);
+    *ix = big;
+    return 0;
+}
+
 /* Remove entry at position i by shifting later entries of its run back. */
 static void index_remove_at(struct index *ix, uint64_t i)
 {

@@ -90,6 +90,10 @@ int index_insert(struct index *ix, uint64_t key_lo, uint64_t key_hi,
                  uint32_t chain_pos, struct index_entry **out,
                  struct index_entry *stale);
 
+/* Move the live entries into a table of at least cap entries (larger than
+ * now); stale ones are left behind. 0, or -ENOMEM with the table as it was. */
+int index_grow(struct index *ix, uint64_t cap);
+
 /* Remove an entry (pointer from index_find or a visit). */
 void index_remove(struct index *ix, struct index_entry *e);
 

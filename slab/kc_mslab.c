@@ -71,7 +71,7 @@ void mslab_deinit_all(struct store *st)
 }
 
 /* Cut the tie between device slab s and its DRAM copy, if any. */
-static void slab_detach_mem(struct store *st, uint32_t s)
+void slab_detach_mem(struct store *st, uint32_t s)
 {
     if (st->slabs[s].mem == 0)
         return;
@@ -151,7 +151,7 @@ void slab_forget_entry(struct store *st, const struct index_entry *e)
 }
 
 /* Every block of slab s leaves its namespace's counts. */
-static void slab_ns_release(struct store *st, struct slabinfo *si)
+void slab_ns_release(struct store *st, struct slabinfo *si)
 {
     for (uint32_t i = 0; i < si->nnsv; i++) {
         struct nsent *n = &st->ns[si->nsv[i].nsidx];
@@ -171,40 +171,23 @@ void slab_ns_free_all(struct store *st)
     }
 }
 
-/* Reclaim device slab s, already off the policy's books. */
-static void slab_drop(struct store *st, uint32_t s)
-{
-    struct slabinfo *si = &st->slabs[s];
-
-    slab_detach_mem(st, s);
-    st->st.items -= si->nlive;
-    st->st.bytes -= si->bytes;
-    slab_ns_release(st, si);
-    /* Every index entry into s is stale from here on. */
-    st->slab_gen[s]++;
-    *si = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
-    st->nfree++;
-    index_sweep(&st->ix, st->sweep_step, NULL, NULL, NULL);
-}
-
-void slab_reclaim(struct store *st, uint32_t s)
-{
-    evict_on_free(&st->ev, s);
-    st->st.evictions++;
-    st->st.evicted_items += st->slabs[s].nlive;
-    slab_drop(st, s);
-}
-
-/* The next free device slab from the write head, reclaiming one if none. */
+/* The next free device slab from the write head, reclaiming one if none.
+ * A reclaimed slab is free once its invalidation is written: until then
+ * KC_EBUSY (an I/O is in flight, so polling makes progress). */
 static int slab_alloc(struct store *st, uint32_t *out)
 {
     if (st->nfree == 0) {
-        if (st->reclaiming != SLAB_NONE)
-            return KC_EBUSY;   /* a victim is being read back to make room */
+        if (st->reclaiming != SLAB_NONE || st->invalidating > 0)
+            return KC_EBUSY;   /* room is being made */
+        if (st->nretiring > 0 && mslab_flush_blockers(st))
+            return KC_EBUSY;   /* copies being written, then a slab frees */
         uint32_t v = evict_victim(&st->ev);
         if (v == EVICT_NONE)
             return st->flushing > 0 ? KC_EBUSY : KC_ENOSPC;
-        slab_reclaim(st, v);
+        if (!slab_reclaim(st, v))
+            return st->flushing > 0 || st->invalidating > 0 ? KC_EBUSY : KC_ENOSPC;
+        if (st->nfree == 0)
+            return KC_EBUSY;
     }
     for (uint32_t i = 0; i < st->nslabs; i++) {
         uint32_t s = (st->write_head + i) % st->nslabs;
@@ -263,7 +246,10 @@ static int mslab_open(struct store *st, uint16_t cls, struct mslab **out)
     if ((rc = slab_alloc(st, &s)) < 0)
         return rc;
     uint32_t m = (uint32_t)(ms - st->mem);
-    st->slabs[s] = (struct slabinfo){ .seq = st->next_seq++, .cls = cls,
+    uint64_t seq = store_seq_take(st);
+    st->slabs[s] = (struct slabinfo){ .seq = seq, .seq_hi = seq, .seq_first = UINT64_MAX,
+                                      .tomb_min = UINT64_MAX,
+                                      .item_min = UINT64_MAX, .cls = cls,
                                       .state = STORE_SLAB_OPEN, .mem = m + 1 };
     ms->slab = s;
     ms->cls = cls;
@@ -310,6 +296,8 @@ static void mslab_flush_done(struct dev_io *io, void *arg)
         st->st.flushes++;
         if (q != NULL)
             q->done = 1;
+        if (st->nretiring > 0)
+            slab_retire_check(st);
     }
     /* Hand written slabs to the policy in the order their flushes began. */
     while (st->fq_len > 0 && st->fq[st->fq_head].done != 0) {
@@ -348,7 +336,7 @@ void mslab_flush(struct store *st, struct mslab *ms)
     *h = (struct fmt_slab){ .magic = FMT_SLAB_MAGIC, .version = FMT_VERSION,
                             .slab_id = s, .store_id = st->store_id,
                             .seq = st->slabs[s].seq, .slot_size = slot_size,
-                            .nitems = ms->next_slot };
+                            .nitems = ms->next_slot, .seq_hi = st->slabs[s].seq_hi };
     fmt_slab_seal(h);
     uint64_t len = fmt_slot_off(ms->next_slot, slot_size);
     uint64_t base = FMT_DATA_OFF + (uint64_t)s * st->slab_size;
@@ -375,19 +363,85 @@ static void mslab_writer_done(struct store *st, struct mslab *ms)
         mslab_flush(st, ms);
 }
 
+/* Reclaim ahead of need when two free slabs are left and the next victim
+ * has something to copy forward (reinserted blocks, tombstones), so that
+ * the copies find room; not while a reclaim is under way. */
+static void mslab_maybe_reclaim(struct store *st)
+{
+    if (st->nfree + st->nretiring > 2 || st->reinserting || st->reclaiming != SLAB_NONE)
+        return;
+    uint32_t v = st->ev.ops->reinsert != NULL ? 0 : evict_victim(&st->ev);
+    if (st->ev.ops->reinsert != NULL || (v != EVICT_NONE && st->slabs[v].ntombs > 0))
+        slab_reclaim_ahead(st);
+}
+
+/* A slot in the open memory slab of class cls (opening one if needed). */
+static int mslab_reserve(struct store *st, uint16_t cls, struct mslab **out, uint32_t *slot)
+{
+    struct mslab *ms = NULL;
+
+    if (st->class_open[cls] != 0)
+        ms = &st->mem[st->class_open[cls] - 1];
+    if (ms == NULL || ms->full) {
+        int rc = mslab_open(st, cls, &ms);
+        if (rc < 0)
+            return rc;
+    }
+    *slot = ms->next_slot++;
+    ms->writers++;
+    if (ms->next_slot == ms->nslots) {
+        ms->full = true;                /* the next put opens another */
+        st->class_open[cls] = 0;
+    }
+    *out = ms;
+    return 0;
+}
+
+/* A slot in any open memory slab with room, or KC_EBUSY. */
+static int mslab_reserve_any(struct store *st, struct mslab **out, uint32_t *slot)
+{
+    for (uint32_t c = 0; c < CLASS_MAX; c++) {
+        if (st->class_open[c] == 0)
+            continue;
+        struct mslab *ms = &st->mem[st->class_open[c] - 1];
+        if (!ms->full)
+            return mslab_reserve(st, (uint16_t)c, out, slot);
+    }
+    return KC_EBUSY;
+}
+
+/* Something with sequence seq was written into slab s (a tombstone of
+ * order `tomb`, or a value if tomb is 0). */
+static void slab_seq_note(struct store *st, uint32_t s, uint64_t seq, uint64_t tomb)
+{
+    struct slabinfo *si = &st->slabs[s];
+
+    if (tomb != 0 && tomb < si->tomb_min)
+        si->tomb_min = tomb;
+
+    KC_ASSERT(seq > si->seq);
+    if (seq > si->seq_hi)
+        si->seq_hi = seq;
+    if (seq < si->seq_first)
+        si->seq_first = seq;
+    if (!tomb && seq < si->item_min)
+        si->item_min = seq;
+}
+
 int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
                       uint32_t chain_pos, uint32_t len, struct store_wslot *ws)
 {
     struct nsent *n = store_ns_find(st, ns);
-    struct mslab *ms = NULL;
+    struct mslab *ms;
+    uint32_t slot;
     uint16_t cls;
     int rc;
 
     if (n == NULL)
         return KC_ENONS;
-    if (st->nfree <= 2 && st->ev.ops->reinsert != NULL && !st->reinserting &&
-        st->reclaiming == SLAB_NONE)
-        slab_reclaim_ahead(st);
+    if (!st->reinserting && !st->forwarding)
+        store_seq_reserve(st, false);
+    mslab_maybe_reclaim(st);
     if (n->block_bytes != 0 && len != n->block_bytes) {
         st->st.puts_rejected++;
         return KC_EBADSIZE;
@@ -401,27 +455,67 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
         st->st.puts_exists++;
         return KC_EXISTS;
     }
-    if (st->class_open[cls] != 0)
-        ms = &st->mem[st->class_open[cls] - 1];
-    if (ms == NULL || ms->full) {
-        rc = mslab_open(st, cls, &ms);
-        if (rc < 0) {
-            if (rc != KC_EBUSY)
-                st->st.puts_rejected++;
-            return rc;
-        }
-    }
-    uint32_t slot = ms->next_slot++;
-    ms->writers++;
-    if (ms->next_slot == ms->nslots) {
-        ms->full = true;                /* the next put opens another */
-        st->class_open[cls] = 0;
+    if ((rc = mslab_reserve(st, cls, &ms, &slot)) < 0) {
+        if (rc != KC_EBUSY)
+            st->st.puts_rejected++;
+        return rc;
     }
     *ws = (struct store_wslot){
         .buf = ms->buf + fmt_slot_off(slot, st->classes.slot[cls]) + FMT_ITEM_HDR,
         .len = len, .ns = ns, .key = *key, .chain_pos = chain_pos,
-        .slab = ms->slab, .slot = slot, .mslab = (uint32_t)(ms - st->mem) };
+        .slab = ms->slab, .slot = slot, .mslab = (uint32_t)(ms - st->mem),
+        .epoch = n->epoch };
     return 0;
+}
+
+int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, uint64_t order)
+{
+    struct nsent *n = store_ns_find(st, ns);
+    uint16_t cls = class_geometric(&st->classes, 0);
+    struct mslab *ms;
+    uint32_t slot;
+    int rc;
+
+    if (n == NULL)
+        return KC_ENONS;
+    if (order == 0) {
+        store_seq_reserve(st, false);
+        mslab_maybe_reclaim(st);
+    }
+    if ((rc = mslab_reserve(st, cls, &ms, &slot)) < 0) {
+        /* A copy forward cannot wait: any open memory slab with room takes
+         * it (a tombstone fits a slot of any class). */
+        if (order == 0 || (rc = mslab_reserve_any(st, &ms, &slot)) < 0)
+            return rc;
+    }
+    struct fmt_item *h = (struct fmt_item *)(ms->buf + fmt_slot_off(slot,
+                                                                    st->classes.slot[ms->cls]));
+    uint64_t seq = store_seq_take(st);
+    *h = (struct fmt_item){ .key_lo = key->lo, .key_hi = key->hi, .ns = ns, .seq = seq,
+                            .ns_epoch = n->epoch };
+    fmt_tomb_seal(h, order != 0 ? order : seq);
+    struct slab_tomb t = { key->lo, key->hi, ns, order != 0 ? order : seq };
+    slab_seq_note(st, ms->slab, seq, order != 0 ? order : seq);
+    if (!slab_tomb_add(&st->slabs[ms->slab], &t))
+        store_log(st, 1, "out of memory for the tombstones of slab %u", ms->slab);
+    st->st.tombstones++;
+    mslab_writer_done(st, ms);
+    return 0;
+}
+
+/* True if a put of len bytes in ns would wait for a slab whose
+ * invalidation is in flight (no open memory slab of its class has room). */
+static bool mslab_would_wait(const struct store *st, uint64_t ns, uint32_t len)
+{
+    const struct nsent *n = store_ns_find((struct store *)st, ns);
+
+    if (n == NULL || st->nfree > 0 || st->invalidating == 0)
+        return false;
+    uint16_t cls = n->block_bytes != 0 ? n->cls
+                                       : class_geometric((struct class_table *)&st->classes, len);
+    if (cls == CLASS_NONE)
+        return false;
+    return st->class_open[cls] == 0 || st->mem[st->class_open[cls] - 1].full;
 }
 
 int store_put_reserve_hint(struct store *st, uint64_t ns, const struct kc_key *key,
@@ -432,6 +526,8 @@ int store_put_reserve_hint(struct store *st, uint64_t ns, const struct kc_key *k
      * missed) is told apart only when refused, so an admitted put looks it
      * up once. */
     bool room = st->st.evictions == 0 && st->nfree > 2;   /* never full yet */
+    if (mslab_would_wait(st, ns, len))
+        return KC_EBUSY;   /* before asking: an answer may change the policy */
     if (!admit_check(&st->adm, key, chain_pos, hints, room)) {
         struct nsent *n = store_ns_find(st, ns);
         if (n == NULL || index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns)) == NULL) {
@@ -466,13 +562,15 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
     struct index_entry *e, stale;
     int rc;
 
-    if (n == NULL) {            /* dropped since the reservation */
+    if (n == NULL || n->epoch != ws->epoch) {   /* dropped since the reservation
+                                                   (and maybe opened again) */
         store_put_abort(st, ws);
         return KC_ENONS;
     }
     uint32_t s = ws->slab, nsidx = (uint32_t)(n - st->ns);
+    uint64_t seq = store_seq_take(st);
     *h = (struct fmt_item){ .len = ws->len, .key_lo = ws->key.lo, .key_hi = ws->key.hi,
-                            .ns = ws->ns, .seq = st->slabs[s].seq,
+                            .ns = ws->ns, .seq = seq,
                             .chain_pos = ws->chain_pos, .ns_epoch = n->epoch };
     if (st->cfg.simulate) {
         h->magic = FMT_ITEM_MAGIC;   /* no value checksum: nothing is read */
@@ -487,14 +585,16 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
         if (rc >= 0 || tries == 8)
             break;
         /* The index is full (blocks smaller than min_item_size): sweep out
-         * stale entries, and if that is not enough reclaim a slab. */
+         * stale entries, grow it (up to what the device holds in the
+         * smallest class), and if that is not enough reclaim a slab. */
         if (tries == 0) {
             index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
+        } else if (tries == 1 && st->ix.used >= st->ix.limit && store_index_grow(st) == 0) {
+            continue;
         } else {
             uint32_t v = evict_victim(&st->ev);
-            if (v == EVICT_NONE)
+            if (v == EVICT_NONE || v == s || !slab_reclaim(st, v))
                 break;
-            slab_reclaim(st, v);
             index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
         }
     }
@@ -509,6 +609,7 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
         return KC_ENOSPC;
     }
     (void)stale;   /* a stale entry left no counts behind */
+    slab_seq_note(st, s, seq, 0);
     slab_count_add(st, s, nsidx, ws->len);
     st->st.puts++;
     st->st.put_bytes += ws->len;
@@ -549,176 +650,24 @@ int store_flush(struct store *st)
         if (ms->state == MS_OPEN && ms->writers == 0)
             mslab_flush(st, ms);
     }
+    /* Retiring slabs are invalidated as the flushes complete: wait for
+     * those writes too. */
     while (store_busy(st))
         if (store_poll(st, true) < 0)
             return KC_EIO;
     return 0;
 }
 
-/* A block of a victim chosen to be copied forward. */
-struct fwd {
-    struct kc_key key;
-    uint64_t ns;
-    uint32_t chain_pos;
-    uint32_t len;
-    uint32_t slot;        /* in the victim: copies go in slot order */
-    const void *src;      /* value, or NULL in simulation */
-};
-
-/* Copy one block forward: its old entry goes, a new copy is put. */
-static void slab_forward(struct store *st, struct index_entry *e, const struct fwd *f)
+bool mslab_flush_blockers(struct store *st)
 {
-    struct store_wslot ws;
-
-    slab_forget_entry(st, e);
-    index_remove(&st->ix, e);
-    int rc = store_put_reserve(st, f->ns, &f->key, f->chain_pos, f->len, &ws);
-    if (rc == 0) {
-        if (f->src != NULL)
-            memcpy(ws.buf, f->src, f->len);
-        rc = store_put_commit(st, &ws);
-    }
-    if (rc == 0) {
-        st->st.puts--;           /* a copy, not a put */
-        st->st.put_bytes -= f->len;
-        st->st.reinserts++;
-        st->st.reinsert_bytes += f->len;
-    } else {
-        st->st.reinsert_dropped++;
-    }
-}
-
-/* Walk the image of victim v (DRAM copy or read back), forwarding the
- * live blocks the policy picks. */
-static void slab_forward_image(struct store *st, uint32_t v, const uint8_t *img, bool verify)
-{
-    struct slabinfo *si = &st->slabs[v];
-    uint32_t slot_size = st->classes.slot[si->cls];
-
-    for (uint32_t slot = 0; slot < si->nitems && si->nlive > 0; slot++) {
-        const struct fmt_item *h = (const void *)(img + fmt_slot_off(slot, slot_size));
-        if (!fmt_item_check_hdr(h) || h->seq != si->seq)
+    for (uint32_t s = 0; s < st->nslabs; s++) {
+        if (!st->slabs[s].retiring)
             continue;
-        struct nsent *n = store_ns_find(st, h->ns);
-        if (n == NULL)
-            continue;
-        struct index_entry *e = index_find(&st->ix, h->key_lo, h->key_hi, (uint32_t)(n - st->ns));
-        if (e == NULL || index_slab(e) != v || index_slot(e) != slot ||
-            !st->ev.ops->reinsert(&st->ev, v, e))
-            continue;
-        if (verify && !fmt_item_check_value(h, h + 1)) {
-            st->st.checksum_failures++;
-            continue;
-        }
-        struct fwd f = { .key = { h->key_lo, h->key_hi }, .ns = h->ns,
-                         .chain_pos = h->chain_pos, .len = h->len, .src = h + 1 };
-        slab_forward(st, e, &f);
-    }
-}
-
-/* Order of copies: by slot in the victim, as when walking its image. */
-static int fwd_cmp(const void *a, const void *b)
-{
-    const struct fwd *x = a, *y = b;
-    return x->slot < y->slot ? -1 : x->slot > y->slot;
-}
-
-/* Simulation: no image; find the victim's live entries in the index, then
- * offer them to the policy and copy them in slot order, one at a time, as
- * slab_forward_image does: a policy with a budget then picks the same
- * blocks as with a device. */
-static void slab_forward_sim(struct store *st, uint32_t v)
-{
-    struct slabinfo *si = &st->slabs[v];
-    uint32_t max = si->nlive, n = 0;
-    struct fwd *fw = calloc(max ? max : 1, sizeof(*fw));
-
-    if (fw == NULL)
-        return;
-    for (uint64_t i = 0; i < st->ix.cap && n < max; i++) {
-        struct index_entry *e = &st->ix.tab[i];
-        if (!index_live(&st->ix, e) || index_slab(e) != v)
-            continue;
-        const struct nsent *ns = &st->ns[index_ns(e)];
-        fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
-                                .chain_pos = store_entry_chain_pos(st, e),
-                                .slot = index_slot(e), .len = store_entry_len(st, e) };
-    }
-    qsort(fw, n, sizeof(*fw), fwd_cmp);
-    for (uint32_t k = 0; k < n; k++) {
-        struct nsent *ns = store_ns_find(st, fw[k].ns);
-        struct index_entry *e = ns ? index_find(&st->ix, fw[k].key.lo, fw[k].key.hi,
-                                                (uint32_t)(ns - st->ns)) : NULL;
-        if (e != NULL && index_slab(e) == v && st->ev.ops->reinsert(&st->ev, v, e))
-            slab_forward(st, e, &fw[k]);
-    }
-    free(fw);
-}
-
-/* The read-back of a victim finished: forward its picked blocks, drop it. */
-static void slab_reclaim_read_done(struct dev_io *io, void *arg)
-{
-    struct store *st = arg;
-    uint32_t v = st->reclaiming;
-
-    st->reclaiming = SLAB_NONE;     /* the copies may need a free slab */
-    st->reinserting = true;
-    st->st.evictions++;
-    if (io->res == 0) {
-        slab_forward_image(st, v, st->scratch, true);
-    } else {
-        st->st.io_errors++;
-        store_log(st, 0, "reading back slab %u for reinsertion failed: %s", v,
-                  kc_strerror(io->res));
-    }
-    st->st.evicted_items += st->slabs[v].nlive;
-    slab_drop(st, v);
-    st->reinserting = false;
-}
-
-/*
- * Reclaim the policy's victim ahead of need (two free slabs left), copying
- * forward the live blocks its reinsert() picks, so the copies have room. A
- * victim with a DRAM copy (or in simulation) is handled at once; otherwise it
- * is read back in the background (throttled with the writes, behind reads)
- * and handled when the read completes. Meanwhile it is off the policy's
- * books, and a put that finds no free slab waits (KC_EBUSY).
- */
-void slab_reclaim_ahead(struct store *st)
-{
-    uint32_t v = evict_victim(&st->ev);
-
-    if (v == EVICT_NONE)
-        return;
-    evict_on_free(&st->ev, v);      /* off the books: not picked again */
-    struct slabinfo *si = &st->slabs[v];
-    if (si->nlive > 0 && !st->cfg.simulate && si->mem == 0) {
-        if (st->scratch == NULL)
-            st->scratch = dev_alloc(st->slab_size);
-        if (st->scratch != NULL) {
-            st->reclaiming = v;
-            st->reclaim_io = (struct dev_io){
-                .op = DEV_READ, .bg = true, .buf = st->scratch,
-                .len = (uint32_t)fmt_slot_off(si->nitems, st->classes.slot[si->cls]),
-                .off = FMT_DATA_OFF + (uint64_t)v * st->slab_size,
-                .cb = slab_reclaim_read_done, .arg = st };
-            dev_submit(&st->dev, &st->reclaim_io);
-            return;
+        for (uint32_t m = 0; m < st->nmem; m++) {
+            struct mslab *ms = &st->mem[m];
+            if (ms->state == MS_OPEN && ms->writers == 0 && slab_blocks(st, ms, s))
+                mslab_flush(st, ms);
         }
     }
-    st->reinserting = true;
-    st->st.evictions++;
-    if (si->nlive > 0) {
-        if (st->cfg.simulate) {
-            slab_forward_sim(st, v);
-        } else if (si->mem != 0) {
-            struct mslab *pinned = &st->mem[si->mem - 1];
-            pinned->pins++;
-            slab_forward_image(st, v, pinned->buf, false);
-            pinned->pins--;
-        }
-    }
-    st->st.evicted_items += st->slabs[v].nlive;
-    slab_drop(st, v);
-    st->reinserting = false;
+    return st->flushing > 0;
 }

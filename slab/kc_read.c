@@ -15,7 +15,7 @@ struct rd {
     struct store *st;
     struct store_get *g;
     struct store_get_item *it;
-    uint64_t seq;        /* the slab's sequence number when submitted */
+    uint64_t seq, seq_hi;/* the slab's sequence range when submitted */
     uint32_t slot;
     uint32_t slot_size;
 };
@@ -221,7 +221,7 @@ static void get_read_done(struct dev_io *io, void *arg)
                   (unsigned long long)io->off, kc_strerror(io->res));
         get_item_miss(st, it, KC_MISS);
     } else if (!fmt_item_check_hdr(h) || h->key_lo != it->key.lo || h->key_hi != it->key.hi ||
-               h->ns != g->ns || h->seq != r->seq ||
+               h->ns != g->ns || fmt_item_is_tomb(h) || h->seq <= r->seq || h->seq > r->seq_hi ||
                (uint64_t)h->len + FMT_ITEM_HDR > r->slot_size ||
                (n != NULL && n->block_bytes != 0 && h->len != n->block_bytes) ||
                !fmt_item_check_value(h, h + 1)) {
@@ -283,7 +283,7 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         return false;
     }
     it->rlen = slot_size;
-    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .slot = slot,
+    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi, .slot = slot,
                       .slot_size = slot_size };
     r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = slot_size,
                              .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +
@@ -384,15 +384,38 @@ size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys, siz
     return i;
 }
 
+/*
+ * A delete is written to the log as a tombstone, so that no older copy of
+ * the key comes back at a restart (a key that is not indexed has no copy
+ * recovery could take back: evicted slabs are invalidated). Waits for a
+ * memory slab if none is free, as store_put does.
+ */
 int store_delete(struct store *st, uint64_t ns, const struct kc_key *key)
 {
     struct nsent *n = store_ns_find(st, ns);
+    int rc;
 
     if (n == NULL)
         return KC_ENONS;
-    struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
-    if (e == NULL)
+    uint32_t nsidx = (uint32_t)(n - st->ns);
+    if (index_find(&st->ix, key->lo, key->hi, nsidx) == NULL)
         return KC_MISS;
+    for (;;) {
+        rc = store_tomb_write(st, ns, key, 0);
+        if (rc != KC_EBUSY || !store_busy(st))
+            break;
+        if (store_poll(st, true) < 0)
+            break;
+    }
+    if (rc < 0) {
+        store_log(st, 1, "delete not written (%s): the block stays", kc_strerror(rc));
+        return rc;
+    }
+    /* Making room for the tombstone may have evicted the block. */
+    n = store_ns_find(st, ns);
+    struct index_entry *e = n != NULL ? index_find(&st->ix, key->lo, key->hi, nsidx) : NULL;
+    if (e == NULL)
+        return KC_OK;
     evict_on_delete(&st->ev, index_slab(e));
     slab_forget_entry(st, e);
     index_remove(&st->ix, e);

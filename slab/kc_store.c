@@ -14,6 +14,10 @@
 
 #include "ssd/kc_recover.h"
 
+/* Sequence numbers reserved in the superblock at a time: one superblock
+ * write per million items or slabs. */
+#define STORE_SEQ_RANGE (1ull << 20)
+
 const char *kc_strerror(int code)
 {
     switch (code) {
@@ -102,7 +106,7 @@ int store_sb_write(struct store *st)
                            .store_id = st->store_id, .epoch_next = st->epoch_next,
                            .generation = ++st->sb_gen, .device_size = st->dev.size,
                            .slab_size = st->slab_size, .nslabs = st->nslabs,
-                           .data_off = FMT_DATA_OFF };
+                           .data_off = FMT_DATA_OFF, .seq_reserved = st->seq_reserved };
     for (uint32_t i = 0; i < st->nns; i++) {
         const struct nsent *n = &st->ns[i];
         if (!n->live)
@@ -113,9 +117,81 @@ int store_sb_write(struct store *st)
         memcpy(r->desc, n->desc, n->desc_len);
     }
     int rc = recover_sb_store(&st->dev, st->sbuf);
+    if (rc == 0)
+        rc = dev_sync(&st->dev);   /* the namespace table and the sequence
+                                      range are relied on once written */
     if (rc < 0) {
         st->st.io_errors++;
         store_log(st, 0, "superblock write failed: %s", strerror(-rc));
+        return KC_EIO;
+    }
+    return 0;
+}
+
+/*
+ * The next sequence number (items, tombstones, slabs). Numbers never repeat,
+ * even after a crash: before one at or past the range reserved in the
+ * superblock is handed out, a new range is written (and synced), and a
+ * reopened store starts at the reserved end.
+ */
+uint64_t store_seq_take(struct store *st)
+{
+    if (st->next_seq >= st->seq_reserved)
+        store_seq_reserve(st, true);
+    return st->next_seq++;
+}
+
+/*
+ * Reserve the next range of sequence numbers once half of the current one
+ * is used (or at once if forced: none left). Called where a synchronous
+ * superblock write is safe (a put or delete starting, not inside an I/O
+ * completion), so that store_seq_take practically never has to.
+ */
+void store_seq_reserve(struct store *st, bool force)
+{
+    if (!force && st->next_seq + STORE_SEQ_RANGE / 2 < st->seq_reserved)
+        return;
+    st->seq_reserved = st->next_seq + STORE_SEQ_RANGE;
+    store_sb_write(st);   /* on failure, logged and counted */
+}
+
+/*
+ * Double the index (a store sized for larger blocks than it gets), up to
+ * the entries the device needs when every slot is of the smallest class.
+ * The sweep step follows the size.
+ */
+int store_index_grow(struct store *st)
+{
+    uint64_t most = (uint64_t)st->nslabs * fmt_nslots(st->slab_size, FMT_BLOCK);
+    uint64_t cap = st->ix.cap * 2;
+
+    most += most / 8;
+    if (cap > most)
+        cap = most;
+    if (cap <= st->ix.cap)
+        return KC_ENOSPC;
+    if (index_grow(&st->ix, cap) < 0) {
+        store_log(st, 1, "index full at %llu entries, and no memory to grow it",
+                  (unsigned long long)st->ix.cap);
+        return KC_ENOMEM;
+    }
+    uint64_t step = 32 * (st->ix.cap / st->nslabs);
+    st->sweep_step = step < 1024 ? 1024 : step;
+    st->st.index_grown++;
+    store_log(st, 2, "index grown to %llu entries (%llu bytes): blocks are smaller than "
+              "min_item_size", (unsigned long long)st->ix.cap,
+              (unsigned long long)index_bytes(&st->ix));
+    return 0;
+}
+
+/* Durability barrier: what was written so far is on stable storage. */
+int store_barrier(struct store *st)
+{
+    int rc = dev_sync(&st->dev);
+
+    if (rc < 0) {
+        st->st.io_errors++;
+        store_log(st, 0, "fdatasync of %s failed: %s", st->path, strerror(-rc));
         return KC_EIO;
     }
     return 0;
@@ -130,6 +206,8 @@ static int store_sb_adopt(struct store *st)
     st->store_id = sb->store_id;
     st->sb_gen = sb->generation;
     st->epoch_next = sb->epoch_next;
+    /* Numbers below the reserved end may have been used before a crash. */
+    st->next_seq = st->seq_reserved = sb->seq_reserved;
     st->nns = sb->ns_count;
     for (uint32_t i = 0; i < st->nns; i++) {
         struct nsent *n = &st->ns[i];
@@ -141,92 +219,6 @@ static int store_sb_adopt(struct store *st)
         n->desc_len = rec[i].desc_len > FMT_NS_DESC_MAX ? FMT_NS_DESC_MAX : rec[i].desc_len;
         memcpy(n->desc, rec[i].desc, n->desc_len);
         n->cls = n->block_bytes ? class_exact(&st->classes, n->block_bytes) : CLASS_NONE;
-    }
-    return 0;
-}
-
-/* Recovery: a valid slab header; take the slab back as written. */
-static bool store_rec_slab(void *arg, const struct fmt_slab *h)
-{
-    struct store *st = arg;
-    uint16_t cls = class_for_slot(&st->classes, h->slot_size);
-
-    if (cls == CLASS_NONE)
-        return false;
-    struct slabinfo *s = &st->slabs[h->slab_id];
-    *s = (struct slabinfo){ .seq = h->seq, .nitems = h->nitems, .cls = cls,
-                            .state = STORE_SLAB_SSD };
-    st->nfree--;
-    /* Slabs arrive oldest first, so the policy sees them in write order. */
-    evict_on_write(&st->ev, h->slab_id);
-    if (h->seq >= st->next_seq) {
-        st->next_seq = h->seq + 1;
-        st->write_head = (h->slab_id + 1) % st->nslabs;
-    }
-    st->rec.slabs_valid++;
-    return true;
-}
-
-/* Recovery: an intact item; index it unless a newer copy is there. */
-static void store_rec_item(void *arg, const struct fmt_slab *h, uint32_t slot,
-                           const struct fmt_item *it)
-{
-    struct store *st = arg;
-    struct nsent *n = store_ns_find(st, it->ns);
-    struct index_entry *e, stale;
-
-    if (n == NULL || n->epoch != it->ns_epoch ||
-        (n->block_bytes != 0 && it->len != n->block_bytes)) {
-        st->rec.items_skipped++;
-        return;
-    }
-    uint32_t nsidx = (uint32_t)(n - st->ns);
-    int rc = index_insert(&st->ix, it->key_lo, it->key_hi, nsidx, h->slab_id,
-                          slot, st->slab_gen[h->slab_id], it->chain_pos, &e, &stale);
-    if (rc < 0) {
-        st->rec.items_skipped++;
-        return;
-    }
-    uint32_t pos = n->block_bytes != 0 ? it->chain_pos : h->slot_size - FMT_ITEM_HDR - it->len;
-    if (rc == 0) {
-        e->aux = (pos > INDEX_POS_MAX ? INDEX_POS_MAX : pos) << 8;
-    } else {
-        /* Found twice: the later write wins (a higher sequence number, or
-         * in one slab a later slot: deleted and put again). */
-        uint64_t old_seq = st->slabs[index_slab(e)].seq;
-        if (old_seq > h->seq || (old_seq == h->seq && index_slot(e) > slot)) {
-            st->rec.items_skipped++;
-            return;
-        }
-        slab_forget_entry(st, e);
-        e->loc = (uint64_t)h->slab_id | ((uint64_t)slot << 24) |
-                 ((uint64_t)(st->slab_gen[h->slab_id] & INDEX_GEN_MASK) << 40) |
-                 ((uint64_t)nsidx << 52);
-        e->aux = (pos > INDEX_POS_MAX ? INDEX_POS_MAX : pos) << 8;
-    }
-    slab_count_add(st, h->slab_id, nsidx, it->len);
-    st->rec.items++;
-    st->rec.bytes += it->len;
-}
-
-/* Rebuild the index from the device. */
-static int store_recover(struct store *st, char *err, size_t errlen)
-{
-    struct recover_geo geo = { .data_off = FMT_DATA_OFF, .slab_size = st->slab_size,
-                               .nslabs = st->nslabs, .store_id = st->store_id };
-    struct recover_ops ops = { .slab = store_rec_slab, .item = store_rec_item };
-    struct recover_result res;
-    struct timespec t0, t1;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = recover_scan(&st->dev, &geo, &ops, st, &res);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    st->rec.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    st->rec.slabs_scanned = res.slabs_scanned;
-    st->rec.items_skipped += res.items_bad;
-    if (rc < 0) {
-        snprintf(err, errlen, "recovery scan: %s", strerror(-rc));
-        return KC_EIO;
     }
     return 0;
 }
@@ -403,7 +395,8 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     } else {
         if (getrandom(&st->store_id, sizeof(st->store_id), 0) != sizeof(st->store_id))
             st->store_id = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
-        if ((rc = store_sb_write(st)) < 0) {
+        /* Both copies: an older store's other copy must not outlive it. */
+        if ((rc = store_sb_write(st)) < 0 || (rc = store_sb_write(st)) < 0) {
             snprintf(err, errlen, "writing superblock to %s failed", cfg->path);
             goto fail;
         }
@@ -411,6 +404,8 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     /* Faults start once the store is open: opening itself is not tested. */
     st->dev.fault_read_every = cfg->fault_read_every;
     st->dev.fault_write_every = cfg->fault_write_every;
+    if (cfg->fault_write_cut != 0)
+        st->dev.fault_write_cut = st->dev.nwrites + cfg->fault_write_cut;
     *out = st;
     return 0;
 fail:
@@ -422,12 +417,15 @@ void store_close(struct store *st)
 {
     if (st == NULL)
         return;
+    st->closing = true;
     if ((st->dev.fd >= 0 || st->dev.sim) && st->mem != NULL) {
         store_flush(st);
+        slab_retire_check(st);
         if (st->sbuf != NULL)
-            store_sb_write(st);
+            store_sb_write(st);   /* synced: the flushed slabs too */
     }
     dev_deinit(&st->dev);
+    reclaim_deinit(st);
     if (st->slabs != NULL)
         slab_ns_free_all(st);
     mslab_deinit_all(st);
@@ -652,6 +650,8 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->device_size = st->dev.size;
     out->bytes_written = st->dev.bytes_written;
     out->bytes_read = st->dev.bytes_read;
+    out->syncs = st->dev.syncs;
+    out->writes_discarded = st->dev.writes_discarded;
     out->reads_inflight = st->dev.inflight - st->dev.writes_inflight;
     out->blocks_max = st->items_max;
     out->dram_per_block = st->items_max == 0 ? 0 :

@@ -21,10 +21,16 @@
  *
  * On the device (see ssd/kc_format.h): a superblock with the namespace table,
  * then slabs; each slab starts with a checksummed header (magic, version,
- * store id, slab id, class, sequence number, item count), each item with a
+ * store id, slab id, class, sequence range, item count), each item with a
  * checksummed header (key, namespace, length, xxh3-64 of the value, chain
- * position, slab sequence). Every read from the device is verified: key,
- * namespace and checksum; a mismatch is a miss, counted, never data.
+ * position, its own sequence number). Every read from the device is
+ * verified: key, namespace and checksum; a mismatch is a miss, counted,
+ * never data.
+ *
+ * What is kept (docs/storage.md): a delete is logged (a tombstone) and an
+ * evicted slab is invalidated on the device, so neither comes back after a
+ * restart; recovery keeps the newest copy of every key; store_close loses
+ * nothing; a crash loses at most what was still in memory slabs.
  */
 #ifndef KC_STORE_H
 #define KC_STORE_H
@@ -90,6 +96,10 @@ struct store_config {
      * EIO (0 = never). */
     uint64_t fault_read_every;
     uint64_t fault_write_every;
+    /* Fault injection, for tests: every write after the Nth (counted from
+     * the open) is discarded but reported done, as in a power loss that
+     * keeps the order of writes (0 = never). */
+    uint64_t fault_write_cut;
     /* Where memory slabs (slab_size bytes each) and read-buffer chunks
      * (STORE_READ_ARENA bytes in all, at most) come from: the daemon's
      * shared region. Returns len bytes, 4 KiB aligned, that stay mapped
@@ -131,6 +141,10 @@ struct store_recovery {
     uint64_t items;          /* items put back in the index */
     uint64_t items_skipped;  /* bad header, stale, or dropped namespace */
     uint64_t bytes;          /* value bytes recovered */
+    uint64_t tombstones;     /* deletes found on the device */
+    uint64_t items_deleted;  /* keys whose newest copy is a delete */
+    uint64_t tombstones_added; /* written to hide an older copy a crash left
+                                  uncovered (its delete was lost) */
     double seconds;          /* time spent */
 };
 void store_recovery_info(const struct store *st, struct store_recovery *r);
@@ -205,10 +219,12 @@ struct store_wslot {
     uint32_t slab;
     uint32_t slot;
     uint32_t mslab;       /* memory slab index */
+    uint32_t epoch;       /* the namespace's epoch at the reservation */
 };
 int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
                       uint32_t chain_pos, uint32_t len, struct store_wslot *ws);
-int store_put_commit(struct store *st, struct store_wslot *ws);
+int store_put_commit(struct store *st, struct store_wslot *ws);   /* KC_ENONS if the
+                       namespace was dropped (or dropped and opened again) since */
 /* The same for a block of a prefix chain, first asking the admission policy
  * (kc_admit.h) with the engine's hints (ADMIT_HINT_*): KC_SKIPPED if it is
  * not to be stored (no reservation made; the caller drops the value). */
@@ -275,7 +291,10 @@ void store_get_release(struct store *st, struct store_get *g);
 size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys,
                    size_t n);
 
-/* Remove one block from the index. KC_OK or KC_MISS. */
+/* Delete one block: a tombstone is written through the log (so the delete
+ * outlives restarts), then the index entry goes. Waits for a memory slab
+ * if none is free, as store_put does. KC_OK, KC_MISS, or an error (then
+ * the block stays). */
 int store_delete(struct store *st, uint64_t ns, const struct kc_key *key);
 
 /* Where a key lives, for the inspection tools. */
@@ -356,6 +375,14 @@ struct store_stats {
     uint64_t reinserts;         /* blocks copied forward by the policy */
     uint64_t reinsert_bytes;
     uint64_t reinsert_dropped;  /* chosen for copying but no room */
+    uint64_t tombstones;        /* deletes written to the log */
+    uint64_t tomb_copies;       /* tombstones copied forward at a reclaim */
+    uint64_t tomb_expired;      /* tombstones no longer needed at a reclaim */
+    uint64_t tomb_waits;        /* reclaims put off: a tombstone found no room */
+    uint64_t invalidations;     /* reclaimed slabs invalidated on the device */
+    uint64_t syncs;             /* durability barriers (fdatasync) */
+    uint64_t index_grown;       /* times the index doubled */
+    uint64_t writes_discarded;  /* tests: writes dropped by fault_write_cut */
     uint64_t blocks_max;        /* gauge: blocks the device holds at
                                    min_item_size (what the index is sized for) */
     double dram_per_block;      /* index + slab table DRAM / blocks_max */

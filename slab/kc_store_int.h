@@ -14,7 +14,15 @@
 #include "ssd/kc_dev.h"
 #include "ssd/kc_format.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #define SLAB_NONE UINT32_MAX
+
+/* A cheap invariant, checked in every build. */
+#define KC_ASSERT(c) \
+    do { if (!(c)) { fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c); \
+                     abort(); } } while (0)
 #define STORE_CHUNK (4u << 20)        /* bytes per write of a flush */
 #define STORE_RBUF_CACHE (256u << 20) /* read buffers kept for reuse */
 #define STORE_ARENA_CHUNK (32u << 20) /* huge-page chunk for read buffers */
@@ -50,11 +58,32 @@ struct slab_ns {
     uint64_t bytes;
 };
 
+/* A tombstone a slab holds: what is needed to copy it forward. */
+struct slab_tomb {
+    uint64_t key_lo, key_hi;
+    uint64_t ns;           /* namespace id */
+    uint64_t order;        /* sequence of the delete */
+};
+
 /* A device slab. */
 struct slabinfo {
     struct slab_ns *nsv;   /* live blocks per namespace (usually one) */
     uint32_t nnsv, capnsv;
-    uint64_t seq;          /* write sequence; orders FIFO and recovery */
+    struct slab_tomb *tombs;  /* tombstones in the slab (see slab_tomb_needed) */
+    uint32_t ntombs, captombs;
+    uint64_t seq;          /* taken at open: below every item in the slab */
+    uint64_t seq_hi;       /* highest sequence of anything written into it */
+    uint64_t seq_first;    /* lowest sequence written into it (UINT64_MAX:
+                              nothing yet): pending until it is on the device */
+    uint64_t item_min;     /* lowest sequence of a value item in it (not of a
+                              tombstone); UINT64_MAX if none */
+    uint64_t tomb_min;     /* lowest order of a tombstone in it (UINT64_MAX:
+                              none): while unwritten, it may be all that
+                              hides an older copy */
+    uint64_t wait_seq;     /* retiring: copies up to this sequence must be on
+                              the device before the slab is invalidated */
+    bool retiring;         /* reclaimed, copies not yet durable: not free */
+    bool invalidating;     /* its invalidation write is in flight */
     uint64_t bytes;        /* live value bytes */
     uint32_t nitems;       /* slots used */
     uint32_t nlive;        /* items indexed */
@@ -107,7 +136,13 @@ struct store {
     uint16_t *slab_gen;     /* generation per slab, read by the index */
     uint32_t write_head;    /* where the search for a free slab starts */
     uint32_t nfree;
-    uint64_t next_seq;
+    uint64_t next_seq;      /* next item or slab sequence number */
+    uint64_t seq_reserved;  /* sequences below it are reserved in the
+                               superblock; reaching it writes a new range */
+    uint32_t nretiring;     /* slabs waiting for their copies to be durable */
+    uint32_t invalidating;  /* invalidation writes in flight */
+    struct dev_io *inval_io;/* one per slab: its invalidation write */
+    void *zero_blk;         /* FMT_BLOCK zero bytes: an invalid slab header */
     uint32_t flushing;      /* memory slabs being written */
     struct flushq_ent *fq;  /* flushes in the order they started (ring) */
     uint32_t fq_head, fq_len;
@@ -125,6 +160,8 @@ struct store {
     uint32_t nns;           /* slots used in ns[] */
 
     bool reinserting;       /* copying a victim's blocks forward */
+    bool forwarding;        /* copying a victim's tombstones forward */
+    bool closing;           /* store_close under way: no more reclaims */
     void *scratch;          /* slab_size bytes: a victim read back */
     uint32_t reclaiming;    /* victim being read back, or SLAB_NONE */
     struct dev_io reclaim_io;
@@ -152,6 +189,13 @@ struct nsent *store_ns_find(struct store *st, uint64_t ns);
 uint32_t store_entry_len(const struct store *st, const struct index_entry *e);
 uint32_t store_entry_chain_pos(const struct store *st, const struct index_entry *e);
 int store_sb_write(struct store *st);
+uint64_t store_seq_take(struct store *st);
+void store_seq_reserve(struct store *st, bool force);
+int store_index_grow(struct store *st);
+int store_barrier(struct store *st);
+
+/* kc_rebuild.c */
+int store_recover(struct store *st, char *err, size_t errlen);
 
 /* kc_mslab.c */
 int mslab_init_all(struct store *st);
@@ -161,8 +205,17 @@ void mslab_unpin(struct store *st, uint32_t m);
 void slab_count_add(struct store *st, uint32_t s, uint32_t nsidx, uint64_t bytes);
 void slab_forget_entry(struct store *st, const struct index_entry *e);
 void slab_ns_free_all(struct store *st);
-void slab_reclaim(struct store *st, uint32_t s);
 void slab_reclaim_ahead(struct store *st);
+bool slab_reclaim(struct store *st, uint32_t s);
+void reclaim_deinit(struct store *st);
+void slab_drop(struct store *st, uint32_t s);
+bool slab_tomb_add(struct slabinfo *si, const struct slab_tomb *t);
+void slab_retire_check(struct store *st);
+void slab_detach_mem(struct store *st, uint32_t s);
+void slab_ns_release(struct store *st, struct slabinfo *si);
+bool mslab_flush_blockers(struct store *st);
+bool slab_blocks(const struct store *st, const struct mslab *ms, uint32_t v);
+int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, uint64_t order);
 
 /* kc_read.c */
 void *rbuf_get(struct store *st, uint32_t len);

@@ -235,6 +235,11 @@ void dev_submit(struct dev *d, struct dev_io *io)
         dev_defer(d, io, -EIO);
         return;
     }
+    if (io->op == DEV_WRITE && d->fault_write_cut != 0 && n > d->fault_write_cut) {
+        d->writes_discarded++;
+        dev_defer(d, io, 0);
+        return;
+    }
     if (d->sim) {
         dev_defer(d, io, 0);
         return;
@@ -357,6 +362,14 @@ int dev_rw_sync(struct dev *d, int op, void *buf, uint32_t len, uint64_t off)
             return rc;
     }
     return io.res;
+}
+
+int dev_sync(struct dev *d)
+{
+    if (d->sim)
+        return 0;
+    d->syncs++;
+    return fdatasync(d->fd) == 0 ? 0 : -errno;
 }
 
 void *dev_alloc(uint64_t len)

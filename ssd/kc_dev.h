@@ -56,6 +56,11 @@ struct dev {
     uint64_t fault_read_every;   /* tests: fail every Nth read with EIO */
     uint64_t fault_write_every;  /* tests: fail every Nth write with EIO */
     uint64_t nreads, nwrites;    /* ios submitted, for the faults */
+    uint64_t syncs;              /* durability barriers (dev_sync) */
+    uint64_t fault_write_cut;    /* tests: writes after the Nth are discarded
+                                    (reported done, never made): a power
+                                    loss that keeps the order of writes */
+    uint64_t writes_discarded;
 };
 
 /*
@@ -84,6 +89,11 @@ bool dev_busy(const struct dev *d);
 /* Synchronous read or write through the ring (startup, superblock). Other
  * ios completing meanwhile get their callbacks as usual. */
 int dev_rw_sync(struct dev *d, int op, void *buf, uint32_t len, uint64_t off);
+
+/* Durability barrier (synchronous): every write completed before the call
+ * is on stable storage when it returns (fdatasync; the file system or
+ * block layer flushes the device's volatile cache). 0 or -errno. */
+int dev_sync(struct dev *d);
 
 /* Allocate an aligned buffer for I/O (zeroed); free with dev_free(). */
 void *dev_alloc(uint64_t len);

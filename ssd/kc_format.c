@@ -60,13 +60,23 @@ void fmt_item_seal(struct fmt_item *h, const void *value)
     h->hsum = XXH3_64bits(h, offsetof(struct fmt_item, hsum));
 }
 
+void fmt_tomb_seal(struct fmt_item *h, uint64_t order)
+{
+    h->magic = FMT_TOMB_MAGIC;
+    h->len = 0;
+    h->vsum = order;
+    h->hsum = XXH3_64bits(h, offsetof(struct fmt_item, hsum));
+}
+
 bool fmt_item_check_hdr(const struct fmt_item *h)
 {
-    return h->magic == FMT_ITEM_MAGIC &&
+    return (h->magic == FMT_ITEM_MAGIC || (h->magic == FMT_TOMB_MAGIC && h->len == 0)) &&
            XXH3_64bits(h, offsetof(struct fmt_item, hsum)) == h->hsum;
 }
 
 bool fmt_item_check_value(const struct fmt_item *h, const void *value)
 {
+    if (fmt_item_is_tomb(h))
+        return true;
     return csum64(value, h->len) == h->vsum;
 }

@@ -18,8 +18,18 @@
  * are multiples of 4 KiB, so a block wastes less than 4 KiB.
  *
  * Every header carries an xxh3-64 checksum of itself; every item header the
- * xxh3-64 of its value and the sequence number of the slab write it belongs
- * to, so an item left over from an earlier use of the slab is refused.
+ * xxh3-64 of its value and its own sequence number. Sequence numbers are
+ * handed out store-wide, in the order items are written into memory slabs,
+ * and never repeat (the superblock reserves a range before any is used). A
+ * slab takes one when it is opened, below every item written into it; its
+ * header records the highest of its items. An item belongs to the slab's
+ * current contents only if its sequence lies in (slab seq, slab seq_hi]: an
+ * item left over from an earlier use of the slab is older and is refused.
+ *
+ * A delete is an item too: a tombstone (magic TOMB, no value) whose vsum
+ * field holds the sequence number of the delete. Recovery keeps, for every
+ * key, the item or tombstone with the highest such order number; a
+ * tombstone copied forward when its slab is reclaimed keeps its order.
  */
 #ifndef KC_FORMAT_H
 #define KC_FORMAT_H
@@ -32,11 +42,12 @@
 #define FMT_DATA_OFF (2u * FMT_SB_COPY) /* where slab 0 begins */
 #define FMT_SLAB_HDR FMT_BLOCK          /* slab header block */
 #define FMT_ITEM_HDR 64u                /* item header bytes */
-#define FMT_VERSION 1u
+#define FMT_VERSION 2u
 
 #define FMT_SB_MAGIC 0x31305342434b564bULL   /* "KVKCBS01" */
 #define FMT_SLAB_MAGIC 0x3130424c53434b56ULL /* "VKCSLB01" */
 #define FMT_ITEM_MAGIC 0x4d455449u           /* "ITEM" */
+#define FMT_TOMB_MAGIC 0x424d4f54u           /* "TOMB": a delete */
 
 #define FMT_NS_DESC_MAX 512u
 
@@ -52,6 +63,8 @@ struct fmt_sb {
     uint32_t nslabs;
     uint64_t data_off;
     uint64_t epoch_next;    /* next namespace epoch: epochs are never reused */
+    uint64_t seq_reserved;  /* sequence numbers below it may have been used:
+                               a store reopened after a crash starts here */
     uint64_t csum;          /* xxh3-64 of header (csum zeroed) + records */
 };
 
@@ -75,9 +88,11 @@ struct fmt_slab {
     uint32_t version;
     uint32_t slab_id;
     uint64_t store_id;
-    uint64_t seq;           /* write sequence number, newest wins */
+    uint64_t seq;           /* taken when the slab was opened: below every
+                               item of this use of the slab */
     uint32_t slot_size;     /* size class of this slab */
     uint32_t nitems;        /* slots used (some may be holes) */
+    uint64_t seq_hi;        /* highest item sequence in the slab */
     uint64_t csum;          /* xxh3-64 of this header with csum zeroed */
 };
 
@@ -88,8 +103,9 @@ struct fmt_item {
     uint64_t key_lo;
     uint64_t key_hi;
     uint64_t ns;
-    uint64_t seq;           /* seq of the slab write it belongs to */
-    uint64_t vsum;          /* xxh3-64 of the value */
+    uint64_t seq;           /* item sequence: when it was written */
+    uint64_t vsum;          /* xxh3-64 of the value; a tombstone: the
+                               sequence of the delete (its order) */
     uint32_t chain_pos;
     uint32_t ns_epoch;
     uint64_t hsum;          /* xxh3-64 of the 56 bytes before it */
@@ -122,6 +138,24 @@ static inline uint64_t fmt_slot_off(uint32_t slot, uint32_t slot_size)
     return FMT_SLAB_HDR + (uint64_t)slot * slot_size;
 }
 
+/* True if an intact item header belongs to the current use of slab h. */
+static inline bool fmt_item_in_slab(const struct fmt_slab *h, const struct fmt_item *it)
+{
+    return it->seq > h->seq && it->seq <= h->seq_hi;
+}
+
+/* True if an item header is a tombstone (a delete). */
+static inline bool fmt_item_is_tomb(const struct fmt_item *it)
+{
+    return it->magic == FMT_TOMB_MAGIC;
+}
+
+/* The order of an item among the copies of its key: newest wins. */
+static inline uint64_t fmt_item_order(const struct fmt_item *it)
+{
+    return fmt_item_is_tomb(it) ? it->vsum : it->seq;
+}
+
 /* Fill the checksum of a superblock whose records follow it in memory. */
 void fmt_sb_seal(struct fmt_sb *sb);
 /* True if a superblock (with its records after it) is intact. */
@@ -132,7 +166,9 @@ bool fmt_slab_check(const struct fmt_slab *h);
 
 /* Fill an item header for value (len bytes), computing both checksums. */
 void fmt_item_seal(struct fmt_item *h, const void *value);
-/* Header intact (magic and header checksum)? */
+/* Fill a tombstone's header (len 0) with delete order `order`. */
+void fmt_tomb_seal(struct fmt_item *h, uint64_t order);
+/* Header intact (magic of an item or a tombstone, header checksum)? */
 bool fmt_item_check_hdr(const struct fmt_item *h);
 /* Value matches the header's checksum? */
 bool fmt_item_check_value(const struct fmt_item *h, const void *value);

@@ -96,7 +96,7 @@ static void scan_item_done(struct dev_io *io, void *arg)
         sc->err = io->res;
         return;
     }
-    if (fmt_item_check_hdr(it) && it->seq == h->seq &&
+    if (fmt_item_check_hdr(it) && fmt_item_in_slab(h, it) &&
         (uint64_t)it->len + FMT_ITEM_HDR <= h->slot_size) {
         sc->res->items_seen++;
         sc->ops->item(sc->arg, h, si->slot, it);

@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -353,6 +355,58 @@ static inline struct store_stats kt_stats(const struct store *st)
     memset(&s, 0, sizeof(s));
     store_stats(st, &s);
     return s;
+}
+
+/* Get key k of namespace ns into buf (cap bytes), whatever its bytes;
+ * returns the item's status and sets *len. */
+static inline int kt_get_into(struct store *st, uint64_t ns, const struct kc_key *k,
+                              void *buf, uint32_t cap, uint32_t *len)
+{
+    struct store_get_item it;
+    struct store_get g;
+    memset(&it, 0, sizeof(it));
+    memset(&g, 0, sizeof(g));
+    it.key = *k;
+    it.dst = buf;
+    it.dst_cap = cap;
+    g.ns = ns;
+    g.items = &it;
+    g.n = 1;
+    if (store_get(st, &g) != 0)
+        kt_fail(__FILE__, __LINE__, "store_get failed");
+    *len = it.len;
+    store_get_release(st, &g);
+    return it.status;
+}
+
+/* Memory a child process writes and the parent reads (zeroed). */
+static inline void *kt_shared(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        abort();
+    return p;
+}
+
+/*
+ * Run fn(arg) in a child process that then ends at once, closing nothing:
+ * what its store had not written is lost, as with kill -9. Returns when
+ * the child has exited; fails the test unless fn returned.
+ */
+static inline void kt_crash_after(void (*fn)(void *), void *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        fn(arg);
+        fflush(NULL);
+        _exit(0);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        kt_fail(__FILE__, __LINE__, "child failed (status %d)", status);
 }
 
 #endif

@@ -6,9 +6,8 @@
  * It reads the superblock, every slab header and the header of every used
  * slot (4 KiB each), as recovery does. An item is live when its namespace
  * is open with the same epoch and no newer copy of its key exists (the
- * newest slab sequence wins, as in recovery). Deletes are not persisted by
- * the engine, so a block deleted before a restart shows as live here, as
- * it would after recovery.
+ * highest item sequence wins, as in recovery), and it is not a tombstone: a
+ * delete is logged as a tombstone, which hides every older copy.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -41,6 +40,7 @@ struct item {
     uint64_t ns, lo, hi, seq;
     uint32_t slab, slot, len, chain_pos, epoch;
     bool live;
+    bool tomb;               /* a delete: never live, hides older copies */
 };
 
 /* Everything read from the file. */
@@ -80,9 +80,9 @@ static int scan_store(const struct kvc_store *s, struct scan *sc)
                 sc->holes++;
                 continue;
             }
-            if (!fmt_item_check_hdr(it) || it->seq != h->seq ||
+            if (!fmt_item_check_hdr(it) || !fmt_item_in_slab(h, it) ||
                 (uint64_t)it->len + FMT_ITEM_HDR > h->slot_size) {
-                sc->bad_items += it->seq == h->seq || !fmt_item_check_hdr(it);
+                sc->bad_items += fmt_item_in_slab(h, it) || !fmt_item_check_hdr(it);
                 continue;
             }
             if (sc->n == sc->cap) {
@@ -93,8 +93,10 @@ static int scan_store(const struct kvc_store *s, struct scan *sc)
                 sc->items = ni;
                 sc->cap = nc;
             }
-            sc->items[sc->n++] = (struct item){ it->ns, it->key_lo, it->key_hi, it->seq, id, i,
-                                                it->len, it->chain_pos, it->ns_epoch, false };
+            sc->items[sc->n++] = (struct item){ it->ns, it->key_lo, it->key_hi,
+                                                fmt_item_order(it), id, i, it->len,
+                                                it->chain_pos, it->ns_epoch, false,
+                                                fmt_item_is_tomb(it) };
         }
     }
     rc = 0;
@@ -127,7 +129,7 @@ static int mark_live(const struct kvc_store *s, struct scan *sc)
             ord[i - 1]->hi == it->hi)
             continue;   /* an older copy */
         const struct fmt_ns *n = kvc_store_ns(s, it->ns);
-        it->live = n && n->live && n->epoch == it->epoch;
+        it->live = !it->tomb && n && n->live && n->epoch == it->epoch;
     }
     free(ord);
     return 0;

@@ -101,7 +101,7 @@ static size_t check_slab(const struct kvc_store *s, uint32_t id, const uint8_t *
         struct fault f = { id, i, it->ns, { it->key_lo, it->key_hi }, NULL };
         if (!fmt_item_check_hdr(it)) {
             f.what = "item header checksum";
-        } else if (it->seq != h->seq) {
+        } else if (!fmt_item_in_slab(h, it)) {
             t->stale++;   /* left from an earlier write of the slab */
             continue;
         } else if ((uint64_t)it->len + FMT_ITEM_HDR > h->slot_size) {
