@@ -19,6 +19,7 @@
 #include "daemon/kc_log.h"
 #include "daemon/kc_opts.h"
 #include "daemon/kc_server.h"
+#include "daemon/kc_lease.h"
 #include "daemon/kc_shm.h"
 #include "kc_frame.h"
 #include "slab/kc_store.h"
@@ -46,6 +47,9 @@ static void print_sizes(void)
            sizeof(struct store_wslot));
     printf("struct store_ns_info       %4zu bytes\n", sizeof(struct store_ns_info));
     printf("struct server              %4zu bytes\n", sizeof(struct server));
+    printf("struct shm_conn            %4zu bytes + %zu of lease slots (per "
+           "attached connection; its staging area is shared memory)\n",
+           sizeof(struct shm_conn), LEASE_SLOTS * sizeof(struct get_ctx *));
     printf("index DRAM per stored block: see index_entry_bytes in Stats or\n"
            "/metrics (the engine sizes it from the device)\n");
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,6 +135,8 @@ static void every_path(struct kcd *d)
     CHECK_RC(kvcache_open_namespace(tcp, &desc, &ns));
     CHECK_RC(kvcache_shm_region(shm, 0, &base, &size));
     CHECK(base != NULL && size >= (8u << 20));
+    /* sealed: the mapping cannot be made writable (daemon memory is safe) */
+    CHECK(mprotect((void *)base, 4096, PROT_READ | PROT_WRITE) != 0);
     CHECK(kvcache_shm_region(sock, 0, &base, &size) == KVCACHE_ENOSHM);
     CHECK(kvcache_shm_region(tcp, 0, &base, &size) == KVCACHE_ENOSHM);
     CHECK_RC(kvcache_shm_region(shm, 0, &base, &size));
