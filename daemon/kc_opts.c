@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* How an option's argument is read. */
 enum opt_kind {
@@ -303,6 +304,22 @@ int opts_check(const struct options *o)
     }
     if (o->device_size != 0 && o->device_size < 2 * o->slab_size) {
         fprintf(stderr, "kvcached: --device-size must hold at least two slabs\n");
+        return -1;
+    }
+    /* --threads N gives shard i the file DEVICE.i: a block device cannot be
+     * named that way (DEVICE.i would be a regular file beside it, on
+     * devtmpfs, in RAM), and a size of 0 ("the device's own size") cannot
+     * be split between shards. */
+    struct stat st;
+    if (o->threads > 1 && stat(o->device, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "kvcached: --threads %u needs --device to name a file path "
+                "(shard i uses PATH.i); %s is not a regular file: run one daemon per "
+                "partition instead\n", o->threads, o->device);
+        return -1;
+    }
+    if (o->threads > 1 && o->device_size == 0) {
+        fprintf(stderr, "kvcached: --threads %u needs an explicit --device-size to "
+                "split between its shards\n", o->threads);
         return -1;
     }
     if (o->port < 0 && o->socket[0] == '\0') {

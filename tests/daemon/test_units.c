@@ -26,6 +26,26 @@ static int parse(struct options *o, const char *const *args)
     return opts_parse(o, argc, argv);
 }
 
+/* Bug "threads_on_block_device": -D /dev/X -t 2 wrote regular files
+ * /dev/X.0 and /dev/X.1 on devtmpfs (RAM) with only a warning, and -S 0 with
+ * threads failed to start without saying why.  Both are refused by
+ * opts_check with a clear message now. */
+static void test_threads_on_block_device(void)
+{
+    static const char *const blockdev[] = { "-D", "/dev/null", "-t", "2", NULL };
+    static const char *const size0[] = { "-D", "/tmp/kc-never.store", "-t", "2",
+                                         "-S", "0", NULL };
+    static const char *const one[] = { "-D", "/dev/null", "-t", "1", NULL };
+    struct options o;
+
+    CHECK(parse(&o, blockdev) == 0);
+    CHECK(opts_check(&o) < 0);
+    CHECK(parse(&o, size0) == 0);
+    CHECK(opts_check(&o) < 0);
+    CHECK(parse(&o, one) == 0);
+    CHECK(opts_check(&o) == 0);   /* one instance opens the device itself */
+}
+
 static void test_opts(void)
 {
     static const char *const good[] = { "-p", "0", "--socket", "/x.sock",
@@ -109,6 +129,7 @@ static void test_health(void)
 int main(void)
 {
     test_opts();
+    test_threads_on_block_device();
     test_hist();
     test_health();
     printf("test_units: ok\n");
