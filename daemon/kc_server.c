@@ -67,6 +67,12 @@ err:
 
 /* Listen on a Unix socket, mode 0600; a stale socket file is replaced, a
  * live one (another daemon) or a file that is not a socket is an error. Returns the fd or -1 (logged). */
+/* umask is per process: shards start their listeners on several threads
+ * at once, and two interleaved set/restore pairs could leave the process
+ * with the socket's 0177 for good (files made later, then 0600). One lock
+ * makes each set/bind/restore whole. */
+static pthread_mutex_t umask_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int listen_unix(const char *path)
 {
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -98,12 +104,16 @@ static int listen_unix(const char *path)
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto err;
+    pthread_mutex_lock(&umask_lock);
     old = umask(0177);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        umask(old);
+    int brc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int berr = errno;
+    umask(old);
+    pthread_mutex_unlock(&umask_lock);
+    if (brc < 0) {
+        errno = berr;
         goto err;
     }
-    umask(old);
     if (chmod(path, 0600) < 0 || listen(fd, 1024) < 0)
         goto err;
     return fd;
