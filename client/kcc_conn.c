@@ -261,6 +261,17 @@ int kcc_conn_writev(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadl
     return 0;
 }
 
+int kcc_conn_read_retry(int fd, ssize_t r, uint64_t deadline_ms)
+{
+    if (r == 0)
+        return KVCACHE_ECLOSED;
+    if (errno == EINTR)
+        return 0;
+    if (errno != EAGAIN)
+        return -errno;
+    return kcc_conn_wait(fd, POLLIN, deadline_ms);
+}
+
 int kcc_conn_readv(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms)
 {
     for (iov_trim(&iov, &n); n > 0; iov_trim(&iov, &n)) {
@@ -269,13 +280,7 @@ int kcc_conn_readv(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadli
             iov_advance(&iov, &n, (size_t)r);
             continue;
         }
-        if (r == 0)
-            return KVCACHE_ECLOSED;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        int rc = kcc_conn_wait(c->fd, POLLIN, deadline_ms);
+        int rc = kcc_conn_read_retry(c->fd, r, deadline_ms);
         if (rc)
             return rc;
     }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "kcc_uri.h"
@@ -30,6 +31,11 @@ void kcc_conn_close(struct kcc_conn *c);
 /* Wait until fd is ready for `events` (POLLIN, POLLOUT) or the deadline
  * passes.  0, KVCACHE_ETIMEDOUT or -errno. */
 int kcc_conn_wait(int fd, short events, uint64_t deadline_ms);
+
+/* After a read or recvmsg that returned r <= 0: 0 to read again (EINTR, or
+ * readable again within the deadline), else the error to return (peer
+ * closed, -errno, KVCACHE_ETIMEDOUT). */
+int kcc_conn_read_retry(int fd, ssize_t r, uint64_t deadline_ms);
 
 /* Connect if not connected, within min(deadline, now + connect_ms).
  * 0, -errno, KVCACHE_ETIMEDOUT. */

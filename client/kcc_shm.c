@@ -80,13 +80,7 @@ static int shm_recv(int fd, uint8_t *buf, size_t len, int *fds, int *nfds,
             got += (size_t)r;
             continue;
         }
-        if (r == 0)
-            return KVCACHE_ECLOSED;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        int w = kcc_conn_wait(fd, POLLIN, deadline_ms);
+        int w = kcc_conn_read_retry(fd, r, deadline_ms);
         if (w)
             return w;
     }

@@ -5,6 +5,7 @@
 #ifndef KC_TEST_H
 #define KC_TEST_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,5 +33,18 @@
             exit(1); \
         } \
     } while (0)
+
+
+/* splitmix64: the tests' random numbers, from a seed each test prints
+ * (KC_TEST_SEED to repeat) by setting rng_state. */
+static uint64_t rng_state __attribute__((unused));
+
+static inline uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
 
 #endif

@@ -14,16 +14,6 @@
 #define TPB    16      /* tokens per block */
 #define NBLK   40      /* blocks in the test chain */
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static uint64_t now_ms(void)
 {
     struct timespec ts;

@@ -14,16 +14,6 @@
 #define BLOCK 4096
 #define NKEYS 12000
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static const kvcache_ns_desc_t desc = {
     .model = "multi", .layer_end = 1, .tokens_per_block = 4, .dtype = "fp8",
     .kv_heads = 1, .head_dim = 8, .block_bytes = BLOCK,

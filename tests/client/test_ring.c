@@ -12,17 +12,6 @@
 #define NKEYS 200000
 #define POINTS 4000  /* the library's default points per server */
 
-static uint64_t rng_state;
-
-/* splitmix64: a seeded generator for the test keys. */
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static uint32_t *hashes;  /* ring hash of each test key */
 
 static int ring_has(const struct kcc_ring *r, uint32_t value, uint32_t server)

@@ -20,16 +20,6 @@
 #define TPB    16
 #define NBLK   40
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static const kvcache_ns_desc_t desc = {
     .model = "shm-model", .layer_begin = 0, .layer_end = 2, .tokens_per_block = TPB,
     .dtype = "bf16", .kv_heads = 2, .head_dim = 64, .block_bytes = BLOCK,

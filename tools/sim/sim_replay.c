@@ -176,6 +176,20 @@ int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
 
 /* Wait until no write or read is in flight, so that a real device and the
  * simulated one see slabs reach the device at the same points. */
+/* The store's put, copy and eviction counters into r (at the warm-up mark
+ * and at the end). */
+static void sim_store_counters(struct store *st, struct sim_result *r)
+{
+    struct store_stats ss;
+
+    store_stats(st, &ss);
+    r->puts = ss.puts;
+    r->skipped = ss.puts_skipped;
+    r->reinserts = ss.reinserts;
+    r->reinsert_dropped = ss.reinsert_dropped;
+    r->evictions = ss.evictions;
+}
+
 static void sim_settle(struct store *st)
 {
     store_poll(st, false);
@@ -241,12 +255,7 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
     struct sim_result w = *r;
     for (size_t i = 0; i < t->nreq; i++) {
         if (i == t->warm) {     /* the store's counters so far, too */
-            store_stats(st, &ss);
-            r->puts = ss.puts;
-            r->skipped = ss.puts_skipped;
-            r->reinserts = ss.reinserts;
-            r->reinsert_dropped = ss.reinsert_dropped;
-            r->evictions = ss.evictions;
+            sim_store_counters(st, r);
             sim_warm_at(t, i, r, &w);
         }
         const uint32_t *ids = sim_req_ids(t, i);
@@ -284,12 +293,8 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
         }
         sim_settle(st);
     }
+    sim_store_counters(st, r);
     store_stats(st, &ss);
-    r->puts = ss.puts;
-    r->skipped = ss.puts_skipped;
-    r->reinserts = ss.reinserts;
-    r->reinsert_dropped = ss.reinsert_dropped;
-    r->evictions = ss.evictions;
     r->errors = ss.checksum_failures + ss.io_errors;
     sim_unwarm(t, r, &w);
     free(items);
