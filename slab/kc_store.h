@@ -335,6 +335,18 @@ struct store_slab_info {
     bool in_memory;        /* a DRAM copy exists */
 };
 uint32_t store_nslabs(const struct store *st);
+/*
+ * Check that the index and the slabs agree (an audit, O(index + slabs)):
+ * every live index entry lies in a used item of a slab in use (and, in a
+ * DRAM copy, names that item's key and namespace); the live blocks and bytes
+ * counted per slab, per namespace and for the store equal what the index
+ * holds; memory slabs and device slabs point at each other; the free,
+ * retiring and invalidating counts match the slabs' states. Returns the
+ * number of disagreements (0: consistent); the first is described in err.
+ * Tests call it after every phase; `kvcache scrub` can use it too.
+ */
+int store_audit(const struct store *st, char *err, size_t errlen);
+
 int store_slab_get(const struct store *st, uint32_t id,
                    struct store_slab_info *out);
 
