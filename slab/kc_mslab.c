@@ -172,9 +172,18 @@ static void mslab_flush_done(struct dev_io *io, void *arg)
         if (st->fq[(st->fq_head + i) % st->nslabs].slab == s)
             q = &st->fq[(st->fq_head + i) % st->nslabs];
     if (ms->flush_err < 0) {
+        /* The blocks were acknowledged: their loss is counted (io_errors
+         * makes the daemon's Health say degraded) and logged, and they
+         * leave the index, so nothing serves them from a slab that is not
+         * on the device. */
         st->st.io_errors++;
-        store_log(st, 0, "write of slab %u failed (%s): its %u blocks are dropped",
-                  s, kc_strerror(ms->flush_err), st->slabs[s].nlive);
+        st->st.blocks_lost += st->slabs[s].nlive;
+        if (ms->flush_err == -ENOSPC)
+            st->st.nospace_errors++;
+        store_log(st, 0, "write of slab %u failed (%s%s): its %u acknowledged blocks are lost",
+                  s, kc_strerror(ms->flush_err),
+                  ms->flush_err == -ENOSPC ? ": the file system is full" : "",
+                  st->slabs[s].nlive);
         if (q != NULL)
             q->done = -1;
         slab_drop(st, s);

@@ -373,6 +373,7 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     /* Faults start once the store is open: opening itself is not tested. */
     st->dev.fault_read_every = cfg->fault_read_every;
     st->dev.fault_write_every = cfg->fault_write_every;
+    st->dev.fault_errno = cfg->fault_errno;
     if (cfg->fault_write_cut != 0)
         st->dev.fault_write_cut = st->dev.nwrites + cfg->fault_write_cut;
     *out = st;
