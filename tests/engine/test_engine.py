@@ -154,8 +154,10 @@ def main():
         cfg = M.Config(seed=SEED)
         wpath = os.path.join(tmp, "w.bin")
         M.weights_save(cfg, wpath)
+        # chunks of 2 blocks: every load is several GetPrefix calls taken by
+        # both fetchers, and a short one (sections 2 and 3) must end the prefix
         eng = Engine(cfg, 2, weights=wpath, servers=kd.uri, tokens_per_block=T, layers_per_ns=1,
-                     wire_enc="fp32", capacity=256)
+                     wire_enc="fp32", capacity=256, link={"chunk_blocks": 2})
         rng = random.Random(SEED)
         hist = [rng.randrange(1, cfg.vocab) for _ in range(37)]
 
