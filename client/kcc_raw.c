@@ -57,10 +57,12 @@ int kcc_raw_write(struct kcc_conn *c, const void *buf, size_t len, uint64_t dead
     return raw_sendv(c->fd, &iov, 1, deadline_ms);
 }
 
-int kcc_raw_send(struct kcc_conn *c, const Kvcache__Request *req,
-                 const struct iovec *data, int ndata, uint64_t deadline_ms)
+/* Frame req declaring data_len bytes of data; send the header, the
+ * message and data[0..ndata) (adding up to at most data_len). */
+static int raw_frame(struct kcc_conn *c, const Kvcache__Request *req, uint64_t data_len,
+                     const struct iovec *data, int ndata, uint64_t deadline_ms)
 {
-    struct kc_frame_hdr h = {.version = KC_FRAME_VERSION};
+    struct kc_frame_hdr h = {.version = KC_FRAME_VERSION, .data_len = data_len};
     struct iovec iov[2 + RAW_MAX_IOV];
     uint8_t hdr[KC_FRAME_HDR_LEN], small[512], *pb = small;
     size_t len = kvcache__request__get_packed_size(req);
@@ -72,10 +74,8 @@ int kcc_raw_send(struct kcc_conn *c, const Kvcache__Request *req,
         return KVCACHE_ENOMEM;
     kvcache__request__pack(req, pb);
     h.pb_len = (uint32_t)len;
-    for (int i = 0; i < ndata; i++) {
-        h.data_len += data[i].iov_len;
+    for (int i = 0; i < ndata; i++)
         iov[2 + i] = data[i];
-    }
     kc_frame_encode(hdr, &h);
     iov[0] = (struct iovec){hdr, sizeof(hdr)};
     iov[1] = (struct iovec){pb, len};
@@ -84,6 +84,22 @@ int kcc_raw_send(struct kcc_conn *c, const Kvcache__Request *req,
     if (pb != small)
         free(pb);
     return rc;
+}
+
+int kcc_raw_send(struct kcc_conn *c, const Kvcache__Request *req,
+                 const struct iovec *data, int ndata, uint64_t deadline_ms)
+{
+    uint64_t data_len = 0;
+
+    for (int i = 0; i < ndata; i++)
+        data_len += data[i].iov_len;
+    return raw_frame(c, req, data_len, data, ndata, deadline_ms);
+}
+
+int kcc_raw_send_head(struct kcc_conn *c, const Kvcache__Request *req, uint64_t data_len,
+                      uint64_t deadline_ms)
+{
+    return raw_frame(c, req, data_len, NULL, 0, deadline_ms);
 }
 
 /* Read exactly len bytes, collecting up to 2 passed descriptors into out. */

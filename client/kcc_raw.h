@@ -37,6 +37,12 @@ struct kcc_raw_resp {
 int kcc_raw_send(struct kcc_conn *c, const Kvcache__Request *req,
                  const struct iovec *data, int ndata, uint64_t deadline_ms);
 
+/* Frame req declaring a data section of data_len bytes and send the
+ * header and message only: the caller streams the data (kcc_raw_write), or
+ * a test sends less than it declared.  Errors as kcc_raw_send. */
+int kcc_raw_send_head(struct kcc_conn *c, const Kvcache__Request *req, uint64_t data_len,
+                      uint64_t deadline_ms);
+
 /* Send len bytes as they are. 0, -errno, KVCACHE_ETIMEDOUT. */
 int kcc_raw_write(struct kcc_conn *c, const void *buf, size_t len, uint64_t deadline_ms);
 
