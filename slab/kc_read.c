@@ -457,16 +457,28 @@ void store_get_release(struct store *st, struct store_get *g)
     }
 }
 
-size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n)
+size_t store_match_where(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n,
+                         uint8_t *where)
 {
     struct nsent *e = store_ns_find(st, ns);
     size_t i = 0;
 
     if (e == NULL)
         return 0;
-    while (i < n && index_find(&st->ix, keys[i].lo, keys[i].hi, (uint32_t)(e - st->ns)) != NULL)
-        i++;
+    for (; i < n; i++) {
+        const struct index_entry *x = index_find(&st->ix, keys[i].lo, keys[i].hi,
+                                                 (uint32_t)(e - st->ns));
+        if (x == NULL)
+            break;
+        if (where != NULL)
+            where[i] = st->slabs[index_slab(x)].mem != 0 ? STORE_WHERE_DRAM : STORE_WHERE_SSD;
+    }
     return i;
+}
+
+size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n)
+{
+    return store_match_where(st, ns, keys, n, NULL);
 }
 
 /*
