@@ -81,6 +81,7 @@ static void usage(FILE *f, const struct numopt *num)
         "                        shared (those of a done request past the leading blocks\n"
         "                        another request holds too), block (every block no later\n"
         "                        request reads: a perfect filter), none\n"
+        "                        (a policy with admission is then named POLICY@MODE)\n"
         "      --no-hints        --hints none\n"
         "      --stats           print each trace's request structure and reuse by use\n"
         "      --write-trace F   write the (last) trace as JSONL and go on\n"
@@ -236,6 +237,12 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
                 fprintf(stderr, "kvcache-sim: %s at %llu: %s\n", o->policies[p],
                         (unsigned long long)o->caps[c], err);
                 return -1;
+            }
+            /* hints other than the default: say which, next to the admission */
+            if (o->hints != SIM_HINTS_DONE && strchr(r.policy, '+') != NULL) {
+                size_t l = strlen(r.policy);
+                snprintf(r.policy + l, sizeof(r.policy) - l, "@%s",
+                         sim_hints_name((enum sim_hints)o->hints));
             }
             print_row(&r, csv);
         }
