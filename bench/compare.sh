@@ -281,7 +281,7 @@ start_kvcached() {  # block
     rm -f "$SOCK"
     PORT=$(free_port)
     local listen=(-s "$SOCK" -p -1)
-    [ "$TRANSPORT" = tcp ] && listen=(-s "" -p "$PORT")
+    [ "$TRANSPORT" = tcp ] && listen=(-s "" -p "$PORT" --no-auth)
     # started directly (no subshell in between), so that $! is the daemon
     "$KVCACHED" "${listen[@]}" -D "$FILE" -S "${FILE_SIZE_G}g" -m "$DRAM_M" --fresh \
         --min-item-size "$1" >>"$LOG" 2>&1 &

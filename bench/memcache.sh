@@ -48,7 +48,7 @@ wait_port() { for _ in $(seq 500); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/nul
 # $1: store, $2: MiB of memory, $3: device size
 start_kvcached() {
     PORT=$(free_port)
-    "$KC" -D "$1" -S "$3" -m "$2" --fresh -s "" -p 0 --memcache-port "$PORT" \
+    "$KC" -D "$1" -S "$3" -m "$2" --fresh -s "" -p 0 --no-auth --memcache-port "$PORT" \
         --memcache-block "$VALUE" -I "$(( VALUE > 1048576 ? VALUE : 1048576 ))" \
         >"$1.log" 2>&1 &
     PIDS+=($!)
@@ -117,7 +117,7 @@ if [ "${1:-}" = memcaslap ]; then
     command -v memcaslap >/dev/null || { echo "libmemcached-tools not installed"; exit 1; }
     # small values: index sized for 4 KiB items, memcached-sized 1 MiB slabs
     kp=$(free_port)
-    "$KC" -D "$DIR/cl.store" -S "${FILE_GB}g" -m "$MEM_MB" --fresh -s "" -p 0 \
+    "$KC" -D "$DIR/cl.store" -S "${FILE_GB}g" -m "$MEM_MB" --fresh -s "" -p 0 --no-auth \
         --memcache-port "$kp" --slab-size 1m --min-item-size 4k >"$DIR/cl.log" 2>&1 &
     PIDS+=($!)
     wait_port "$kp"

@@ -13,6 +13,7 @@
 
 #include "daemon/kc_log.h"
 #include "daemon/kc_opts.h"
+#include "slab/kc_store.h"
 
 /* Bounds of a token. */
 #define AUTH_TOKEN_MIN 16
@@ -79,16 +80,18 @@ int auth_init(struct auth *a, const struct options *o)
 {
     memset(a, 0, sizeof(*a));
     a->ns_quota = o->ns_quota;
+    a->ns_max_bytes = o->ns_max_bytes;
     if (o->token_file && auth_read(o->token_file, &a->token,
                                    &a->token_len) < 0)
         return -1;
     if (o->admin_token_file && auth_read(o->admin_token_file, &a->admin,
                                          &a->admin_len) < 0)
         return -1;
+    /* opts_check refused this unless --no-auth said it is meant */
     if (a->token == NULL && (o->port >= 0 || o->memcache_port >= 0))
-        log_warn("TCP or the memcache port is on without --token-file: "
-                 "whoever reaches it may read, write and drop every "
-                 "namespace (see docs/security.md)");
+        log_warn("--no-auth: TCP or the memcache port is on without "
+                 "--token-file: whoever reaches it may read, write and drop "
+                 "every namespace (see docs/security.md)");
     return 0;
 }
 
@@ -144,4 +147,14 @@ bool auth_ns_create(struct auth *a, enum auth_cred cred)
         return false;
     a->ns_created[cred]++;
     return true;
+}
+
+bool auth_ns_bytes_ok(const struct auth *a, struct store *st, uint64_t ns,
+                      uint64_t len)
+{
+    struct store_ns_info info;
+
+    if (a->ns_max_bytes == 0 || store_ns_get(st, ns, &info) != 0)
+        return true;
+    return info.bytes <= a->ns_max_bytes && len <= a->ns_max_bytes - info.bytes;
 }

@@ -8,7 +8,8 @@
  * a first memcache line "auth <token>"); without --token-file those ports
  * are open to whoever reaches them (logged at start). With
  * --admin-token-file, DropNamespace needs the admin token, on any
- * listener. --ns-quota caps the namespaces one credential creates.
+ * listener. --ns-quota caps the namespaces one credential creates;
+ * --ns-max-bytes the live bytes of one namespace.
  *
  * Token files must be regular files of the daemon's user with no access
  * for group or others (mode 0600 or 0400); the token is the file's first
@@ -23,6 +24,7 @@
 
 struct options;
 struct conn;
+struct store;
 
 /* A connection's credential. */
 enum auth_cred {
@@ -42,6 +44,7 @@ struct auth {
     size_t admin_len;
     unsigned ns_quota;            /* namespaces one credential may create; 0:
                                      no limit */
+    uint64_t ns_max_bytes;        /* live bytes per namespace; 0: no limit */
     unsigned ns_created[CRED_COUNT]; /* namespaces created, per credential */
     unsigned mc_created;          /* namespaces created by memcache sets */
     uint64_t failures;            /* Auth attempts refused */
@@ -64,5 +67,10 @@ bool auth_admin(const struct auth *a, enum auth_cred cred);
 
 /* May cred create one more namespace? Counts it when it may. */
 bool auth_ns_create(struct auth *a, enum auth_cred cred);
+
+/* May namespace ns take a block of len bytes more under --ns-max-bytes
+ * (its live bytes now plus len)? */
+bool auth_ns_bytes_ok(const struct auth *a, struct store *st, uint64_t ns,
+                      uint64_t len);
 
 #endif

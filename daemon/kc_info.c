@@ -67,6 +67,7 @@ int dispatch_stats(struct conn *c, Kvcache__Request *q, uint64_t t0)
     sr.leased_bytes = d->leased_bytes;
     sr.ref_inline_blocks = d->ref_inline_blocks;
     sr.staged_puts = d->staged_puts;
+    sr.quota_refused = d->quota_refused;
     for (int i = 0; i < OPK_COUNT; i++) {
         kvcache__op_latency__init(&lat[i]);
         latp[i] = &lat[i];

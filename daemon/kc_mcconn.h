@@ -18,6 +18,8 @@
 #include "daemon/kc_mcparse.h"
 #include "slab/kc_store.h"
 
+struct server;
+
 struct conn;
 struct mc_get;
 
@@ -108,6 +110,11 @@ int mc_store_end(struct conn *c, bool good);
  * the item, its header old and value val[0..vlen) (text keys). */
 int mc_store_apply(struct conn *c, bool found, const struct mc_meta *old,
                    const uint8_t *val, uint32_t vlen);
+/* May the memcache port write namespace ns: its text namespace, those of
+ * --memcache-writable, those a memcache set created, or one that does not
+ * exist yet (a set creates it, within --memcache-namespaces)? Never one
+ * opened through the RPC. */
+bool mc_ns_writable(struct server *s, uint64_t ns);
 /* Write a text key's item: header nm + value (delete the old one first). */
 int mc_item_write(struct conn *c, uint64_t ns, const struct kc_key *key,
                   const struct mc_meta *nm, const uint8_t *v1, uint32_t l1,

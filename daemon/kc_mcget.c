@@ -507,19 +507,31 @@ int mc_get_start(struct conn *c, int kind, const char *line, size_t len,
     }
     x->mg_hit_before = x->loc[0].hits > 0;
     x->nbatch = b + 1;
-    /* read buffers this get will hold until its answer is sent: over the
-     * budget (kc_budget.h) is an error, not a daemon grown without bound */
+    /* read buffers this get will hold until its answer is sent
+     * (kc_budget.h): over the budget now, the line is put back and the
+     * connection reads nothing more until buffers free; a fetch for a
+     * write (one item of at most -I bytes, its value received already)
+     * goes over it; a get larger than a limit alone is an error */
     {
         uint64_t need = 0;
 
         for (b = 0; b < x->nbatch; b++)
             need += budget_get_bytes(s->st, x->batch[b].ns, x->batch[b].items,
                                      x->batch[b].n, false);
-        if (budget_admit(c, need) != BUDGET_OK) {
+        switch (budget_admit(c, need)) {
+        case BUDGET_OK:
+            break;
+        case BUDGET_WAIT:
+            if (kind == MCG_FETCH)
+                break;
+            mc_get_free(s, x);
+            c->ipos = (size_t)((const uint8_t *)line - c->ibuf);
+            return conn_budget_wait(c);
+        case BUDGET_NEVER:
             mc_get_free(s, x);
             s->stats.limit_errors++;
             return mc_error(c, "SERVER_ERROR get needs more read buffers than "
-                            "--conn-inflight / --read-inflight allow now\r\n");
+                            "--conn-inflight / --read-inflight allow\r\n");
         }
         budget_charge(c, (int64_t)need);
         x->charged = need;

@@ -171,3 +171,33 @@ int mc_b64_decode(const struct mc_tok *t, uint8_t *out, size_t cap)
     }
     return n ? (int)n : -1;
 }
+
+int mc_ns_listed(const char *list, uint64_t ns)
+{
+    const char *p = list;
+    int found = 0;
+
+    if (list == NULL)
+        return 0;
+    if (strcmp(list, "all") == 0)
+        return 1;
+    for (;;) {
+        uint64_t id = 0;
+        int nd = 0;
+
+        for (; nd < 17 && p[nd] != ',' && p[nd] != '\0'; nd++) {
+            int v = hexval(p[nd]);
+
+            if (v < 0)
+                return -1;
+            id = id << 4 | (uint64_t)v;
+        }
+        if (nd != 16)
+            return -1;
+        found |= id == ns;
+        p += nd;
+        if (*p == '\0')
+            return found;
+        p++;
+    }
+}

@@ -61,6 +61,12 @@ bool mc_key_map(const struct mc_tok *t, uint64_t *ns, struct kc_key *key);
 void mc_key_format(uint64_t ns, const struct kc_key *key,
                    char out[MC_HEXKEY_LEN + 1]);
 
+/*
+ * Is namespace ns in list, a comma-separated list of 16-hex-digit ids or
+ * "all" (--memcache-writable)? 1 yes, 0 no, -1 list malformed. NULL: no.
+ */
+int mc_ns_listed(const char *list, uint64_t ns);
+
 /* Decode a base64 key (meta flag b) into out[0..cap); its length, or -1. */
 int mc_b64_decode(const struct mc_tok *t, uint8_t *out, size_t cap);
 

@@ -30,6 +30,23 @@
 
 static const char ERR_FORMAT[] = "CLIENT_ERROR bad command line format\r\n";
 
+/* Not a KC_E* code: a write to a namespace memcache may not write. */
+#define MC_EREADONLY (-2001)
+/* Not a KC_E* code: the namespace would go over --ns-max-bytes. */
+#define MC_EQUOTA (-2002)
+
+bool mc_ns_writable(struct server *s, uint64_t ns)
+{
+    struct store_ns_info info;
+
+    if (ns == MC_TEXT_NS || mc_ns_listed(s->opts->memcache_writable, ns) == 1)
+        return true;
+    if (store_ns_get(s->st, ns, &info) != 0)
+        return true;              /* a set creates it (mc_ns_ensure) */
+    return info.desc_len == sizeof(MC_NS_DESC) - 1 &&
+           memcmp(info.desc, MC_NS_DESC, info.desc_len) == 0;
+}
+
 /* Make sure namespace ns exists (a set creates it). 0 or a KC_E* code. */
 static int mc_ns_ensure(struct conn *c, uint64_t ns, struct store_ns_info *info)
 {
@@ -38,7 +55,7 @@ static int mc_ns_ensure(struct conn *c, uint64_t ns, struct store_ns_info *info)
     int rc;
 
     if (store_ns_get(s->st, ns, info) == 0)
-        return 0;
+        return mc_ns_writable(s, ns) ? 0 : MC_EREADONLY;
     /* --memcache-namespaces of the direct form, and the quota of the
      * connection's credential (docs/security.md) */
     if (ns != MC_TEXT_NS &&
@@ -99,6 +116,10 @@ int mc_item_write(struct conn *c, uint64_t ns, const struct kc_key *key,
 
     if (rc != 0)
         return rc;
+    if (!auth_ns_bytes_ok(&c->srv->auth, st, ns, MCI_HDR_LEN + l1 + l2)) {
+        c->srv->stats.quota_refused++;
+        return MC_EQUOTA;
+    }
     /* the old version must be gone first: a failed delete fails the write */
     rc = store_delete(st, ns, key);
     if (rc != KC_OK && rc != KC_MISS)
@@ -145,7 +166,13 @@ static void mc_server_error(struct conn *c, int rc)
 {
     char e[128];
 
-    snprintf(e, sizeof(e), "SERVER_ERROR %s\r\n", kc_strerror(rc));
+    if (rc == MC_EREADONLY)
+        snprintf(e, sizeof(e), "SERVER_ERROR namespace not writable over "
+                 "memcache (--memcache-writable)\r\n");
+    else if (rc == MC_EQUOTA)
+        snprintf(e, sizeof(e), "SERVER_ERROR namespace over --ns-max-bytes\r\n");
+    else
+        snprintf(e, sizeof(e), "SERVER_ERROR %s\r\n", kc_strerror(rc));
     c->srv->stats.mc_errors++;
     mc_reply(c, e);
 }
@@ -201,6 +228,11 @@ static int mc_store_begin(struct conn *c, const struct mc_tok *key, uint64_t len
         s->stats.mc_errors++;
         mc_reply(c, "SERVER_ERROR value size differs from the namespace's "
                  "block size\r\n");
+        return mc_swallow(c, len);
+    }
+    if (!auth_ns_bytes_ok(&s->auth, s->st, m->ns, len)) {
+        s->stats.quota_refused++;
+        mc_server_error(c, MC_EQUOTA);
         return mc_swallow(c, len);
     }
     present = store_match(s->st, m->ns, &m->key, 1) == 1;
@@ -698,6 +730,10 @@ int mc_cmd_md(struct conn *c, const struct mc_tok *t, size_t nt)
     }
     if (mc_map(c, &t[1]) < 0)
         return mc_error(c, "CLIENT_ERROR error decoding key\r\n");
+    if (!mc_ns_writable(s, m->ns)) {
+        mc_server_error(c, MC_EREADONLY);
+        return mc_done(c);
+    }
     if (m->text && (m->cas_in || m->md_stale) &&
         store_match(s->st, m->ns, &m->key, 1) == 1)
         return mc_get_start(c, MCG_FETCH, NULL, 0, NULL, 1, NULL, 0, 0);

@@ -177,6 +177,11 @@ static int mc_cmd_delete(struct conn *c, const struct mc_tok *t, size_t nt)
         return mc_error(c, ERR_FORMAT);
     if (!mc_key_map(&t[1], &ns, &k))
         ns = MC_TEXT_NS;
+    if (!mc_ns_writable(s, ns)) {
+        s->stats.mc_errors++;
+        return mc_error(c, "SERVER_ERROR namespace not writable over "
+                        "memcache (--memcache-writable)\r\n");
+    }
     if (store_delete(s->st, ns, &k) == KC_OK) {
         s->mcs.delete_hits++;
         mc_reply(c, "DELETED\r\n");

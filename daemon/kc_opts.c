@@ -80,6 +80,12 @@ static const struct opt_def opts_table[] = {
     { "token-file", 0, OPT_STR, 0, 0, F(token_file), "PATH",
       "TCP and memcache clients must first present the token in PATH "
       "(mode 0600; Auth RPC, memcache \"auth <token>\")" },
+    { "no-auth", 0, OPT_FLAG, 0, 0, F(no_auth), NULL,
+      "allow -p and --memcache-port without --token-file: whoever reaches "
+      "them may read, write and drop every namespace (else refused)" },
+    { "ns-max-bytes", 0, OPT_SIZE, 0, INT64_MAX, F(ns_max_bytes), "SIZE",
+      "live bytes one namespace may hold; a Put block over it gets LIMIT "
+      "(default 0 = no limit)" },
     { "admin-token-file", 0, OPT_STR, 0, 0, F(admin_token_file), "PATH",
       "DropNamespace needs the token in PATH (mode 0600), on any listener" },
     { "ns-quota", 0, OPT_UINT, 0, 1 << 20, F(ns_quota), "N",
@@ -102,6 +108,10 @@ static const struct opt_def opts_table[] = {
       "memcached text protocol on this TCP port (default -1 = off; 0 = any)" },
     { "memcache-listen", 0, OPT_STR, 0, 0, F(memcache_listen), "ADDR",
       "address of the memcache port (default 127.0.0.1)" },
+    { "memcache-writable", 0, OPT_STR, 0, 0, F(memcache_writable), "LIST",
+      "namespaces (16-hex-digit ids, comma-separated, or \"all\") memcache "
+      "may write besides its text namespace and those it created "
+      "(default none)" },
     { "memcache-block", 0, OPT_SIZE, 0, 1 << 30, F(memcache_block), "SIZE",
       "block size of a namespace created by a memcache set (default 0 = any)" },
     { "memcache-max-value", 'I', OPT_SIZE, 0, 1 << 30, F(memcache_max_value),
@@ -320,6 +330,14 @@ int opts_check(const struct options *o)
     if (o->threads > 1 && o->device_size == 0) {
         fprintf(stderr, "kvcached: --threads %u needs an explicit --device-size to "
                 "split between its shards\n", o->threads);
+        return -1;
+    }
+    if ((o->port >= 0 || o->memcache_port >= 0) && o->token_file == NULL &&
+        !o->no_auth) {
+        fprintf(stderr, "kvcached: %s is on without --token-file: whoever "
+                "reaches it could read, write and drop every namespace; give "
+                "--token-file PATH (docs/security.md), or --no-auth to run it "
+                "open\n", o->port >= 0 ? "TCP (-p)" : "the memcache port");
         return -1;
     }
     if (o->port < 0 && o->socket[0] == '\0') {

@@ -37,6 +37,12 @@ struct options {
     uint64_t read_inflight;   /* the same, every connection together */
     const char *token_file;   /* clients' token (kc_auth.h), or NULL */
     const char *admin_token_file; /* the admin token, or NULL */
+    bool no_auth;             /* TCP and memcache may run without
+                                 --token-file (else start is refused) */
+    uint64_t ns_max_bytes;    /* live bytes one namespace may hold; 0 = any */
+    const char *memcache_writable; /* namespaces (hex ids, comma-separated,
+                                 or "all") memcache may write besides its
+                                 own, or NULL */
     unsigned ns_quota;        /* namespaces one credential creates; 0 = any */
     unsigned memcache_namespaces; /* namespaces of the direct key form that
                                  memcache sets may create (this run) */

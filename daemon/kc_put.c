@@ -2,7 +2,8 @@
  * kc_put.c - receiving a Put: each block is read from the socket straight
  * into a reserved slot of a memory slab (store_put_reserve), then committed.
  * A block that cannot be stored (present already, wrong size) is read into
- * nowhere and gets its per-item status. KC_EBUSY (no memory slab free)
+ * nowhere and gets its per-item status; so does a block that would take
+ * its namespace over --ns-max-bytes (LIMIT). KC_EBUSY (no memory slab free)
  * parks the connection until the server's before-sleep hook retries it.
  *
  * A staged Put (PutRequest.staging) has no data section: each block is
@@ -181,6 +182,15 @@ int put_next(struct conn *c)
         return put_finish(c);
     it = p->req->put->items[p->i];
     kc_key_unpack(it->key.data, &key.lo, &key.hi);
+    if (!auth_ns_bytes_ok(&s->auth, s->st, p->ns, it->length) &&
+        store_match(s->st, p->ns, &key, 1) == 0) {
+        /* over --ns-max-bytes (a present key still answers EXISTS) */
+        s->stats.quota_refused++;
+        p->status[p->i] = KVCACHE__CODE__LIMIT;
+        conn_set_sink(c, NULL, p->staging ? 0 : it->length);
+        p->active = true;
+        return STEP_PROGRESS;
+    }
     rc = store_put_reserve_hint(s->st, p->ns, &key, it->chain_pos,
                                 it->hints & ADMIT_HINT_MASK, it->length, &p->ws);
     if (rc == KC_EBUSY) {

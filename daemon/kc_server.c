@@ -25,6 +25,7 @@
 #include "daemon/kc_http.h"
 #include "daemon/kc_lease.h"
 #include "daemon/kc_log.h"
+#include "daemon/kc_mcparse.h"
 #include "daemon/kc_memcache.h"
 #include "daemon/kc_shm.h"
 
@@ -231,6 +232,11 @@ int server_init(struct server *s, const struct options *o, struct store *st)
         log_info("listening on unix %s", o->socket);
     }
     if (o->memcache_port >= 0) {
+        if (mc_ns_listed(o->memcache_writable, 0) < 0) {
+            log_error("--memcache-writable %s: want \"all\" or namespace ids "
+                      "of 16 hex digits, comma-separated", o->memcache_writable);
+            return -1;
+        }
         s->mc_lh.fd = listen_tcp(o->memcache_listen, o->memcache_port,
                                  &s->mc_port);
         s->mc_lh.cb = server_accept_mc;

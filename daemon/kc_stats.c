@@ -213,6 +213,9 @@ void stats_prometheus(struct sbuf *b, const struct daemon_stats *s,
          s->inflight_peak);
     prom(b, "budget_waits_total", "counter",
          "Gets that waited for the in-flight budget", s->budget_waits);
+    prom(b, "quota_refused_total", "counter",
+         "Blocks refused: their namespace would go over --ns-max-bytes",
+         s->quota_refused);
     prom(b, "put_self_evicted_total", "counter",
          "Put items evicted by later items of the same request",
          s->put_evicted);

@@ -57,6 +57,8 @@ struct daemon_stats {
     uint64_t busy_retries;
     uint64_t inflight_peak;      /* highest kc_budget in-flight bytes */
     uint64_t budget_waits;       /* gets that waited for the budget */
+    uint64_t quota_refused;      /* blocks refused: their namespace would
+                                    go over --ns-max-bytes */
     uint64_t put_evicted;        /* Put items answered NO_SPACE: evicted
                                     by later items of the same request */
     uint64_t send_timeouts;      /* connections closed: answers not taken

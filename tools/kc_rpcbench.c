@@ -313,7 +313,7 @@ static void daemon_start(struct bench *b, uint32_t bs, struct daemon *d)
             dup2(fd, 2);
         execl(b->kvcached, b->kvcached, "-D", store, "-S", dev, "-m", mem,
               "--slab-size", slab, "--min-item-size", mi, "-s", d->sock,
-              "-p", "0", "--port-file", pf, "--fresh", "--shm", b->shm, (char *)NULL);
+              "-p", "0", "--no-auth", "--port-file", pf, "--fresh", "--shm", b->shm, (char *)NULL);
         _exit(127);
     }
     for (t0 = now_s(); now_s() - t0 < 30; usleep(10000)) {

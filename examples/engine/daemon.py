@@ -30,7 +30,7 @@ class Daemon:
     def __init__(self, binary, dir, device_size="256m", memory_mib=64, slab_size="1m",
                  min_item="4k", extra=()):
         self.bin, self.dir = binary, dir
-        self.args = ["-p", "0", "-S", device_size, "-m", str(memory_mib), "--slab-size", slab_size,
+        self.args = ["-p", "0", "--no-auth", "-S", device_size, "-m", str(memory_mib), "--slab-size", slab_size,
                      "--min-item-size", min_item] + list(extra)
         self.sock = os.path.join(dir, "kvcached.sock")
         self.store = os.path.join(dir, "kvcache.store")

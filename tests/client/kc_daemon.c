@@ -76,10 +76,10 @@ void kcd_start_opt(struct kcd *d, int idx, int fresh, const char *opt, const cha
         FILE *f = freopen(log, "a", stdout);
         (void)f;
         dup2(1, 2);
-        char *argv[] = {(char *)bin, "-s", d->sock, "-p", "0", "--port-file", portfile,
-                        "-D", store, "-S", "64m", "-m", "8", "--slab-size", "1m",
-                        "--min-item-size", "4k", NULL, NULL, NULL, NULL};
-        int k = 17;
+        char *argv[] = {(char *)bin, "-s", d->sock, "-p", "0", "--no-auth", "--port-file",
+                        portfile, "-D", store, "-S", "64m", "-m", "8", "--slab-size",
+                        "1m", "--min-item-size", "4k", NULL, NULL, NULL, NULL};
+        int k = 18;
         if (opt) {
             argv[k++] = (char *)opt;
             argv[k++] = (char *)val;

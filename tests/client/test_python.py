@@ -33,7 +33,7 @@ def start_daemon(tmp, idx):
     sock = os.path.join(tmp, "p%d.sock" % idx)
     portfile = os.path.join(tmp, "p%d.port" % idx)
     log = open(os.path.join(tmp, "p%d.log" % idx), "w")
-    p = subprocess.Popen([os.environ["KC_TEST_DAEMON"], "-s", sock, "-p", "0",
+    p = subprocess.Popen([os.environ["KC_TEST_DAEMON"], "-s", sock, "-p", "0", "--no-auth",
                           "--port-file", portfile, "-D", os.path.join(tmp, "p%d.store" % idx),
                           "-S", "64m", "-m", "8", "--slab-size", "1m",
                           "--min-item-size", "4k", "--fresh"], stdout=log, stderr=log)

@@ -88,6 +88,11 @@ uint64_t tc_open_ns(struct tc *c, const char *model, uint32_t block_bytes);
 /* The block content for a key: deterministic bytes. */
 void tc_fill(uint8_t *buf, size_t len, uint64_t lo);
 
+/* Put n blocks of len bytes with keys (lo = base + i, hi = ~lo, chain
+ * position base + i); each item's status into status[i]. */
+void tc_put_status(struct tc *c, uint64_t ns, uint64_t base, size_t n,
+                   uint32_t len, int *status);
+
 /* Put n blocks of len bytes with keys (lo = base + i, hi = ~lo); checks
  * every status is OK or EXISTS. */
 void tc_put_blocks(struct tc *c, uint64_t ns, uint64_t base, size_t n,

@@ -48,7 +48,7 @@ static void test_threads_on_block_device(void)
 
 static void test_opts(void)
 {
-    static const char *const good[] = { "-p", "0", "--socket", "/x.sock",
+    static const char *const good[] = { "-p", "0", "--no-auth", "--socket", "/x.sock",
         "-S", "2g", "--slab-size", "8m", "-m", "64", "-vv", "--fresh",
         "--metrics-port=9100", "--max-batch", "10", NULL };
     static const char *const bad_range[] = { "-p", "70000", NULL };
@@ -69,7 +69,11 @@ static void test_opts(void)
     CHECK(o.port == 0 && strcmp(o.socket, "/x.sock") == 0);
     CHECK(o.device_size == 2ull << 30 && o.slab_size == 8u << 20);
     CHECK(o.memory_mib == 64 && o.verbose == 2 && o.fresh);
-    CHECK(o.metrics_port == 9100 && o.max_batch == 10);
+    CHECK(o.metrics_port == 9100 && o.max_batch == 10 && o.no_auth);
+    CHECK(opts_check(&o) == 0);
+    o.no_auth = false;            /* TCP without a token: refused */
+    CHECK(opts_check(&o) < 0);
+    o.token_file = "/x.token";
     CHECK(opts_check(&o) == 0);
     o.slab_size = (8u << 20) + 1;
     CHECK(opts_check(&o) < 0);

@@ -84,7 +84,7 @@ class Daemon:
             os.unlink(pf)
         args = [os.environ["KC_TEST_DAEMON"], "-D", os.path.join(d, self.name + ".store"),
                 "-S", self.size, "-m", str(self.memory), "--slab-size", "1m",
-                "--min-item-size", "4k", "-s", "", "-p", "0", "--port-file", pf,
+                "--min-item-size", "4k", "-s", "", "-p", "0", "--no-auth", "--port-file", pf,
                 "--memcache-port", str(self.port)] + self.extra
         if fresh:
             args.append("--fresh")

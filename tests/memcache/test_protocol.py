@@ -363,7 +363,9 @@ def main():
     tmp = mcutil.TmpDir()
     try:
         mc_port, _ = mcutil.start_memcached(tmp, extra=["-I", "1m"])
-        d = mcutil.Daemon(tmp, "kc", extra=["--memcache-max-value", "1m"])
+        # protobuf_same_store writes an RPC namespace over memcache: allowed here
+        d = mcutil.Daemon(tmp, "kc", extra=["--memcache-max-value", "1m",
+                                            "--memcache-writable", "all"])
         differential(d.port, mc_port)
         big_values(d.port, rng)
         prefix_chain(d.port, rng)
