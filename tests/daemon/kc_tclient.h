@@ -16,7 +16,6 @@
 #include <sys/types.h>
 
 #include "kc_frame.h"
-#include "kvcache.h"
 #include "kvcache.pb-c.h"
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
@@ -60,11 +59,12 @@ void td_fail(void) __attribute__((noreturn));
 #define TC_TIMEOUT_MS 10000
 
 struct kcc_conn;
+struct kvcache;
 
 /* A client connection: a one-server libkvcache handle whose connection the
  * test drives frame by frame (client/kcc_raw.h: the library's framing). */
 struct tc {
-    kvcache_t *kc;              /* the handle (its URI: unix, no Attach, or tcp) */
+    struct kvcache *kc;         /* the handle (its URI: unix, no Attach, or tcp) */
     struct kcc_conn *conn;      /* its connection */
     int fd;                     /* the socket (non-blocking), for raw bytes and poll */
     uint64_t next_id;           /* next request id tc_send gives */
