@@ -127,6 +127,7 @@ def plan_figures(r):
     head pass and load (each half, estimated from the turn's start)."""
     pl, ld = r.get("plan") or {}, load_figures(r)
     return {"mode": pl.get("mode"), "c": pl.get("c"), "p": r.get("matched_blocks"),
+            "tier": r.get("tier"), "dram_blocks": r.get("dram_blocks"),
             "est_s": pl.get("est_s"), "ttft_s": r["ttft_s"], "err": r.get("plan_err"),
             "est_head_s": pl.get("est_head_s"), "head_s": r.get("head_s"),
             "est_tail_s": pl.get("est_tail_s"), "load_s": ld["load_s"],

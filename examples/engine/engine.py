@@ -102,7 +102,7 @@ class Engine:
         return "TOK", m["token"], logits
 
     def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True,
-             split=None, lc=False, tier="any", kv="native", warmup=False, done=False):
+             split=None, lc=False, tier="auto", kv="native", warmup=False, done=False):
         """One chat turn over the whole history `tokens` (a list of ints).
         Returns a dict: generated tokens, reused tokens, ttft_s, total_s, the
         first token's logits (if asked), load figures of both stages.
@@ -113,7 +113,9 @@ class Engine:
         in memory, as a reuse turn of s tokens computes them.
         lc=True: load or compute (plan.py): of the p cached blocks, compute
         the first c from position 0 while loading the rest, c planned from
-        the rates measured for `tier` ("dram", "ssd", "any").
+        the rates measured for `tier` ("dram", "ssd", ...; "auto": "dram"
+        when Match says every block the coordinator found is in kvcached's
+        DRAM, else "ssd", with "-fp8" for fp8 KV).
         kv: the KV format loaded and stored this turn, "native" (the model's
         dtype) or "fp8" (kvfp8.py; the engine's link must open it:
         link={"kv_formats": ("native", "fp8")}).
@@ -136,6 +138,9 @@ class Engine:
         t0 = time.perf_counter()
         self.shard.select(kv)
         mine = self.shard.prepare(tokens, kv) if reuse else 0
+        dram = link.last.get("dram_blocks", 0) if link is not None and reuse else 0
+        if tier == "auto":
+            tier = ("dram" if dram >= mine else "ssd") + ("-fp8" if kv == "fp8" else "")
         params = self.rates.params(tier) if reuse and lc else None
         self.conn.send("TURN", {"tokens": tokens, "reuse": bool(reuse), "blocks": mine,
                                 "scrub": bool(scrub), "plan": params, "kv": kv})
@@ -196,6 +201,7 @@ class Engine:
                "restarts": restarts, "ttft_s": ttft, "total_s": total, "agree_s": t_agree,
                "logits": logits, "coord_load": dict(link.last) if link else {},
                "head_blocks": c, "head_s": t_head, "plan": dict(choice, params=params),
+               "tier": tier, "dram_blocks": min(dram, p),
                "plan_err": ttft / choice["est_s"] - 1 if choice.get("est_s") else None}
         self.conn.send("STAT")
         out["worker_load"] = self.conn.recv()[1]

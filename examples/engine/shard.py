@@ -202,16 +202,21 @@ class CacheLink:
 
     def prepare(self, tokens, fmt="native"):
         """Keys of tokens' full blocks in every namespace of KV format fmt;
-        returns the number of leading blocks that every group has (Match)."""
+        returns the number of leading blocks that every group has (Match).
+        last["dram_blocks"]: how many of them every group has in the
+        daemon's DRAM (Match's where: the rest are SSD reads)."""
         self.select(fmt)
         toks = np.asarray(tokens, dtype=np.uint32)   # read in place by kvcache_keys
         self.keys = [kvcache.keys(ns, toks, self.T) for ns in self.ns]
-        m = None
+        m = d = None
         for gi, ks in enumerate(self.keys):
-            got = self.client.match(self.ns[gi], ks)
+            got, where = self.client.match(self.ns[gi], ks, where=True)
             if self.client.last_rc < 0:
                 self.last["match_error"] = self._error(self.client)
+            dram = next((i for i, w in enumerate(where) if w != "dram"), len(where))
             m = got if m is None else min(m, got)
+            d = dram if d is None else min(d, dram)
+        self.last["dram_blocks"] = d or 0
         return m or 0
 
     def load(self, kv, p, first=0):

@@ -250,6 +250,10 @@ def main():
         h = [rng.randrange(1, cfg.vocab) for _ in range(8 * T + 5)]
         eng.turn(h, max_new=1, reuse=True)
         eng.flush()
+        r = eng.turn(h, max_new=1, reuse=True, put=False)   # tier "auto": Match's where
+        check(r["tier"] == "dram" and r["dram_blocks"] == r["matched_blocks"] == 8,
+              "load_or_compute: Match says the %d blocks just put are in DRAM (%d): tier %s"
+              % (r["matched_blocks"], r["dram_blocks"], r["tier"]))
         def even():   # rates that make the plan compute half the prefix, load half
             eng.rates = plan.Rates()
             eng.rates.set(prefill=(1000.0, 0.0), loads={"test": (1000.0, 0.0)})
