@@ -16,12 +16,11 @@
 #include <string.h>
 
 #include "daemon/kc_conn.h"
-#include "daemon/kc_dispatch.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_mcconn.h"
 #include "daemon/kc_memcache.h"
 #include "daemon/kc_mcget.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_daemon.h"
 
 /* Descriptor of namespaces created by a set on the memcache port. */
 #define MC_NS_DESC "memcache"
