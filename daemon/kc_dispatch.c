@@ -1,7 +1,7 @@
 /*
  * kc_dispatch.c - the synchronous operations: decoded request in, store
- * call, response out (OpenNamespace, Match, Delete, DropNamespace, Health,
- * ListSlabs, DescribeKey, Auth). Get and GetPrefix are in kc_get.c, Put in
+ * call, response out (OpenNamespace, Match, Exists, Delete, DropNamespace,
+ * Health, ListSlabs, DescribeKey, Auth). Get and GetPrefix are in kc_get.c, Put in
  * kc_put.c; the table that calls them is kc_rpc.c's.
  */
 #include "daemon/kc_dispatch.h"
@@ -87,6 +87,40 @@ int op_match(struct conn *c, Kvcache__Request *q, uint64_t t0)
     r.result_case = KVCACHE__RESPONSE__RESULT_MATCH;
     r.match = &mr;
     return rpc_reply(c, OPK_MATCH, t0, &r);
+}
+
+/* Exists: whether each key is held, from the index (no I/O, no data). */
+int op_exists(struct conn *c, Kvcache__Request *q, uint64_t t0)
+{
+    Kvcache__Response r = KVCACHE__RESPONSE__INIT;
+    Kvcache__ExistsResponse er = KVCACHE__EXISTS_RESPONSE__INIT;
+    const Kvcache__ExistsRequest *e = q->exists;
+    struct store_ns_info info;
+    protobuf_c_boolean *present;
+    size_t n;
+    int ret;
+
+    if (rpc_keys_check(c, OPK_EXISTS, q->id, t0, &e->keys, &n) < 0 ||
+        rpc_ns_check(c, OPK_EXISTS, q->id, t0, e->ns, &info) < 0)
+        return c->closed ? STEP_CLOSED : STEP_PROGRESS;
+    present = malloc((n + 1) * sizeof(*present));
+    if (present == NULL)
+        return rpc_reply_error(c, OPK_EXISTS, q->id, t0,
+                               KVCACHE__CODE__NO_MEMORY, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        struct kc_key k;
+
+        kc_key_unpack(e->keys.data + i * KC_KEY_WIRE_LEN, &k.lo, &k.hi);
+        present[i] = store_match(c->srv->st, e->ns, &k, 1) == 1;
+    }
+    er.n_present = n;
+    er.present = present;
+    r.id = q->id;
+    r.result_case = KVCACHE__RESPONSE__RESULT_EXISTS;
+    r.exists = &er;
+    ret = rpc_reply(c, OPK_EXISTS, t0, &r);
+    free(present);
+    return ret;
 }
 
 /* Delete: per-key OK or MISS. */
