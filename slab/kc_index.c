@@ -3,12 +3,25 @@
  */
 #include "slab/kc_index.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
 #include "ssd/kc_dev.h"
 
 #define INDEX_EMPTY_LOC UINT64_MAX
+
+/* Fill an entry's location and eviction fields: the only place that packs
+ * them (the accessors in kc_index.h unpack). Hits start at 0; a chain
+ * position beyond 24 bits saturates. */
+static void index_pack(struct index_entry *e, uint32_t slab, uint32_t slot, uint32_t gen,
+                       uint32_t ns, uint32_t chain_pos)
+{
+    assert(slab < INDEX_SLAB_MAX && slot <= 0xffff && ns <= INDEX_NS_MAX);
+    e->loc = (uint64_t)slab | ((uint64_t)slot << 24) |
+             ((uint64_t)(gen & INDEX_GEN_MASK) << 40) | ((uint64_t)ns << 52);
+    e->aux = (chain_pos > INDEX_POS_MAX ? INDEX_POS_MAX : chain_pos) << 8;
+}
 
 /* Home position of a key: fast range reduction of a mixed hash. */
 static inline uint64_t index_home(const struct index *ix, uint64_t lo, uint64_t hi, uint32_t ns)
@@ -97,9 +110,7 @@ int index_insert(struct index *ix, uint64_t key_lo, uint64_t key_hi,
     }
     reuse->key_lo = key_lo;
     reuse->key_hi = key_hi;
-    reuse->loc = (uint64_t)slab | ((uint64_t)slot << 24) |
-                 ((uint64_t)(gen & INDEX_GEN_MASK) << 40) | ((uint64_t)ns << 52);
-    reuse->aux = (chain_pos > INDEX_POS_MAX ? INDEX_POS_MAX : chain_pos) << 8;
+    index_pack(reuse, slab, slot, gen, ns, chain_pos);
     *out = reuse;
     return 0;
 }
@@ -124,6 +135,16 @@ int index_grow(struct index *ix, uint64_t cap)
     index_deinit(ix);
     *ix = big;
     return 0;
+}
+
+struct index_entry *index_walk(const struct index *ix, uint64_t *pos)
+{
+    while (*pos < ix->cap) {
+        struct index_entry *e = &ix->tab[(*pos)++];
+        if (index_live(ix, e))
+            return e;
+    }
+    return NULL;
 }
 
 /* Remove entry at position i by shifting later entries of its run back. */

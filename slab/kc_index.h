@@ -94,6 +94,10 @@ int index_insert(struct index *ix, uint64_t key_lo, uint64_t key_hi,
  * now); stale ones are left behind. 0, or -ENOMEM with the table as it was. */
 int index_grow(struct index *ix, uint64_t cap);
 
+/* The next live entry at or after position *pos (which is moved past it),
+ * or NULL at the end of the table: for walks over every block. */
+struct index_entry *index_walk(const struct index *ix, uint64_t *pos);
+
 /* Remove an entry (pointer from index_find or a visit). */
 void index_remove(struct index *ix, struct index_entry *e);
 

@@ -203,11 +203,10 @@ static int rebuild_index(struct rebuild *rb)
             continue;
         }
         if (index_insert(&st->ix, r->key_lo, r->key_hi, r->nsidx, r->slab, r->slot,
-                         st->slab_gen[r->slab], 0, &e, &stale) != 0) {
+                         st->slab_gen[r->slab], r->pos, &e, &stale) != 0) {
             st->rec.items_skipped++;   /* not reached: the index was sized */
             continue;
         }
-        e->aux = (r->pos > INDEX_POS_MAX ? INDEX_POS_MAX : r->pos) << 8;
         if (r->old_item > r->old_tomb)
             rb->ncover++;   /* an older copy no tombstone hides: see rebuild_cover */
         struct slabinfo *si = &st->slabs[r->slab];

@@ -54,6 +54,8 @@ static void slab_unhook(struct store *st, uint32_t s)
 {
     struct slabinfo *si = &st->slabs[s];
 
+    KC_ASSERT(si->state != STORE_SLAB_FREE && !si->retiring && !si->invalidating);
+    KC_ASSERT(st->st.items >= si->nlive && st->st.bytes >= si->bytes);
     slab_detach_mem(st, s);
     st->st.items -= si->nlive;
     st->st.bytes -= si->bytes;
@@ -79,6 +81,7 @@ static void slab_inval_done(struct dev_io *io, void *arg)
     struct store *st = arg;
     uint32_t s = (uint32_t)(io - st->inval_io);
 
+    KC_ASSERT(st->invalidating > 0 && st->slabs[s].invalidating);
     st->invalidating--;
     if (io->res < 0) {
         st->st.io_errors++;
@@ -325,9 +328,9 @@ static void slab_forward_sim(struct store *st, uint32_t v)
 
     if (fw == NULL)
         return;
-    for (uint64_t i = 0; i < st->ix.cap && n < max; i++) {
-        struct index_entry *e = &st->ix.tab[i];
-        if (!index_live(&st->ix, e) || index_slab(e) != v)
+    struct index_entry *e;
+    for (uint64_t i = 0; n < max && (e = index_walk(&st->ix, &i)) != NULL;) {
+        if (index_slab(e) != v)
             continue;
         const struct nsent *ns = &st->ns[index_ns(e)];
         fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
@@ -337,8 +340,7 @@ static void slab_forward_sim(struct store *st, uint32_t v)
     qsort(fw, n, sizeof(*fw), fwd_cmp);
     for (uint32_t k = 0; k < n; k++) {
         struct nsent *ns = store_ns_find(st, fw[k].ns);
-        struct index_entry *e = ns ? index_find(&st->ix, fw[k].key.lo, fw[k].key.hi,
-                                                (uint32_t)(ns - st->ns)) : NULL;
+        e = ns ? index_find(&st->ix, fw[k].key.lo, fw[k].key.hi, (uint32_t)(ns - st->ns)) : NULL;
         if (e != NULL && index_slab(e) == v && st->ev.ops->reinsert(&st->ev, v, e))
             slab_forward(st, e, &fw[k]);
     }

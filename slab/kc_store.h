@@ -96,6 +96,8 @@ struct store_config {
      * EIO (0 = never). */
     uint64_t fault_read_every;
     uint64_t fault_write_every;
+    /* The errno of those faults (0 = EIO; ENOSPC: a full file system). */
+    int fault_errno;
     /* Fault injection, for tests: every write after the Nth (counted from
      * the open) is discarded but reported done, as in a power loss that
      * keeps the order of writes (0 = never). */
@@ -335,6 +337,18 @@ struct store_slab_info {
     bool in_memory;        /* a DRAM copy exists */
 };
 uint32_t store_nslabs(const struct store *st);
+/*
+ * Check that the index and the slabs agree (an audit, O(index + slabs)):
+ * every live index entry lies in a used item of a slab in use (and, in a
+ * DRAM copy, names that item's key and namespace); the live blocks and bytes
+ * counted per slab, per namespace and for the store equal what the index
+ * holds; memory slabs and device slabs point at each other; the free,
+ * retiring and invalidating counts match the slabs' states. Returns the
+ * number of disagreements (0: consistent); the first is described in err.
+ * Tests call it after every phase; `kvcache scrub` can use it too.
+ */
+int store_audit(const struct store *st, char *err, size_t errlen);
+
 int store_slab_get(const struct store *st, uint32_t id,
                    struct store_slab_info *out);
 
@@ -383,6 +397,9 @@ struct store_stats {
     uint64_t syncs;             /* durability barriers (fdatasync) */
     uint64_t index_grown;       /* times the index doubled */
     uint64_t writes_discarded;  /* tests: writes dropped by fault_write_cut */
+    uint64_t blocks_lost;       /* acknowledged blocks dropped because their
+                                   slab write failed (also in io_errors) */
+    uint64_t nospace_errors;    /* writes refused with ENOSPC (full file system) */
     uint64_t blocks_max;        /* gauge: blocks the device holds at
                                    min_item_size (what the index is sized for) */
     double dram_per_block;      /* index + slab table DRAM / blocks_max */

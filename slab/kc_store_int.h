@@ -1,7 +1,10 @@
 /*
- * kc_store_int.h - the store's internal state, shared by kc_store.c (open,
- * close, namespaces, stats), kc_mslab.c (memory slabs, device slabs, put,
- * flush, eviction) and kc_read.c (get, match, delete). Not a public header.
+ * kc_store_int.h - the store's internal state, shared by the files of the
+ * engine: kc_store.c (open, close, stats), kc_ns.c (namespaces), kc_mslab.c
+ * (memory slabs, flush), kc_slaballoc.c (device slabs), kc_slabcount.c
+ * (counts per slab and namespace), kc_put.c (puts, tombstones),
+ * kc_reclaim.c (eviction, copies forward), kc_rebuild.c (recovery),
+ * kc_read.c (get, match, delete) and kc_audit.c. Not a public header.
  */
 #ifndef KC_STORE_INT_H
 #define KC_STORE_INT_H
@@ -197,25 +200,43 @@ int store_barrier(struct store *st);
 /* kc_rebuild.c */
 int store_recover(struct store *st, char *err, size_t errlen);
 
-/* kc_mslab.c */
+/* kc_mslab.c: memory slabs and their flush */
 int mslab_init_all(struct store *st);
 void mslab_deinit_all(struct store *st);
+/* Open a memory slab for class cls, tied to a fresh device slab (KC_EBUSY
+ * while none can be had yet). */
+int mslab_open(struct store *st, uint16_t cls, struct mslab **out);
+/* A reservation of ms ended: write it out if it is full and now quiet. */
+void mslab_writer_done(struct store *st, struct mslab *ms);
 void mslab_flush(struct store *st, struct mslab *ms);
 void mslab_unpin(struct store *st, uint32_t m);
+void slab_detach_mem(struct store *st, uint32_t s);
+bool mslab_flush_blockers(struct store *st);
+
+/* kc_slaballoc.c: device-slab allocation */
+/* The next free device slab (reclaiming one if none): 0, KC_EBUSY while
+ * room is being made, KC_ENOSPC. */
+int slab_alloc(struct store *st, uint32_t *out);
+/* Reclaim ahead of need when few free slabs are left (see the file). */
+void slab_reclaim_maybe(struct store *st);
+
+/* kc_slabcount.c: live blocks and bytes per slab and namespace */
 void slab_count_add(struct store *st, uint32_t s, uint32_t nsidx, uint64_t bytes);
 void slab_forget_entry(struct store *st, const struct index_entry *e);
+void slab_ns_release(struct store *st, struct slabinfo *si);
 void slab_ns_free_all(struct store *st);
+
+/* kc_put.c: puts and tombstones */
+int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, uint64_t order);
+
+/* kc_reclaim.c: eviction, copies forward, invalidation */
 void slab_reclaim_ahead(struct store *st);
 bool slab_reclaim(struct store *st, uint32_t s);
 void reclaim_deinit(struct store *st);
 void slab_drop(struct store *st, uint32_t s);
 bool slab_tomb_add(struct slabinfo *si, const struct slab_tomb *t);
 void slab_retire_check(struct store *st);
-void slab_detach_mem(struct store *st, uint32_t s);
-void slab_ns_release(struct store *st, struct slabinfo *si);
-bool mslab_flush_blockers(struct store *st);
 bool slab_blocks(const struct store *st, const struct mslab *ms, uint32_t v);
-int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, uint64_t order);
 
 /* kc_read.c */
 void *rbuf_get(struct store *st, uint32_t len);

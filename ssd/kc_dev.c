@@ -232,7 +232,7 @@ void dev_submit(struct dev *d, struct dev_io *io)
     uint64_t n = io->op == DEV_READ ? ++d->nreads : ++d->nwrites;
     uint64_t every = io->op == DEV_READ ? d->fault_read_every : d->fault_write_every;
     if (every != 0 && n % every == 0) {
-        dev_defer(d, io, -EIO);
+        dev_defer(d, io, d->fault_errno != 0 ? -d->fault_errno : -EIO);
         return;
     }
     if (io->op == DEV_WRITE && d->fault_write_cut != 0 && n > d->fault_write_cut) {

@@ -55,6 +55,7 @@ struct dev {
                                               (simulation, injected faults) */
     uint64_t fault_read_every;   /* tests: fail every Nth read with EIO */
     uint64_t fault_write_every;  /* tests: fail every Nth write with EIO */
+    int fault_errno;             /* tests: the error faults give (0: EIO) */
     uint64_t nreads, nwrites;    /* ios submitted, for the faults */
     uint64_t syncs;              /* durability barriers (dev_sync) */
     uint64_t fault_write_cut;    /* tests: writes after the Nth are discarded

@@ -5,6 +5,7 @@
 # SECONDS on its corpus (BUILDROOT/tests/fuzz/corpus-NAME, kept between
 # runs). Exit 77 (meson: skipped) with the reason when clang or its
 # libFuzzer runtime is missing. FUZZ_RUNS=N runs N inputs instead of a time.
+# FUZZ_BUILD_ONLY=1 builds BUILDROOT/tests/fuzz/fuzz_NAME and stops (long.sh).
 set -u
 name=$1 secs=$2 src=$3 bld=$4
 out=$bld/tests/fuzz
@@ -57,6 +58,7 @@ if ! "$cc" "${flags[@]}" -o "$out/fuzz_$name" "$src/tests/fuzz/fuzz_$name.c" \
     echo "fuzz_$name: build failed"
     exit 1
 fi
+[ -n "${FUZZ_BUILD_ONLY:-}" ] && exit 0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export KC_TEST_DIR=$out

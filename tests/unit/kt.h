@@ -253,6 +253,16 @@ static inline void kt_config(struct store_config *c, const char *path,
     c->fresh = false;
 }
 
+/* Fail the test if index and slabs disagree (store_audit). */
+#define KT_AUDIT(st) kt_audit_at(__FILE__, __LINE__, (st))
+static inline void kt_audit_at(const char *file, int line, const struct store *st)
+{
+    char err[256];
+    int bad = store_audit(st, err, sizeof(err));
+    if (bad != 0)
+        kt_fail(file, line, "store_audit: %d disagreements, first: %s", bad, err);
+}
+
 /* Open a store or fail the test with the engine's message. */
 #define KT_OPEN(cfg) kt_open_at(__FILE__, __LINE__, (cfg))
 static inline struct store *kt_open_at(const char *file, int line,
@@ -264,8 +274,13 @@ static inline struct store *kt_open_at(const char *file, int line,
     if (r != 0 || st == NULL)
         kt_fail(file, line, "store_open(%s) -> %d (%s): %s", c->path, r,
                 kc_strerror(r), err);
+    kt_audit_at(file, line, st);   /* what recovery built agrees */
     return st;
 }
+
+/* End a phase: the store's audit must find nothing, then it is closed. */
+#define KT_CLOSE(st) \
+    do { kt_audit_at(__FILE__, __LINE__, (st)); store_close(st); } while (0)
 
 /* Put one block whose bytes the key implies; returns its status. */
 static inline int kt_put1(struct store *st, uint64_t ns,

@@ -181,7 +181,7 @@ static void test_big(void)
         KT_EQ(len, big);
     }
     KT_EQ(kt_stats(st).evictions, 0);
-    store_close(st);
+    KT_CLOSE(st);
 }
 
 int main(void)
@@ -197,7 +197,7 @@ int main(void)
     test_fixed(st);
     test_variable(st);
     test_namespaces(st);
-    store_close(st);
+    KT_CLOSE(st);
     test_big();
     printf("class: ok\n");
     return 0;

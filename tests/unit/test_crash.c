@@ -169,7 +169,7 @@ int main(void)
         /* Lost: at most what the memory slabs could hold at the kill. */
         KT_LE(lost_new, (s.mem_bytes > MEM ? s.mem_bytes : MEM) / BLK);
         KT_CHECK(survivors >= survivors_prev);
-        store_close(st);
+        KT_CLOSE(st);
         survivors_prev = survivors;
         start = end;
     }

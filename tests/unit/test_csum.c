@@ -112,7 +112,7 @@ static void test_reopen(void)
     for (uint64_t i = 0; i < 8; i++)
         KT_PUT(st, NS, i, BLK);
     KT_OK(store_flush(st));
-    store_close(st);
+    KT_CLOSE(st);
 
     off_t v3 = value_offset(3);
     flip(v3 + 1000);                 /* inside the value of block 3 */
@@ -144,7 +144,7 @@ static void test_reopen(void)
     /* The failed block stays a miss. */
     struct kc_key k3 = kt_key(3);
     KT_EQ(KT_GET(st, NS, &k3, false, NULL), KC_MISS);
-    store_close(st);
+    KT_CLOSE(st);
 }
 
 /* Corrupt a block of an open store after its DRAM copy is gone. */
@@ -219,7 +219,7 @@ static void test_open(void)
     }
     store_get_release(st, &g);
     KT_CHECK(kt_stats(st).checksum_failures >= 2);
-    store_close(st);
+    KT_CLOSE(st);
 }
 
 int main(void)

@@ -58,20 +58,20 @@ int main(void)
     for (uint64_t i = 0; i < N; i++)
         KT_PUT(st, NS, i, BLK);
     delete_range(st, 0, 25);          /* some still in DRAM, some on the device */
-    store_close(st);
+    KT_CLOSE(st);
     cfg.fresh = false;
 
     st = KT_OPEN(&cfg);
     KT_EQ(found(st, 0, 25), 0);
     KT_EQ(found(st, 25, N), N - 25);
     delete_range(st, 50, 75);         /* all on the device */
-    store_close(st);
+    KT_CLOSE(st);
 
     st = KT_OPEN(&cfg);
     KT_EQ(found(st, 0, 25), 0);
     KT_EQ(found(st, 50, 75), 0);
     KT_EQ(found(st, 25, 50) + found(st, 75, N), N - 50);
-    store_close(st);
+    KT_CLOSE(st);
 
     kt_crash_after(delete_then_crash, NULL);
     st = KT_OPEN(&cfg);
@@ -82,7 +82,7 @@ int main(void)
     printf("recovery: %" PRIu64 " blocks, %" PRIu64 " tombstones, %" PRIu64 " keys deleted\n",
            rec.items, rec.tombstones, rec.items_deleted);
     KT_EQ(rec.items_deleted, 75);
-    store_close(st);
+    KT_CLOSE(st);
     printf("ok\n");
     return 0;
 }

@@ -48,7 +48,7 @@ static void test_policies(const char *path)
     }
     KT_CHECK(kt_stats(st).evictions > 0);
     KT_EQ(KT_GET(st, NS, &hot, true, NULL), KC_OK);
-    store_close(st);
+    KT_CLOSE(st);
 }
 
 int main(void)
@@ -148,7 +148,7 @@ int main(void)
     KT_EQ(s.checksum_failures, 0);
     KT_EQ(s.io_errors, 0);
     KT_LE(s.bytes, DEV);
-    store_close(st);
+    KT_CLOSE(st);
     test_policies(path);
     printf("evict: ok\n");
     return 0;

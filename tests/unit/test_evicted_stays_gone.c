@@ -55,7 +55,7 @@ static void check(const char *when, uint64_t volatile_from)
            cfg.evict, when, n, lost, back);
     KT_EQ(lost, 0);
     KT_EQ(back, 0);
-    store_close(st);
+    KT_CLOSE(st);
 }
 
 /* The crash case: more puts, end without closing or flushing. */
@@ -80,7 +80,7 @@ int main(void)
         struct store *st = KT_OPEN(&cfg);
         KT_OK(store_ns_open(st, NS, BLK, NULL, 0));
         fill(st, 0, N / 2);
-        store_close(st);
+        KT_CLOSE(st);
         cfg.fresh = false;
         check("after a clean restart", N);
         kt_crash_after(fill_then_crash, NULL);

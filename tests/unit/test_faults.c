@@ -28,7 +28,7 @@ int main(void)
     cfg.fresh = true;
     struct store *st = KT_OPEN(&cfg);
     KT_OK(store_ns_open(st, NS, BLK, NULL, 0));
-    store_close(st);
+    KT_CLOSE(st);
 
     /* Write faults: every 5th slab write fails. */
     cfg.fresh = false;
@@ -53,7 +53,7 @@ int main(void)
     struct kc_key fresh_key = kt_key(100000);
     KT_EQ(kt_put1(st, NS, &fresh_key, BLK, 0), KC_OK);
     KT_EQ(KT_GET(st, NS, &fresh_key, false, NULL), KC_OK);
-    store_close(st);
+    KT_CLOSE(st);
 
     /* Read faults: every 3rd device read fails. */
     st = open_faulty(&cfg, 3, 0);
@@ -77,7 +77,7 @@ int main(void)
     /* A failed read does not drop the block: it is still indexed. */
     KT_EQ(s.items, live);
     KT_CHECK(hits > 0);
-    store_close(st);
+    KT_CLOSE(st);
     printf("faults: ok\n");
     return 0;
 }

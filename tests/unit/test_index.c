@@ -187,7 +187,7 @@ static void test_full(void)
     struct kc_key k = kt_key(999999);
     KT_EQ(kt_put1(st, NS, &k, BLK, 0), KC_OK);
     KT_EQ(KT_GET(st, NS, &k, false, NULL), KC_OK);
-    store_close(st);
+    KT_CLOSE(st);
 }
 
 int main(void)
@@ -204,7 +204,7 @@ int main(void)
     test_many(st, 4000);   /* ~16 MiB: most of it on the device */
     test_collisions(st);
     test_delete_match(st);
-    store_close(st);
+    KT_CLOSE(st);
     test_full();
     printf("index: ok\n");
     return 0;

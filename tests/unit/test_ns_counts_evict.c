@@ -46,7 +46,7 @@ int main(void)
     KT_EQ(walked, s.items);
     KT_EQ(ni.items, s.items);
     KT_EQ(ni.bytes, s.bytes);
-    store_close(st);
+    KT_CLOSE(st);
     printf("ns_counts_evict: ok\n");
     return 0;
 }

@@ -75,20 +75,20 @@ int main(void)
     put_as(st, 2, 201, LARGE);
     overwrite(st, 2, 202, SMALL);
     expect(st, 1, 102, LARGE, "before the close");
-    store_close(st);
+    KT_CLOSE(st);
     cfg.fresh = false;
 
     st = KT_OPEN(&cfg);
     expect(st, 1, 102, LARGE, "after a clean restart");
     expect(st, 2, 202, SMALL, "after a clean restart");
     expect(st, 9, 9, LARGE, "after a clean restart");
-    store_close(st);
+    KT_CLOSE(st);
 
     kt_crash_after(overwrite_then_crash, NULL);
     st = KT_OPEN(&cfg);
     expect(st, 1, 103, SMALL, "after a crash");
     expect(st, 2, 203, LARGE, "after a crash");
-    store_close(st);
+    KT_CLOSE(st);
     printf("ok\n");
     return 0;
 }

@@ -141,7 +141,7 @@ int main(void)
     cfg.fresh = true;
     struct store *st = KT_OPEN(&cfg);
     KT_OK(store_ns_open(st, NS, 0, NULL, 0));
-    store_close(st);
+    KT_CLOSE(st);
     cfg.fresh = false;
     uint64_t stale = 0, lost = 0, strange = 0, checked = 0, cuts = 0;
     for (uint32_t round = 0; round < ROUNDS; round++) {
@@ -193,7 +193,7 @@ int main(void)
             }
             s->base_ver = got == UINT32_MAX ? 0 : got;
         }
-        store_close(st);
+        KT_CLOSE(st);
     }
     printf("%" PRIu64 " keys checked after %u cuts (%" PRIu64 " inside the run): %" PRIu64
            " stale, %" PRIu64 " lost, %" PRIu64 " unknown values\n", checked, ROUNDS, cuts,

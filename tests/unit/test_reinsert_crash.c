@@ -101,7 +101,7 @@ int main(void)
         printf("%s: %" PRIu64 " durable blocks kept, %" PRIu64 " lost\n", cfg.evict, kept, lost);
         KT_EQ(lost, 0);
         KT_CHECK(kept > 0);
-        store_close(st);
+        KT_CLOSE(st);
     }
     printf("ok\n");
     return 0;

@@ -84,13 +84,13 @@ int main(void)
     struct store_item_info i1;
     KT_OK(store_describe(st, NS, &k1, &i1));
     printf("  key 1: slab %u slot %u\n", i1.slab, i1.slot);
-    store_close(st);
+    KT_CLOSE(st);
 
     cfg.fresh = false;
     st = KT_OPEN(&cfg);
     KT_EQ(get_as(st, &k2, &b2, "other slab, after restart"), KC_OK);
     KT_EQ(get_as(st, &k1, &b1, "same slab, after restart"), KC_OK);
-    store_close(st);
+    KT_CLOSE(st);
     printf("reput_after_delete: ok\n");
     return 0;
 }

@@ -105,7 +105,7 @@ int main(void)
         KT_PUT(st, NS_A, i, BLK_A);
     uint64_t items = kt_stats(st).items;
     KT_EQ(items, NA + NV + 5);
-    store_close(st);
+    KT_CLOSE(st);
 
     /* Session 2: all back. */
     st = open_store(false);
@@ -129,12 +129,12 @@ int main(void)
     KT_OK(store_ns_drop(st, NS_DROP));
     for (uint64_t i = NA; i < NA + 20; i++)
         KT_PUT(st, NS_A, i, BLK_A);
-    store_close(st);
+    KT_CLOSE(st);
 
     /* Session 3: a restart after a restart. */
     st = open_store(false);
     check_all(st, 20);
-    store_close(st);
+    KT_CLOSE(st);
 
     /* Another geometry is refused, and harms nothing. */
     struct store_config cfg;
@@ -146,7 +146,7 @@ int main(void)
     KT_EQ(r, KC_EFORMAT);
     st = open_store(false);
     check_all(st, 20);
-    store_close(st);
+    KT_CLOSE(st);
 
     /* Fresh: empty, and the old store does not come back afterwards. */
     st = open_store(true);
@@ -160,7 +160,7 @@ int main(void)
         KT_EQ(KT_GET(st, NS_A, &k, false, NULL), KC_MISS);
     }
     KT_PUT(st, NS_A, 5000, BLK_A);
-    store_close(st);
+    KT_CLOSE(st);
     st = open_store(false);
     store_recovery_info(st, &rec);
     KT_EQ(rec.items, 1);
@@ -172,7 +172,7 @@ int main(void)
     struct kc_key k = kt_key(5000);
     KT_EQ(KT_GET(st, NS_A, &k, true, NULL), KC_OK);
     KT_EQ(store_ns_get(st, NS_V, &ni), KC_ENONS);
-    store_close(st);
+    KT_CLOSE(st);
     printf("restart: ok\n");
     return 0;
 }

@@ -325,8 +325,8 @@ static void test_two_stores(void)
     }
     KT_EQ(kt_stats(a).items, 50);
     KT_EQ(kt_stats(b).items, 50);
-    store_close(a);
-    store_close(b);
+    KT_CLOSE(a);
+    KT_CLOSE(b);
 }
 
 int main(void)
@@ -351,7 +351,7 @@ int main(void)
     KT_EQ(s.checksum_failures, 0);
     KT_EQ(s.io_errors, 0);
     KT_EQ(s.evictions, 0);
-    store_close(st);
+    KT_CLOSE(st);
     test_two_stores();
     printf("rw: ok\n");
     return 0;

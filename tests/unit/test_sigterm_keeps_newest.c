@@ -35,7 +35,7 @@ int main(void)
         before += present[i];
     }
     KT_CHECK(before > 100);
-    store_close(st);
+    KT_CLOSE(st);
 
     cfg.fresh = false;
     st = KT_OPEN(&cfg);
@@ -52,7 +52,7 @@ int main(void)
            " lost, %" PRIu64 " evicted ones back\n", before, after, lost, back);
     KT_EQ(lost, 0);
     KT_EQ(back, 0);
-    store_close(st);
+    KT_CLOSE(st);
     printf("ok\n");
     return 0;
 }

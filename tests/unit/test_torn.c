@@ -78,7 +78,7 @@ int main(void)
     KT_OK(store_flush(st));
     KT_EQ(kt_stats(st).evictions, 0);
     locate(st, 0, old_at);
-    store_close(st);
+    KT_CLOSE(st);
     uint8_t *snap = malloc(DEV);
     KT_CHECK(snap != NULL);
     file_io(false, snap, DEV, 0);
@@ -98,7 +98,7 @@ int main(void)
         KT_OK(store_slab_get(st, s, &si));
         slab_seq[s] = (uint32_t)si.seq;
     }
-    store_close(st);
+    KT_CLOSE(st);
 
     /* Slabs whose header changed were rewritten. */
     uint8_t *cur = malloc(DEV);
@@ -170,7 +170,7 @@ int main(void)
     /* The index may still hold torn blocks that failed on read. */
     KT_LE(ok_old + ok_new, s.items);
     KT_CHECK(s.checksum_failures > 0);   /* the torn values were caught */
-    store_close(st);
+    KT_CLOSE(st);
     free(snap);
     free(cur);
     printf("torn: ok\n");

@@ -95,7 +95,7 @@ int main(void)
     KT_EQ(ni.bytes, sum);
     KT_EQ(s.bytes, sum + 80ull * 64 * KT_KIB);
     KT_EQ(bad, 0);
-    store_close(st);
+    KT_CLOSE(st);
     printf("variable_sizes: ok\n");
     return 0;
 }
