@@ -63,30 +63,48 @@ int op_open_namespace(struct conn *c, Kvcache__Request *q, uint64_t t0)
     return rpc_reply(c, OPK_OPEN_NAMESPACE, t0, &r);
 }
 
+/* Match: leading keys present, from the index alone; with where, which of
+ * them have a DRAM copy (one byte per matched key). */
 int op_match(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
     Kvcache__MatchResponse mr = KVCACHE__MATCH_RESPONSE__INIT;
     struct store_ns_info info;
     struct kc_key *keys;
+    uint8_t *where;
     size_t n;
+    int ret;
 
     if (rpc_keys_check(c, OPK_MATCH, q->id, t0, &q->match->keys, &n) < 0 ||
         rpc_ns_check(c, OPK_MATCH, q->id, t0, q->match->ns, &info) < 0)
         return c->closed ? STEP_CLOSED : STEP_PROGRESS;
     keys = malloc((n + 1) * sizeof(*keys));
-    if (keys == NULL)
-        return rpc_reply_error(c, OPK_MATCH, q->id, t0, KVCACHE__CODE__NO_MEMORY,
-                           "out of memory");
+    where = q->match->where ? malloc(n + 1) : NULL;
+    if (keys == NULL || (q->match->where && where == NULL)) {
+        free(keys);
+        free(where);
+        return rpc_reply_error(c, OPK_MATCH, q->id, t0,
+                               KVCACHE__CODE__NO_MEMORY, "out of memory");
+    }
     for (size_t i = 0; i < n; i++)
         kc_key_unpack(q->match->keys.data + i * KC_KEY_WIRE_LEN, &keys[i].lo,
                       &keys[i].hi);
-    mr.matched = (uint32_t)store_match(c->srv->st, q->match->ns, keys, n);
+    mr.matched = (uint32_t)store_match_where(c->srv->st, q->match->ns, keys, n,
+                                             where);
     free(keys);
+    if (where != NULL) {
+        mr.where.data = where;
+        mr.where.len = mr.matched;
+        while (mr.dram_leading < mr.matched &&
+               where[mr.dram_leading] == STORE_WHERE_DRAM)
+            mr.dram_leading++;
+    }
     r.id = q->id;
     r.result_case = KVCACHE__RESPONSE__RESULT_MATCH;
     r.match = &mr;
-    return rpc_reply(c, OPK_MATCH, t0, &r);
+    ret = rpc_reply(c, OPK_MATCH, t0, &r);
+    free(where);
+    return ret;
 }
 
 /* Exists: whether each key is held, from the index (no I/O, no data). */
