@@ -16,8 +16,9 @@ struct rd {
     struct store_get *g;
     struct store_get_item *it;
     uint64_t seq, seq_hi;/* the slab's sequence range when submitted */
-    uint32_t slot;
-    uint32_t slot_size;
+    uint32_t unit;       /* the item's offset in its slab, in FMT_ALIGN units */
+    uint32_t skip;       /* bytes of the read before the item header */
+    uint32_t len;        /* the value length the index gives */
 };
 
 /* Keep a free buffer for reuse; false if the list cannot grow. */
@@ -191,15 +192,15 @@ static void get_finish(struct store *st, struct store_get *g)
 }
 
 /* A block failed verification: drop its index entry (if it still names
- * that slot), so it is not read again; a new put can replace it. */
+ * that item), so it is not read again; a new put can replace it. */
 static void get_drop_damaged(struct store *st, uint64_t ns, const struct kc_key *key,
-                             uint32_t slab, uint32_t slot)
+                             uint32_t slab, uint32_t unit)
 {
     struct nsent *n = store_ns_find(st, ns);
     if (n == NULL)
         return;
     struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
-    if (e != NULL && index_slab(e) == slab && index_slot(e) == slot) {
+    if (e != NULL && index_slab(e) == slab && index_unit(e) == unit) {
         slab_forget_entry(st, e);
         index_remove(&st->ix, e);
     }
@@ -212,8 +213,7 @@ static void get_read_done(struct dev_io *io, void *arg)
     struct store *st = r->st;
     struct store_get_item *it = r->it;
     struct store_get *g = r->g;
-    const struct fmt_item *h = it->rbuf;
-    const struct nsent *n = store_ns_find(st, g->ns);
+    const struct fmt_item *h = (const void *)((const uint8_t *)it->rbuf + r->skip);
 
     if (io->res < 0) {
         st->st.io_errors++;
@@ -222,14 +222,12 @@ static void get_read_done(struct dev_io *io, void *arg)
         get_item_miss(st, it, KC_MISS);
     } else if (!fmt_item_check_hdr(h) || h->key_lo != it->key.lo || h->key_hi != it->key.hi ||
                h->ns != g->ns || fmt_item_is_tomb(h) || h->seq <= r->seq || h->seq > r->seq_hi ||
-               (uint64_t)h->len + FMT_ITEM_HDR > r->slot_size ||
-               (n != NULL && n->block_bytes != 0 && h->len != n->block_bytes) ||
-               !fmt_item_check_value(h, h + 1)) {
+               h->len != r->len || !fmt_item_check_value(h, h + 1)) {
         st->st.checksum_failures++;
         store_log(st, 0, "block in slab %u at offset %llu failed verification: "
                   "served as a miss and dropped", it->slab, (unsigned long long)io->off);
         get_item_miss(st, it, KC_MISS);
-        get_drop_damaged(st, g->ns, &it->key, it->slab, r->slot);
+        get_drop_damaged(st, g->ns, &it->key, it->slab, r->unit);
     } else {
         get_item_deliver(st, it, h + 1, h->len);
     }
@@ -247,9 +245,9 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
 
     if (e == NULL)
         return false;
-    uint32_t s = index_slab(e), slot = index_slot(e);
+    uint32_t s = index_slab(e), unit = index_unit(e), len = store_entry_len(st, e);
     struct slabinfo *si = &st->slabs[s];
-    uint32_t slot_size = st->classes.slot[si->cls];
+    uint64_t off = (uint64_t)unit * FMT_ALIGN;
 
     index_hit(e);
     evict_on_read(&st->ev, s, e);
@@ -257,10 +255,11 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     it->chain_pos = store_entry_chain_pos(st, e);
     if (si->mem != 0) {
         struct mslab *ms = &st->mem[si->mem - 1];
-        const struct fmt_item *h = (const void *)(ms->buf + fmt_slot_off(slot, slot_size));
+        const struct fmt_item *h = (const void *)(ms->buf + off);
         if (h->key_lo != it->key.lo || h->key_hi != it->key.hi || h->ns != g->ns) {
             st->st.checksum_failures++;   /* never expected: DRAM is ours */
-            store_log(st, 0, "DRAM copy of slab %u slot %u holds another key", s, slot);
+            store_log(st, 0, "DRAM copy of slab %u at %llu holds another key", s,
+                      (unsigned long long)off);
             return false;
         }
         ms->pins++;
@@ -276,18 +275,20 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         it->data = NULL;
         return true;
     }
+    /* The 4 KiB aligned range around the item (O_DIRECT). */
+    uint64_t start = off & ~(uint64_t)(FMT_BLOCK - 1);
+    uint32_t rlen = (uint32_t)(fmt_align(off + FMT_ITEM_HDR + len) - start);
     struct rd *r = malloc(sizeof(*r));
-    it->rbuf = r != NULL ? rbuf_get(st, slot_size) : NULL;
+    it->rbuf = r != NULL ? rbuf_get(st, rlen) : NULL;
     if (it->rbuf == NULL) {
         free(r);
         return false;
     }
-    it->rlen = slot_size;
-    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi, .slot = slot,
-                      .slot_size = slot_size };
-    r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = slot_size,
-                             .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +
-                                    fmt_slot_off(slot, slot_size),
+    it->rlen = rlen;
+    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi,
+                      .unit = unit, .skip = (uint32_t)(off - start), .len = len };
+    r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = rlen,
+                             .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size + start,
                              .cb = get_read_done, .arg = r };
     it->status = KC_MISS;   /* until verified */
     g->pending++;
