@@ -57,7 +57,6 @@ import time
 import torch
 
 import cli
-import plan
 
 
 def odirect_read(path, size_mb, qd, bs=1 << 20):
@@ -108,15 +107,30 @@ def disk_speed(dirpath, size_mb, qd):
 
 
 def load_figures(r):
-    """KV bytes both stages loaded, the longer load time, and their rate."""
+    """KV bytes both stages loaded, the longer load time, and their rate;
+    idle_s: the longer time a stage had no GetPrefix in flight during its load."""
     c, w = r.get("coord_load", {}), r.get("worker_load", {})
     b = c.get("load_bytes", 0) + w.get("load_bytes", 0)
     s = max(c.get("load_s", 0.0), w.get("load_s", 0.0))
     return {"bytes": b, "load_s": s, "GBps": b / s / 1e9 if s > 0 else 0.0,
             "fetch_s": max(c.get("fetch_s", 0.0), w.get("fetch_s", 0.0)),
+            "idle_s": max(c.get("idle_s", 0.0), w.get("idle_s", 0.0)),
+            "chunks": c.get("chunks", 0) + w.get("chunks", 0), "fetchers": c.get("fetchers"),
             "path": "/".join(sorted({x["path"] for x in (c, w) if "path" in x})),
             "shm_error": c.get("shm_error") or w.get("shm_error"),
             "register_s": max(c.get("register_s", 0.0), w.get("register_s", 0.0))}
+
+
+def plan_figures(r):
+    """A load-or-compute turn's plan beside what happened: the mode and the
+    blocks computed, the estimated and measured TTFT (err = ttft / est - 1),
+    head pass and load (each half, estimated from the turn's start)."""
+    pl, ld = r.get("plan") or {}, load_figures(r)
+    return {"mode": pl.get("mode"), "c": pl.get("c"), "p": r.get("matched_blocks"),
+            "est_s": pl.get("est_s"), "ttft_s": r["ttft_s"], "err": r.get("plan_err"),
+            "est_head_s": pl.get("est_head_s"), "head_s": r.get("head_s"),
+            "est_tail_s": pl.get("est_tail_s"), "load_s": ld["load_s"],
+            "idle_s": ld["idle_s"], "GBps": ld["GBps"], "params": pl.get("params")}
 
 
 def restart(setup, eng, run):
@@ -225,7 +239,8 @@ def main():
         eng.turn(warm, max_new=2, reuse=True)
         eng.flush()
         eng.turn(warm + warm[:40], max_new=2, reuse=True, put=False)  # the reuse path once
-        eng.rates = plan.Rates()   # the warm-up's first kernels are not a prefill rate
+        # (the engine's first turn never enters the rates: its first kernels
+        # are not a prefill rate; the second is a prefill of another size)
         for H in hs:
             if time.time() - t_start > a.budget_s:
                 print("budget spent: skipping history %d and longer" % H, flush=True)
@@ -234,6 +249,8 @@ def main():
             hist = [rng.randrange(1, cfg.vocab) for _ in range(H)]
             prompt = hist + [rng.randrange(1, cfg.vocab) for _ in range(a.new_tokens)]
             run = {"history": H, "prompt": len(prompt)}
+            # the first turn of a new length is slower (kernels, allocator): not measured
+            eng.turn(prompt, max_new=1, reuse=False, put=False, warmup=True)
             rec = [eng.turn(prompt, max_new=a.gen, reuse=False, put=False, want_logits=True)
                    for _ in range(a.reps)]
             run["recompute_ttft_s"] = [r["ttft_s"] for r in rec]
@@ -275,8 +292,8 @@ def main():
                                        want_logits=True, lc=True, tier="ssd"))
                 run["lc_ttft_s"] = [r["ttft_s"] for r in lc]
                 run["lc_head_blocks"] = [r["head_blocks"] for r in lc]
-                run["lc_plan"] = [r["plan"] for r in lc]
                 run["lc_load"] = [load_figures(r) for r in lc]
+                run["lc_plan"] = [plan_figures(r) for r in lc]
                 run["lc_logits_rel_err"] = [rel_err(r["logits"], ref) for r in lc]
                 if a.kv_fp8:   # the same history stored as fp8 KV, reused from the SSD
                     eng.turn(hist, max_new=1, reuse=True, kv="fp8")
@@ -300,6 +317,8 @@ def main():
                                              want_logits=True, lc=True, tier="ssd-fp8", kv="fp8"))
                     run["fp8_lc_ttft_s"] = [r["ttft_s"] for r in f8lc]
                     run["fp8_lc_head_blocks"] = [r["head_blocks"] for r in f8lc]
+                    run["fp8_lc_plan"] = [plan_figures(r) for r in f8lc]
+                    run["fp8_lc_load"] = [load_figures(r) for r in f8lc]
                 run["ssd_ttft_s"] = [r["ttft_s"] for r in ssd]
                 run["ssd_reused"] = ssd[-1]["reused_tokens"]
                 run["ssd_load"] = [load_figures(r) for r in ssd]
@@ -311,7 +330,8 @@ def main():
             run["split_max_abs_diff"] = max(exact)
             run["logits_rel_err"] = max(run["dram_logits_rel_err"] + run.get("ssd_logits_rel_err", []))
             run["logits_within_tol"] = run["logits_rel_err"] <= LOGITS_TOL
-            res["rates"] = {"prefill_tok_s": eng.rates.prefill_tok_s, "load_tok_s": eng.rates.load_tok_s}
+            res["rates"] = eng.rates.summary()
+            run["rates"] = res["rates"]
             res["runs"].append(run)
             print(json.dumps({k: v for k, v in run.items() if not k.endswith("_load")}), flush=True)
             save()
@@ -322,6 +342,38 @@ def main():
         save()
         setup.close()
     print(markdown(res))
+
+
+def plan_markdown(res):
+    """Load-or-compute: the plan's estimate beside what happened, per run."""
+    rows = []
+    for r in res["runs"]:
+        for kind, key in (("bf16" if res["config"]["dtype"] == "bf16" else "native", "lc_plan"),
+                          ("fp8", "fp8_lc_plan")):
+            for x in r.get(key, []):
+                def ms(v):
+                    return "%.0f" % (v * 1e3) if v is not None else "-"
+                alone = med([y["GBps"] for y in r.get("fp8_load" if kind == "fp8" else "ssd_load", [])])
+                rows.append("| %d | %s | %s %s/%s | %s | %s | %s | %s / %s | %s / %s | %.2f / %.2f | %s |" % (
+                    r["history"], kind, x["mode"], x["c"], x["p"], ms(x["est_s"]), ms(x["ttft_s"]),
+                    "%+.0f%%" % (x["err"] * 100) if x["err"] is not None else "-",
+                    ms(x["est_head_s"]), ms(x["head_s"] if x["mode"] == "both" else None),
+                    ms(x["est_tail_s"]), ms(x["load_s"] if x["mode"] == "both" else None),
+                    x["GBps"], alone, ms(x["idle_s"])))
+    if not rows:
+        return []
+    fits = "; ".join("%s %.0f tok/s + %.1f ms (%d)" % (k, v["tok_s"], v["fixed_s"] * 1e3, v["n"])
+                     for k, v in (res.get("rates") or {}).items() if v.get("tok_s"))
+    return ["", "Rates at the end (robust fit over the last samples: tokens/s + fixed cost, "
+            "samples; @lc: measured during load-or-compute): " + fits,
+            "", "Load-or-compute, every run: the plan (mode, blocks computed of those cached) "
+            "and its estimates beside what happened; the head pass and the load each from "
+            "the turn's start (they should end together); the load rate beside the head "
+            "against the median SSD load alone; idle: the longer time a stage had no "
+            "GetPrefix in flight during its load:", "",
+            "| history | KV | plan | est TTFT ms | TTFT ms | error | head est / ms | load est / ms "
+            "| load GB/s LC / alone | idle ms |",
+            "|---|---|---|---|---|---|---|---|---|---|"] + rows
 
 
 def markdown(res):
@@ -382,6 +434,7 @@ def markdown(res):
                 med([x["GBps"] for x in r["fp8_load"]]), r["fp8_load"][-1]["bytes"] / 1e6,
                 r["fp8_vs_native_rel_err"], r["fp8_vs_recompute_rel_err"],
                 "yes" if r["fp8_same_tokens"] else "NO"))
+    out += plan_markdown(res)
     paths = sorted({x.get("path") or "-" for r in res["runs"] for k in ("dram_load", "ssd_load")
                     for x in r.get(k, [])})
     errs = sorted({x["shm_error"] for r in res["runs"] for k in ("dram_load", "ssd_load", "lc_load")

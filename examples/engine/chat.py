@@ -41,7 +41,8 @@ def run(a, setup, reuse):
         for t in range(a.turns):
             for c in range(a.convs):
                 hist[c] += users[c][t]
-                r = eng.turn(hist[c], max_new=a.gen, reuse=reuse)
+                # the last turn ends the conversation: its blocks go with HINT_DONE
+                r = eng.turn(hist[c], max_new=a.gen, reuse=reuse, done=t == a.turns - 1)
                 hist[c] += r["generated"]
                 rows.append((c, t, r))
                 print("%-9s conv %d turn %d: prompt %5d tokens, reused %5d, TTFT %8.1f ms, "

@@ -40,7 +40,7 @@ except ImportError:
 import model as M
 import plan
 import wire
-from shard import Shard
+from shard import Shard, kvcache   # the binding of this checkout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -60,6 +60,7 @@ class Engine:
         self.cfg, self.split, self.device, self.enc = cfg, split, device, wire_enc
         self.T = tokens_per_block
         self.rates = plan.Rates()   # prefill and load rates, for load-or-compute
+        self.turns = 0              # turns run (the first is a warm-up: never in the rates)
         lsock = socket.socket()
         lsock.bind(("127.0.0.1", 0))
         lsock.listen(1)
@@ -101,7 +102,7 @@ class Engine:
         return "TOK", m["token"], logits
 
     def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True,
-             split=None, lc=False, tier="any", kv="native"):
+             split=None, lc=False, tier="any", kv="native", warmup=False, done=False):
         """One chat turn over the whole history `tokens` (a list of ints).
         Returns a dict: generated tokens, reused tokens, ttft_s, total_s, the
         first token's logits (if asked), load figures of both stages.
@@ -115,7 +116,15 @@ class Engine:
         the rates measured for `tier` ("dram", "ssd", "any").
         kv: the KV format loaded and stored this turn, "native" (the model's
         dtype) or "fp8" (kvfp8.py; the engine's link must open it:
-        link={"kv_formats": ("native", "fp8")})."""
+        link={"kv_formats": ("native", "fp8")}).
+        warmup=True: its times never enter the rates (first kernels of a new
+        shape, allocator growth); an engine's first turn is one anyway.
+        done=True: the conversation ends with this turn: its blocks are put
+        with kvcache.HINT_DONE (no later request extends the chain), so a
+        full cache's admission need not keep them.
+        The result's "plan" is plan.choose()'s answer (est_s: the TTFT it
+        estimated, None without rates) and "plan_err" the error of that
+        estimate, ttft / est_s - 1."""
         tokens = list(tokens)
         T, n = self.T, len(tokens)
         link = self.shard.link
@@ -133,7 +142,8 @@ class Engine:
         kind, m, _ = self.conn.recv()
         assert kind == "PFX", kind
         p = min(mine, m["blocks"])
-        c = plan.split(p, T, params)   # the worker computes the same c
+        choice = plan.choose(p, T, params, n)
+        c = choice["c"]                # the worker computes the same c
         if c >= p:
             c = p = 0                  # all computed: one pass over the prompt
         t_agree = time.perf_counter() - t0
@@ -176,30 +186,39 @@ class Engine:
         history = tokens + gen
         reused = start // T
         self.shard.loaded()
-        self.conn.send("END", {"tokens": history[:n_kv], "n_kv": n_kv, "first": reused, "put": put})
+        hints = kvcache.HINT_DONE if done else 0
+        self.conn.send("END", {"tokens": history[:n_kv], "n_kv": n_kv, "first": reused, "put": put,
+                               "hints": hints})
         if put:
-            self.shard.put(history, n_kv, reused)
+            self.shard.put(history, n_kv, reused, hints)
         self.conn.recv()
         out = {"generated": gen, "prompt_tokens": n, "reused_tokens": start, "matched_blocks": p,
                "restarts": restarts, "ttft_s": ttft, "total_s": total, "agree_s": t_agree,
                "logits": logits, "coord_load": dict(link.last) if link else {},
-               "head_blocks": c, "head_s": t_head, "plan": params}
+               "head_blocks": c, "head_s": t_head, "plan": dict(choice, params=params),
+               "plan_err": ttft / choice["est_s"] - 1 if choice.get("est_s") else None}
         self.conn.send("STAT")
         out["worker_load"] = self.conn.recv()[1]
-        self._note_rates(out, n, tier, split)
+        if not warmup and self.turns:
+            self._note_rates(out, n, tier, split)
+        self.turns += 1
         return out
 
     def _note_rates(self, r, n, tier, split):
-        """Feed the turn's prefill and load times to the load-or-compute rates."""
+        """Feed the turn's prefill and load times to the load-or-compute
+        rates: a whole prefill and a plain load as such, the head pass and
+        the load of a load-or-compute turn as rates "during load-or-compute"
+        (they ran beside each other)."""
+        lc = bool(r["head_blocks"])
         if r["reused_tokens"] == 0 and not split and not r["restarts"]:
             self.rates.note_prefill(n, r["ttft_s"])          # a whole prefill
-        elif r["head_blocks"]:
-            self.rates.note_prefill(r["head_blocks"] * self.T, r["head_s"])
+        elif lc:
+            self.rates.note_prefill(r["head_blocks"] * self.T, r["head_s"], lc=True)
         c, w = r["coord_load"], r["worker_load"]
         blocks = min(c.get("load_blocks", 0), w.get("load_blocks", 0))
         s = max(c.get("load_s", 0.0), w.get("load_s", 0.0))
         if blocks and not r["restarts"] and "load_error" not in c and "load_error" not in w:
-            self.rates.note_load(tier, blocks * self.T, s)
+            self.rates.note_load(tier, blocks * self.T, s, lc=lc)
 
     def flush(self, timeout_ms=-1):
         """Wait for both stages' queued puts."""

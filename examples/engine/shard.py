@@ -55,6 +55,33 @@ import model as M  # noqa: E402
 # shorter interval keeps a load that runs beside a prefill (load-or-compute,
 # the layer-group overlap) from waiting on the interpreter.
 SWITCH_INTERVAL_S = 0.0002
+# GetPrefix calls a stage keeps in flight during a load (KC_ENGINE_FETCHERS,
+# or the link's `fetchers`): with one, the device idles while a chunk's bytes
+# are copied and the next call is made; with two, one is always waiting.
+FETCHERS = 2
+
+
+class _Load:
+    """One load's shared state, under cond: the chunks (group, offset,
+    blocks) in the order they are fetched, the next to take, the shortest
+    answer so far (limit: no chunk from there on is fetched), each chunk's
+    (blocks got, CUDA events) by (group, index), the spans of the GetPrefix
+    calls, their total time, the first error."""
+
+    def __init__(self, chunks, limit):
+        self.cond = threading.Condition()
+        self.chunks, self.next, self.limit = chunks, 0, limit
+        self.got, self.spans, self.fetch_s, self.error = {}, [], 0.0, None
+
+
+def _idle(spans, t0, t1):
+    """Seconds of [t0, t1) with no call of spans [(start, end)] in flight."""
+    busy, end = 0.0, t0
+    for a, b in sorted(spans):
+        a = max(a, end)
+        if b > a:
+            busy, end = busy + b - a, b
+    return max(0.0, (t1 - t0) - busy)
 
 
 class CacheLink:
@@ -62,9 +89,12 @@ class CacheLink:
 
     def __init__(self, cfg, layer_begin, layer_end, servers, tokens_per_block, layers_per_ns,
                  device, timeout_ms=5000, chunk_blocks=64, async_max_bytes=1 << 30, ns_model=None,
-                 prealloc_blocks=0, kv_formats=("native",)):
+                 prealloc_blocks=0, kv_formats=("native",), fetchers=None):
         self.cfg, self.T, self.device = cfg, tokens_per_block, device
         self.chunk = chunk_blocks
+        # GetPrefix calls in flight at once, each on its own handle and thread
+        self.nfetch = max(1, int(fetchers or os.environ.get("KC_ENGINE_FETCHERS", FETCHERS)))
+        self.stage_lock = threading.Lock()
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin
         self.groups = [(a, min(a + g, layer_end)) for a in range(layer_begin, layer_end, g)]
@@ -90,7 +120,8 @@ class CacheLink:
                             kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, block_bytes=bb)
                 self.descs.append(desc)
                 ns = self.client.open_namespace(**desc)
-                self.lclient.open_namespace(**desc)
+                for c in self.lclients:
+                    c.open_namespace(**desc)
                 if self.client.last_rc < 0:
                     print("kvcached: open namespace %d-%d: %s (%s); running without the cache"
                           % (a, b, kvcache.strerror(self.client.last_rc), self.client.last_error),
@@ -102,7 +133,9 @@ class CacheLink:
         self.staging = [None] * len(self.groups)   # bytes, viewed per format
         self.dev_staging = [None] * len(self.groups)
         self.pin = str(device).startswith("cuda")
-        self.stream = torch.cuda.Stream(device=device) if self.pin else None
+        # one CUDA stream per fetcher: its copies and its scatter into the KV
+        self.streams = [torch.cuda.Stream(device=device) if self.pin else None
+                        for _ in range(self.nfetch)]
         self.keys = None
         self.thread = None
         self.last = {}
@@ -120,15 +153,17 @@ class CacheLink:
                     self.stage(gi, prealloc_blocks, on_device=True)
 
     def _connect(self):
-        """The two handles: main thread (match, put, flush) and loader thread
-        (get_prefix); a handle is one thread's.  Namespaces already known are
-        opened on them."""
+        """The handles: the main thread's (match, put, flush) and one per
+        fetcher (get_prefix); a handle is one thread's.  Namespaces already
+        known are opened on them."""
         self.client = kvcache.Client(self.servers, timeout_ms=self.timeout_ms,
                                      async_max_bytes=self.async_max_bytes)
-        self.lclient = kvcache.Client(self.servers, timeout_ms=self.timeout_ms)
+        self.lclients = [kvcache.Client(self.servers, timeout_ms=self.timeout_ms)
+                         for _ in range(self.nfetch)]
+        self.lclient = self.lclients[0]
         for d in self.descs:
-            self.client.open_namespace(**d)
-            self.lclient.open_namespace(**d)
+            for c in [self.client] + self.lclients:
+                c.open_namespace(**d)
 
     def block_shape(self, gi):
         """Shape of one block of group gi, as a tensor."""
@@ -150,14 +185,15 @@ class CacheLink:
         the GPU for the shared-memory path (on_device)."""
         size = (self.groups[gi][1] - self.groups[gi][0]) * self.T * self.tok_layer_bytes
         bufs = self.dev_staging if on_device else self.staging
-        st = bufs[gi]
-        if st is None or st.shape[0] < nblocks * size:
-            n = max(nblocks, 2 * st.shape[0] // size if st is not None else 0)
-            if on_device:
-                st = torch.empty(n * size, dtype=torch.uint8, device=self.device)
-            else:
-                st = torch.empty(n * size, dtype=torch.uint8, pin_memory=self.pin)
-            bufs[gi] = st
+        with self.stage_lock:    # fetchers share it: one allocation, never two
+            st = bufs[gi]
+            if st is None or st.shape[0] < nblocks * size:
+                n = max(nblocks, 2 * st.shape[0] // size if st is not None else 0)
+                if on_device:
+                    st = torch.empty(n * size, dtype=torch.uint8, device=self.device)
+                else:
+                    st = torch.empty(n * size, dtype=torch.uint8, pin_memory=self.pin)
+                bufs[gi] = st
         n = st.shape[0] // size
         if self.fmt == "fp8":
             bb = self.block_bytes[gi]
@@ -185,9 +221,9 @@ class CacheLink:
         the computed ones included: first + what came back."""
         self.loaded = [None] * len(self.groups)
         self.events = [threading.Event() for _ in self.groups]
-        self.cuda_events = [None] * len(self.groups)
-        self.last.update(load_bytes=0, fetch_s=0.0, load_s=0.0, load_blocks=max(p - first, 0),
-                         head_blocks=first)
+        self.cuda_events = [[] for _ in self.groups]
+        self.last.update(load_bytes=0, fetch_s=0.0, load_s=0.0, idle_s=0.0, chunks=0,
+                         load_blocks=max(p - first, 0), head_blocks=first, fetchers=self.nfetch)
         if p - first <= 0:
             for gi in range(len(self.groups)):
                 self.loaded[gi] = max(first, 0) if p > 0 else 0
@@ -198,78 +234,120 @@ class CacheLink:
         self.thread.start()
 
     def _load_thread(self, kv, p, first):
-        """Loader: group after group, GetPrefix of blocks [first, p) in chunks,
-        then copy into the KV."""
-        limit = p - first
-        T = self.T
-        for gi, (a, b) in enumerate(self.groups):
+        """Loader: the chunks of blocks [first, p) of every group, group after
+        group, go to nfetch fetcher threads that take them in order, so that
+        a GetPrefix is always in flight while another chunk's bytes are
+        copied; each group is announced (events) once all its chunks are in
+        the KV, with the blocks from 0 it holds (a short chunk ends it)."""
+        total = p - first
+        per = (total + self.chunk - 1) // self.chunk
+        ld = _Load([(gi, off, min(self.chunk, total - off)) for gi in range(len(self.groups))
+                    for off in range(0, total, self.chunk)], total)
+        for gi in range(len(self.groups)):   # staging before the fetchers share it
+            self.stage(gi, total, on_device=self.shm_get)
+        ths = [threading.Thread(target=self._fetcher, args=(i, kv, first, total, ld), daemon=True)
+               for i in range(min(self.nfetch, len(ld.chunks)))]
+        for t in ths:
+            t.start()
+        for gi in range(len(self.groups)):
+            with ld.cond:
+                while any(ld.got.get((gi, j)) is None for j in range(per)):
+                    ld.cond.wait()
             got = 0
-            try:
-                ks = self.keys[gi][first:p]
-                bb = self.block_bytes[gi]
-                t0 = time.perf_counter()
-                st, got, dev = self._fetch(gi, ks, limit, bb)
-                self.last["fetch_s"] += time.perf_counter() - t0
-                self.last["load_bytes"] += got * bb
-                limit = min(limit, got)
-                if got:
-                    self._to_kv(kv, gi, st, got, first, dev)
-            except Exception as e:  # a loader failure is a miss, never a crash
-                self.last["load_error"] = repr(e)
-                got = 0
-                limit = 0
+            for j in range(per):          # the blocks from the start, up to a short chunk
+                g, evs = ld.got[(gi, j)]
+                self.cuda_events[gi] += evs
+                got += g
+                if g < min(self.chunk, total - j * self.chunk):
+                    break
             self.loaded[gi] = first + got
             self.events[gi].set()
-        if self.pin:
-            self.stream.synchronize()
-        self.last["load_s"] = time.perf_counter() - self.t_load0
+        for t in ths:
+            t.join()
+        for s in self.streams:
+            if s is not None:
+                s.synchronize()
+        t1 = time.perf_counter()
+        self.last.update(load_s=t1 - self.t_load0, fetch_s=ld.fetch_s, chunks=len(ld.spans),
+                         idle_s=_idle(ld.spans, self.t_load0, t1))
+        if ld.error:
+            self.last["load_error"] = ld.error
 
-    def _fetch(self, gi, ks, limit, bb):
-        """GetPrefix of up to `limit` blocks of group gi (keys ks) in chunks;
-        returns (staging, blocks got, on the device?).  With the shared-memory
-        path the blocks go from kvcached's region straight into a staging
-        tensor on the GPU (the binding's cudaMemcpyAsync on the loader's
-        stream); otherwise into pinned host staging.  A failure of the
-        shared-memory path turns it off for good (shm_error) and the group is
+    def _fetcher(self, i, kv, first, total, ld):
+        """Fetcher i: take the next chunk (gi, off, n), GetPrefix it on handle
+        i into the group's staging, scatter what came into the KV slots of
+        blocks [first + off, ...) on stream i; chunks past the shortest
+        answer so far are skipped (a prefix ends at its first missing block)."""
+        while True:
+            with ld.cond:
+                if ld.next >= len(ld.chunks):
+                    return
+                gi, off, n = ld.chunks[ld.next]
+                ld.next += 1
+                skip = off >= ld.limit
+            got, evs = 0, []
+            if not skip:
+                t0 = time.perf_counter()
+                try:
+                    st, got, dev = self._fetch(i, gi, first, off, n, total)
+                    t1 = time.perf_counter()
+                    if got:
+                        evs = self._to_kv(kv, gi, st[off:off + got], got, first + off, dev,
+                                          self.streams[i])
+                except Exception as e:  # a loader failure is a miss, never a crash
+                    t1, got, ld.error = time.perf_counter(), 0, repr(e)
+            with ld.cond:
+                if not skip:
+                    ld.spans.append((t0, t1))
+                    ld.fetch_s += t1 - t0
+                    self.last["load_bytes"] += got * self.block_bytes[gi]
+                if got < n:
+                    ld.limit = min(ld.limit, off + got)
+                ld.got[(gi, off // self.chunk)] = (got, evs)
+                ld.cond.notify_all()
+
+    def _fetch(self, i, gi, first, off, n, total):
+        """GetPrefix of blocks [first + off, + n) of group gi on handle
+        i; returns (staging, blocks got, on the device?).  With the
+        shared-memory path the blocks go from kvcached's region straight into
+        a staging tensor on the GPU (the binding's cudaMemcpyAsync on stream
+        i); otherwise into pinned host staging.  A failure of the
+        shared-memory path turns it off for good (shm_error) and the chunk is
         fetched again through the socket."""
+        c = self.lclients[i]
+        ks = self.keys[gi][first + off:first + off + n]
+        bb = self.block_bytes[gi]
         dev = self.shm_get
         while True:
-            st = self.stage(gi, limit, on_device=dev)
-            got = 0
+            st = self.stage(gi, total, on_device=dev)
             try:
-                while got < limit:
-                    n = min(self.chunk, limit - got)
-                    # straight into the staging tensor's blocks [got, got+n), in place
-                    f = self.lclient.get_prefix(self.ns[gi], ks[got:got + n], st[got:got + n], bb,
-                                                **({"stream": self.stream} if dev else {}))
-                    got += f
-                    if self.lclient.last_rc < 0:
-                        self.last["load_error"] = self._error(self.lclient)
-                    if f < n:
-                        break
+                got = c.get_prefix(self.ns[gi], ks, st[off:off + n], bb,
+                                   **({"stream": self.streams[i]} if dev else {}))
             except Exception as e:
                 if not dev:
                     raise
                 self.shm_get = dev = False
                 self.last["shm_error"] = repr(e)
                 continue
+            if c.last_rc < 0:
+                self.last["load_error"] = self._error(c)
             self.last["path"] = "shm" if dev else "socket"
             return st, got, dev
 
-    def _to_kv(self, kv, gi, st, nb, first=0, on_device=False):
+    def _to_kv(self, kv, gi, st, nb, first, on_device, stream):
         """Copy nb staged blocks of group gi into the KV slots of blocks
-        [first, first + nb)."""
+        [first, first + nb) (on `stream` on a GPU); the CUDA events to wait
+        for ([] on the CPU, where the copy is done on return)."""
         a, b = self.groups[gi]
-        if self.pin:
-            with torch.cuda.stream(self.stream):
-                src = st[:nb] if on_device else st[:nb].to(self.device, non_blocking=True)
-                src = self._unpack(gi, src)
-                self._scatter(kv, a, b, src, nb, first)
-                ev = torch.cuda.Event()
-                ev.record(self.stream)
-                self.cuda_events[gi] = ev
-        else:
+        if not self.pin:
             self._scatter(kv, a, b, self._unpack(gi, st[:nb]), nb, first)
+            return []
+        with torch.cuda.stream(stream):
+            src = st[:nb] if on_device else st[:nb].to(self.device, non_blocking=True)
+            self._scatter(kv, a, b, self._unpack(gi, src), nb, first)
+            ev = torch.cuda.Event()
+            ev.record(stream)
+        return [ev]
 
     def _unpack(self, gi, blocks):
         """Blocks of group gi as [n, *block_shape] in the model's dtype."""
@@ -297,8 +375,8 @@ class CacheLink:
     def wait(self, gi):
         """Wait until group gi is in the KV; returns how many blocks it got."""
         self.events[gi].wait()
-        if self.cuda_events[gi] is not None:
-            torch.cuda.current_stream(self.device).wait_event(self.cuda_events[gi])
+        for ev in self.cuda_events[gi]:
+            torch.cuda.current_stream(self.device).wait_event(ev)
         return self.loaded[gi]
 
     def finish(self):
@@ -310,9 +388,12 @@ class CacheLink:
             self.thread = None
         return min(self.loaded) if self.loaded else 0
 
-    def put(self, kv, tokens, n_kv, first_block):
+    def put(self, kv, tokens, n_kv, first_block, hints=0):
         """Queue the full blocks [first_block, n_kv // T) of every group with
-        the asynchronous put; returns the number of blocks queued per group."""
+        the asynchronous put, each with `hints` (kvcache.HINT_*: for the
+        daemon's admission); returns the number of blocks queued per group.
+        Hinted blocks go through the socket (the GPU path's by-reference
+        commit carries no hints)."""
         T = self.T
         nb = n_kv // T
         if nb <= first_block:
@@ -331,14 +412,15 @@ class CacheLink:
                 blocks = torch.cat(parts, dim=1)                     # [n, L, 2, T, KVH*hd]
                 if self.fmt == "fp8":                                # packed on the device
                     blocks = kvfp8.pack(blocks.reshape(blocks.shape[:4] + (self.cfg.n_kv_heads, -1)))
-                if self.shm_put and self._put_gpu(gi, ks, c0, c1, blocks.contiguous()):
+                if self.shm_put and not hints and self._put_gpu(gi, ks, c0, c1,
+                                                                blocks.contiguous()):
                     continue
                 host = blocks.contiguous().cpu()
                 # the bytes are copied into the queue: host may go at once
-                ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb)
+                ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb, hints=hints)
                 if not ok and self.client.last_rc == kvcache.EFULL:
                     self.client.flush(10000)   # queue over its bound: wait, then once more
-                    ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb)
+                    ok = self.client.put_async(self.ns[gi], ks[c0:c1], host, c0, bb, hints=hints)
                 if not ok:
                     self.last["put_error"] = self._error(self.client)
         return nb - first_block
@@ -376,25 +458,37 @@ class CacheLink:
         if fresh and (self.shm_get or self.shm_put):
             self.client.flush(10000)
             self.client.close()
-            self.lclient.close()
+            for c in self.lclients:
+                c.close()
             self._connect()
-        for c in (self.client, self.lclient):
+        for c in [self.client] + self.lclients:
             c.stats(0)
         t0 = time.perf_counter()
-        try:
-            if self.shm_get:
-                self.lclient.cuda_prepare(("region",))
-            if self.shm_put:
-                self.client.cuda_prepare(("staging",))
-        except Exception as e:
+        errs = []
+
+        def prepare(c, areas):
+            """Register one handle's areas (each handle maps the region itself)."""
+            try:
+                c.cuda_prepare(areas)
+            except Exception as e:
+                errs.append(repr(e))
+        work = ([(c, ("region",)) for c in self.lclients] if self.shm_get else []) + \
+            ([(self.client, ("staging",))] if self.shm_put else [])
+        ths = [threading.Thread(target=prepare, args=w) for w in work]   # at once
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        if errs:
             self.shm_get = self.shm_put = False
-            self.last["shm_error"] = repr(e)
+            self.last["shm_error"] = errs[0]
         self.last["register_s"] = time.perf_counter() - t0
 
     def close(self):
         self.client.flush(2000)
         self.client.close()
-        self.lclient.close()
+        for c in self.lclients:
+            c.close()
 
 
 class Shard:
@@ -492,11 +586,12 @@ class Shard:
     def logits(self, x_last):
         return M.head(self.cfg, self.w, x_last)
 
-    def put(self, tokens, n_kv, first_block):
-        """Queue the new full blocks (async put) after a turn."""
+    def put(self, tokens, n_kv, first_block, hints=0):
+        """Queue the new full blocks (async put) after a turn, with hints
+        (kvcache.HINT_*) for the daemon's admission."""
         if self.link is None:
             return 0
-        return self.link.put(self.kv, tokens, n_kv, first_block)
+        return self.link.put(self.kv, tokens, n_kv, first_block, hints)
 
     def close(self):
         if self.link is not None:

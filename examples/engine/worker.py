@@ -52,7 +52,7 @@ def serve(conn, shard, opts):
             shard.select(meta.get("kv", "native"))
             mine = shard.prepare(tokens, meta.get("kv", "native")) if meta["reuse"] else 0
             p = min(mine, meta["blocks"])
-            c = plan.split(p, shard.T, meta.get("plan"))   # the coordinator's c
+            c = plan.split(p, shard.T, meta.get("plan"), len(tokens))   # the coordinator's c
             if c >= p:
                 c = p = 0                  # all computed: one pass over the prompt
             shard.load(p, c)
@@ -73,7 +73,8 @@ def serve(conn, shard, opts):
             conn.send("TOK", {"token": tok}, body)
         elif kind == "END":
             got = shard.loaded()
-            n = shard.put(meta["tokens"], meta["n_kv"], meta["first"]) if meta.get("put", True) else 0
+            n = shard.put(meta["tokens"], meta["n_kv"], meta["first"],
+                          meta.get("hints", 0)) if meta.get("put", True) else 0
             conn.send("ENOK", {"queued": n, "loaded": got})
         elif kind == "FLSH":
             r = shard.link.flush(meta.get("timeout_ms", -1)) if shard.link else 0

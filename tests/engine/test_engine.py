@@ -25,10 +25,15 @@ block, fp32 on the wire):
   6. load_or_compute: with rates that make the plan compute about half of
      the cached prefix while loading the rest, the output equals the
      reuse-off run, and with a block missing the plan splits the shorter
-     prefix; plan.split is never estimated worse
-     than pure load or pure compute.
+     prefix; the plan's estimate and its error are kept with the turn, and
+     the head and the load enter the rates measured during load-or-compute
+     (the planner itself: test_plan.py).
   7. kv_fp8: blocks stored as fp8 (kvfp8.py) live in their own namespaces
      (a native turn does not see them) and give logits close to fp32 KV.
+  8. engine_put_hints_reach_admission: on a store that has been full, a
+     turn with done=True (its blocks put with kvcache.HINT_DONE) is refused
+     by the default admission (prefix+hint: puts_skipped_total), a plain
+     turn is stored.
 Exits 77 (skipped) without torch, the daemon or the library, and in
 sanitizer builds (KC_ENGINE_SKIP), where ctypes cannot load an ASan library.
 """
@@ -78,6 +83,60 @@ def same_turn(eng, hist, label, tol, gen=5):
           % (label, e, tol, on["reused_tokens"], on["prompt_tokens"]))
     eng.flush()
     return on
+
+
+def metric(port, name):
+    """A counter of the daemon's /metrics (Prometheus text), summed over lines."""
+    import urllib.request
+    txt = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    return sum(float(l.split()[-1]) for l in txt.splitlines()
+               if l.split() and l.split()[0].split("{")[0].endswith(name))
+
+
+def hints_arrive(bin_, tmp, cfg, wpath, rng):
+    """engine_put_hints_reach_admission: with a store that has been full,
+    a turn put with done=True (kvcache.HINT_DONE) is refused by the
+    admission (puts_skipped_total grows by its blocks), a plain turn is
+    stored."""
+    d = os.path.join(tmp, "hints")
+    os.makedirs(d)
+    kd = D.Daemon(bin_, d, device_size="8m", memory_mib=2, slab_size="1m", min_item="4k",
+                  extra=["--metrics-port", "0"])
+    eng = None
+    try:
+        kd.start(fresh=True)
+        mport = int(open(os.path.join(d, "port")).read().split("metrics=")[1].split()[0])
+        c = kvcache.Client(kd.uri, timeout_ms=5000)
+        bb = 256 << 10
+        ns = c.open_namespace(model="filler", layer_end=1, tokens_per_block=T, dtype="u8",
+                              kv_heads=1, head_dim=1, block_bytes=bb)
+        filler = np.zeros((4, bb), dtype=np.uint8)
+        for i in range(64):          # fill the store until it evicts: "room" is gone
+            ks = kvcache.keys(ns, np.arange(i * 4 * T, (i + 1) * 4 * T, dtype=np.uint32), T)
+            c.put(ns, ks, filler)
+            if c.stats(0).get("evictions", 0):
+                break
+        evicted = c.stats(0).get("evictions", 0)
+        c.close()
+        eng = Engine(cfg, 2, weights=wpath, servers=kd.uri, tokens_per_block=T, layers_per_ns=1,
+                     wire_enc="fp32", capacity=256)
+        before = metric(mport, "puts_skipped_total")
+        h = [rng.randrange(1, cfg.vocab) for _ in range(4 * T + 3)]
+        eng.turn(h, max_new=1, reuse=True)
+        eng.flush()
+        plain = metric(mport, "puts_skipped_total") - before
+        h = [rng.randrange(1, cfg.vocab) for _ in range(4 * T + 3)]
+        eng.turn(h, max_new=1, reuse=True, done=True)
+        eng.flush()
+        done = metric(mport, "puts_skipped_total") - before - plain
+        # 4 blocks in each of the 4 layers' namespaces
+        check(evicted > 0 and plain == 0 and done == 16,
+              "engine_put_hints_reach_admission: after %d evictions, skipped %d blocks of a plain "
+              "turn and %d of a done one (16)" % (evicted, plain, done))
+    finally:
+        if eng is not None:
+            eng.close()
+        kd.stop()
 
 
 def main():
@@ -190,11 +249,19 @@ def main():
         eng.turn(h, max_new=1, reuse=True)
         eng.flush()
         def even():   # rates that make the plan compute half the prefix, load half
-            eng.rates.__dict__.update(prefill_tok_s=1000.0, prefill_fixed_s=0.0,
-                                      load_tok_s={"test": 1000.0}, load_fixed_s={"test": 0.0})
+            eng.rates = plan.Rates()
+            eng.rates.set(prefill=(1000.0, 0.0), loads={"test": (1000.0, 0.0)})
+            eng.rates.note_load("test", 1000, 1.0, lc=True)   # as fast beside the head
         even()
         lc = eng.turn(h, max_new=5, reuse=True, want_logits=True, scrub=True, put=False, lc=True,
                       tier="test")
+        check(lc["plan"]["mode"] == "both" and lc["plan"]["est_s"] > 0
+              and lc["plan_err"] is not None and "ssd" not in eng.rates.summary()
+              and eng.rates.summary()["load:test@lc"]["n"] == 2
+              and eng.rates.summary()["prefill@lc"]["n"] == 1,
+              "load_or_compute: the plan's estimate %.3f s and its error %+.0f%% kept; the head "
+              "and the load noted as rates during load-or-compute (%s)"
+              % (lc["plan"]["est_s"], 100 * (lc["plan_err"] or 0), sorted(eng.rates.summary())))
         off = eng.turn(h, max_new=5, reuse=False, want_logits=True, scrub=True, put=False)
         check(lc["head_blocks"] == 4 and lc["reused_tokens"] == 8 * T,
               "load_or_compute: computed %d of %d blocks, then loaded to %d tokens"
@@ -233,15 +300,9 @@ def main():
         eng.close()
         eng = None
 
-        worst = 0.0
-        for P, L, o in ((1e4, 1e3, 0.0), (1e3, 1e4, 0.0), (5e3, 5e3, 0.01), (1e4, 7e3, 0.5)):
-            prm = {"prefill_tok_s": P, "load_tok_s": L, "load_fixed_s": o}
-            for p in (1, 2, 7, 64, 1000):
-                cc = plan.split(p, T, prm)
-                cost = max(cc * T / P, (p - cc) * T / L + o if cc < p else 0)
-                worst = max(worst, cost / min(p * T / P, p * T / L + o))
-        check(worst <= 1.0 and plan.split(10, T, None) == 0,
-              "plan.split never estimated worse than pure load or compute (worst %.2f)" % worst)
+        # 8. hints: a conversation's last turn marks its blocks done; once the
+        # store is full, the default admission (prefix+hint) skips them
+        hints_arrive(bin_, tmp, cfg, wpath, rng)
     finally:
         if eng is not None:
             eng.close()

@@ -36,6 +36,7 @@ __all__ = ["Client", "Keys", "Refs", "keys", "ns_id", "strerror", "Error", "libr
            "ESTALE", "ENOSHM", "ELIMIT", "HAVE_REFS"]
 
 PUT_STORED = 0
+HINT_DONE = 1        # put hint: the blocks' chain is finished (kvcache.h KVCACHE_HINT_DONE)
 PUT_EXISTS = 1
 
 # Error codes (kvcache.h KVCACHE_E*); calls may also leave -errno in last_rc.
@@ -169,10 +170,10 @@ _get_prefix = _proto("kvcache_get_prefix", ctypes.c_int, _vp, _u64, _KP, _sz,
                      ctypes.POINTER(_vp), _sz, ctypes.POINTER(_u32), _SZP)
 _get = _proto("kvcache_get", ctypes.c_int, _vp, _u64, _KP, _sz, ctypes.POINTER(_vp), _sz,
               ctypes.POINTER(_u32), _SZP)
-_put = _proto("kvcache_put", ctypes.c_int, _vp, _u64, _KP, _sz, _u32, ctypes.POINTER(_vp),
-              _sz, ctypes.POINTER(ctypes.c_int), _SZP)
-_put_async = _proto("kvcache_put_async", ctypes.c_int, _vp, _u64, _KP, _sz, _u32,
-                    ctypes.POINTER(_vp), _sz)
+_put_hint = _proto("kvcache_put_hint", ctypes.c_int, _vp, _u64, _KP, _sz, _u32, _u32,
+                   ctypes.POINTER(_vp), _sz, ctypes.POINTER(ctypes.c_int), _SZP)
+_put_async_hint = _proto("kvcache_put_async_hint", ctypes.c_int, _vp, _u64, _KP, _sz, _u32, _u32,
+                         ctypes.POINTER(_vp), _sz)
 _flush = _proto("kvcache_flush", ctypes.c_int, _vp, ctypes.c_int)
 _delete = _proto("kvcache_delete", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
 _stats = _proto("kvcache_stats", ctypes.c_int, _vp, ctypes.c_int, ctypes.POINTER(_Stats))
@@ -853,32 +854,37 @@ class Client(_ShmMixin):
                             ctypes.byref(n)))
         return list(lens[:len(keys)])
 
-    def put(self, ns, keys, blocks, first_pos=0, block_bytes=0, stream=None):
+    def put(self, ns, keys, blocks, first_pos=0, block_bytes=0, stream=None, hints=0):
         """Store blocks (a list of buffers or one buffer of len(keys) blocks;
         CUDA tensors too, copied on `stream`) at chain positions first_pos...;
         returns the per-key statuses (PUT_STORED, PUT_EXISTS or a negative
-        error code)."""
+        error code).  hints (HINT_*) go with every block, for the daemon's
+        admission; a CUDA put with hints goes through host memory (the
+        by-reference commit carries none)."""
         size = self._size(ns, block_bytes)
         if _is_cuda(blocks):
-            return self._put_cuda(ns, keys, blocks, first_pos, size, stream)
+            if hints:
+                blocks = blocks.cpu()
+            else:
+                return self._put_cuda(ns, keys, blocks, first_pos, size, stream)
         st = (ctypes.c_int * max(len(keys), 1))()
         n = _sz()
         with _Borrowed() as held:
             ptrs = _block_pointers(held, blocks, len(keys), size, False)
-            self._done(_put(self._h, ns, keys._ptr(), len(keys), first_pos, ptrs, size, st,
-                            ctypes.byref(n)))
+            self._done(_put_hint(self._h, ns, keys._ptr(), len(keys), first_pos, hints, ptrs,
+                                 size, st, ctypes.byref(n)))
         return list(st[:len(keys)])
 
-    def put_async(self, ns, keys, blocks, first_pos=0, block_bytes=0):
+    def put_async(self, ns, keys, blocks, first_pos=0, block_bytes=0, hints=0):
         """Queue a put: the keys and bytes are copied into the handle's queue
         before it returns, so the buffers may be reused at once; flush() waits
         for the queue.  False if the put was dropped (last_rc: EFULL when the
-        queue was over its bound)."""
+        queue was over its bound).  hints as for put()."""
         size = self._size(ns, block_bytes)
         with _Borrowed() as held:
             ptrs = _block_pointers(held, blocks, len(keys), size, False)
-            rc = self._done(_put_async(self._h, ns, keys._ptr(), len(keys), first_pos, ptrs,
-                                       size))
+            rc = self._done(_put_async_hint(self._h, ns, keys._ptr(), len(keys), first_pos,
+                                            hints, ptrs, size))
         return rc == 0
 
     def flush(self, timeout_ms=-1):
