@@ -42,6 +42,13 @@ static int mslab_reserve(struct store *st, uint32_t len, struct mslab **out, uin
     ms->nitems++;
     ms->writers++;
     *(struct fmt_item *)(ms->buf + *off) = (struct fmt_item){ .len = len };
+    if (!mslab_fits(st, ms, len)) {
+        /* No room for another item of this size: written as soon as it is
+         * quiet, as a slab of one block size is when full (a smaller item
+         * that would still fit is not waited for). */
+        ms->full = true;
+        st->open_mem = 0;
+    }
     *out = ms;
     return 0;
 }

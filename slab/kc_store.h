@@ -2,9 +2,10 @@
  * kc_store.h - the kvcached storage engine: the contract.
  *
  * A store keeps fixed-size KV-cache blocks of LLM prefixes in DRAM memory
- * slabs and on an SSD (a regular file or a block device) cut into slabs of
- * one size class each, written log-structured and evicted a whole slab at a
- * time (Twitter fatcache's design), through io_uring with O_DIRECT.
+ * slabs and on an SSD (a regular file or a block device) cut into slabs that
+ * each hold blocks of any size (a log segment with a summary at its end),
+ * written log-structured and evicted a whole slab at a time (after Twitter
+ * fatcache's design), through io_uring with O_DIRECT.
  *
  * Threading: a store is used by one thread at a time. Nothing here blocks on
  * the device except the calls marked "synchronous". Asynchronous reads end in

@@ -1,7 +1,8 @@
 /*
  * kc_format.h - the on-device format of a kvcached store.
  *
- * Layout of the device (all little-endian, all offsets 4 KiB aligned):
+ * Layout of the device (all little-endian; superblocks, slabs and every
+ * I/O 4 KiB aligned, items inside a slab 64-byte aligned):
  *
  *   [0, 512 KiB)       superblock copy A
  *   [512 KiB, 1 MiB)   superblock copy B (the valid one with the higher

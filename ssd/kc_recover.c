@@ -174,6 +174,8 @@ static int scan_long_sums(struct scan *sc)
         }
         sc->valid[kept++] = *v;
     }
+    for (uint32_t i = kept; i < sc->nvalid; i++)
+        sc->valid[i].sum = NULL;   /* moved down or never kept: freed once */
     sc->nvalid = kept;
     return 0;
 }
