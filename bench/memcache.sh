@@ -2,7 +2,7 @@
 # bench/memcache.sh - the same random-block workload over the memcache text
 # protocol against kvcached's memcache port and against memcached with
 # extstore (same DRAM budget, same file size, same disk), in one run, then
-# the protobuf path's figures (tools/kc_rpcbench) beside them.
+# the protobuf path's figures (bench/kc_rpcbench) beside them.
 #
 #   bench/memcache.sh            # kvcached vs memcached+extstore
 #   bench/memcache.sh pool       # multi-gets direct vs through nutcracker
@@ -24,7 +24,7 @@ set -eu
 cd "$(dirname "$0")/.."
 B=${BUILD:-build}
 KC=$B/daemon/kvcached
-MCB=$B/tools/kc_mcbench
+MCB=$B/bench/kc_mcbench
 [ -x "$KC" ] && [ -x "$MCB" ] || { echo "build first: ninja -C $B"; exit 1; }
 DIR=${DIR:-./var/bench-mc}
 VALUE=${VALUE:-262144}
@@ -177,7 +177,7 @@ stop_last
 stop_last
 rm -f "$DIR/mc.ext" "$DIR/kc.store"
 
-if [ "${RPCBENCH:-1}" = 1 ] && [ -x "$B/tools/kc_rpcbench" ]; then
-    echo "protobuf path (tools/kc_rpcbench --seconds 2 --rounds 1):"
-    "$B/tools/kc_rpcbench" --seconds 2 --rounds 1 --dir "$DIR/rpc"
+if [ "${RPCBENCH:-1}" = 1 ] && [ -x "$B/bench/kc_rpcbench" ]; then
+    echo "protobuf path (bench/kc_rpcbench --seconds 2 --rounds 1):"
+    "$B/bench/kc_rpcbench" --seconds 2 --rounds 1 --dir "$DIR/rpc"
 fi

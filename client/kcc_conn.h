@@ -1,8 +1,10 @@
 /*
- * kcc_conn.h - one blocking-style connection to one server, driven by
- * non-blocking sockets and poll() so that every operation honours an
- * absolute deadline.  A connection that failed or timed out in the middle
- * of a message is closed: its stream position is unknown.
+ * kcc_conn.h - the socket of one server: a non-blocking connect within a
+ * deadline, waiting for readiness, and the read-retry rule shared by the
+ * readers (kcc_mux.c pipelines requests and responses on it; kcc_raw.c
+ * sends and receives single frames).  A connection that failed or timed
+ * out in the middle of a message is closed: its stream position is
+ * unknown.
  */
 #ifndef KCC_CONN_H
 #define KCC_CONN_H
@@ -10,7 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 
 #include "kcc_uri.h"
 
@@ -37,21 +38,12 @@ int kcc_conn_wait(int fd, short events, uint64_t deadline_ms);
  * closed, -errno, KVCACHE_ETIMEDOUT). */
 int kcc_conn_read_retry(int fd, ssize_t r, uint64_t deadline_ms);
 
-/* Connect if not connected, within min(deadline, now + connect_ms).
+/* Connect if not connected, within min(deadline, now + connect_ms); a new
+ * connection counts in nconnects (Auth is the caller's: kcc_raw_auth).
  * 0, -errno, KVCACHE_ETIMEDOUT. */
 int kcc_conn_ensure(struct kcc_conn *c, uint64_t deadline_ms, int connect_ms);
 
 /* True if the idle connection is readable or hung up (peer closed it). */
 int kcc_conn_stale(const struct kcc_conn *c);
-
-/* Write all of iov[0..n) (iov is modified).  0, -errno, KVCACHE_ETIMEDOUT. */
-int kcc_conn_writev(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms);
-
-/* Read exactly the bytes of iov[0..n) (iov is modified), straight into the
- * caller's memory.  0, -errno, KVCACHE_ECLOSED, KVCACHE_ETIMEDOUT. */
-int kcc_conn_readv(struct kcc_conn *c, struct iovec *iov, int n, uint64_t deadline_ms);
-
-/* Read exactly len bytes into buf. */
-int kcc_conn_read(struct kcc_conn *c, void *buf, size_t len, uint64_t deadline_ms);
 
 #endif

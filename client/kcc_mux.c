@@ -13,6 +13,7 @@
 #include "kvcache.h"
 #include "kc_frame.h"
 #include "kcc_mux.h"
+#include "kcc_raw.h"
 
 #define MUX_MAX_IOV 1024            /* iovecs per sendmsg/readv */
 #define MUX_DATA_MAX (4ull << 30)   /* refuse larger response data sections */
@@ -135,8 +136,15 @@ int kcc_server_connect(struct kcc_server *s, const struct kcc_mux_cfg *cfg,
         kcc_conn_close(&s->conn);
     if (kcc_server_down(s))
         return KVCACHE_EDOWN;
-    rc = kcc_conn_ensure(&s->conn, deadline, cfg->connect_ms);
-    if (rc == 0 && s->shm.tried_gen != s->conn.nconnects) {
+    if (s->conn.fd < 0) {
+        rc = kcc_conn_ensure(&s->conn, deadline, cfg->connect_ms);
+        if (rc == 0 && (rc = kcc_raw_auth(&s->conn, deadline)) != 0)
+            kcc_conn_close(&s->conn);
+        if (rc)
+            return rc;
+    }
+    rc = 0;
+    if (s->shm.tried_gen != s->conn.nconnects) {
         rc = kcc_shm_attach(s, deadline);
         if (rc)
             kcc_conn_close(&s->conn);

@@ -1,10 +1,11 @@
 /*
- * kc_tclient.h - a tiny blocking client and a daemon harness for the
- * integration tests (the real client library lives in client/).
+ * kc_tclient.h - the integration tests' client and daemon harness: frames
+ * sent and received through libkvcache's internal entry (client/kcc_raw.h),
+ * so the tests speak the protocol with the library's encoder.
  *
  * td_*: start the real kvcached on a temporary folder with free ports
  * (-p 0, --port-file), stop it with SIGTERM, kill it if the test dies
- * (PR_SET_PDEATHSIG). tc_*: frames over a blocking socket.
+ * (PR_SET_PDEATHSIG). tc_*: one frame at a time, 10 s per exchange.
  */
 #ifndef KC_TCLIENT_H
 #define KC_TCLIENT_H
@@ -54,10 +55,19 @@ void td_cleanup(struct td *d);
 /* Print the daemon log, kill everything started, exit 1. */
 void td_fail(void) __attribute__((noreturn));
 
-/* A client connection. */
+/* How long a test exchange may take. */
+#define TC_TIMEOUT_MS 10000
+
+struct kcc_conn;
+struct kvcache;
+
+/* A client connection: a one-server libkvcache handle whose connection the
+ * test drives frame by frame (client/kcc_raw.h: the library's framing). */
 struct tc {
-    int fd;
-    uint64_t next_id;
+    struct kvcache *kc;         /* the handle (its URI: unix, no Attach, or tcp) */
+    struct kcc_conn *conn;      /* its connection */
+    int fd;                     /* the socket (non-blocking), for raw bytes and poll */
+    uint64_t next_id;           /* next request id tc_send gives */
 };
 
 void tc_connect_unix(struct tc *c, const char *path);

@@ -164,29 +164,10 @@ static void killed_child(struct td *d, uint64_t ns, bool mid_put)
             _exit(2);
         if (mid_put) {
             /* a Put of 4 blocks whose data stops half way into the first */
-            uint8_t hdr[KC_FRAME_HDR_LEN], *data = calloc(1, BLK * 2);
-            Kvcache__Request q = KVCACHE__REQUEST__INIT;
-            Kvcache__PutRequest p = KVCACHE__PUT_REQUEST__INIT;
-            Kvcache__PutItem it[4], *ip[4];
-            uint8_t *keys = tc_keys(500, 4), pb[1024];
-            struct kc_frame_hdr h = {KC_FRAME_VERSION, 0, 0, 4ull * BLK};
-            for (int i = 0; i < 4; i++) {
-                kvcache__put_item__init(&it[i]);
-                it[i].key.data = keys + i * KC_KEY_WIRE_LEN;
-                it[i].key.len = KC_KEY_WIRE_LEN;
-                it[i].length = BLK;
-                ip[i] = &it[i];
-            }
-            p.ns = ns;
-            p.n_items = 4;
-            p.items = ip;
-            q.id = 1;
-            q.op_case = KVCACHE__REQUEST__OP_PUT;
-            q.put = &p;
-            h.pb_len = (uint32_t)kvcache__request__pack(&q, pb);
-            kc_frame_encode(hdr, &h);
-            if (!data || tc_send_raw(&c, hdr, sizeof(hdr)) || tc_send_raw(&c, pb, h.pb_len) ||
-                tc_send_raw(&c, data, BLK / 2))
+            uint8_t *data = calloc(1, BLK * 2);
+
+            tc_send_put_head(&c, ns, 500, 4, BLK, 4ull * BLK);
+            if (!data || tc_send_raw(&c, data, BLK / 2))
                 _exit(2);
             usleep(100000);
         }

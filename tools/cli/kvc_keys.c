@@ -17,6 +17,7 @@
 #include <xxhash.h>
 
 #include "kvc_json.h"
+#include "kvc_keyset.h"
 #include "kvc_rpc.h"
 
 /* Options shared by the key commands. */
@@ -38,292 +39,13 @@ static const char key_details[] =
     "hi), as `kvcache keys` prints them. Or give --tokens to use the chain keys\n"
     "of a token sequence, computed as libkvcache computes them.";
 
-/* A parsed namespace argument. */
-struct ns_arg {
-    uint64_t id;
-    bool has_desc;
-    kvcache_ns_desc_t desc;
-    char model[257], dtype[33];
-};
-
-static int parse_hex_u64(const char *s, uint64_t *v)
+/* kvc_keyset_parse with this file's options. */
+static int key_args(struct kvc_ctx *x, const char *cmd, int argc, char **argv, int first,
+                    bool need_block, struct kvc_keyset *ks)
 {
-    char *end;
-    if (!strncasecmp(s, "0x", 2))
-        s += 2;
-    if (*s == '\0' || strlen(s) > 16)
-        return -1;
-    errno = 0;
-    *v = strtoull(s, &end, 16);
-    return errno || *end ? -1 : 0;
-}
+    const struct kvc_keyopts o = {o_tokens, o_tokens_file, o_block_tokens, o_block_size};
 
-/* Size with an optional k/m/g suffix. */
-static int parse_size(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 0);
-    if (errno || end == s)
-        return -1;
-    switch (*end) {
-    case 'k': case 'K': n <<= 10; end++; break;
-    case 'm': case 'M': n <<= 20; end++; break;
-    case 'g': case 'G': n <<= 30; end++; break;
-    default: break;
-    }
-    *v = n;
-    return *end ? -1 : 0;
-}
-
-static int parse_ns(const char *cmd, const char *s, struct ns_arg *n)
-{
-    memset(n, 0, sizeof(*n));
-    if (strchr(s, '=') == NULL) {
-        if (parse_hex_u64(s, &n->id)) {
-            kvc_err(cmd, "bad namespace \"%s\": an id in hex or a descriptor", s);
-            return -1;
-        }
-        return 0;
-    }
-    char *dup = strdup(s), *save = NULL;
-    int rc = 0;
-    n->desc.layer_end = 1;
-    for (char *kv = strtok_r(dup, ",", &save); kv && rc == 0; kv = strtok_r(NULL, ",", &save)) {
-        char *v = strchr(kv, '=');
-        uint64_t num = 0;
-        unsigned a, b;
-        if (v == NULL) {
-            rc = -1;
-            break;
-        }
-        *v++ = '\0';
-        if (!strcmp(kv, "model")) {
-            snprintf(n->model, sizeof(n->model), "%s", v);
-        } else if (!strcmp(kv, "dtype")) {
-            snprintf(n->dtype, sizeof(n->dtype), "%s", v);
-        } else if (!strcmp(kv, "layers")) {
-            if (sscanf(v, "%u-%u", &a, &b) != 2)
-                rc = -1;
-            n->desc.layer_begin = a;
-            n->desc.layer_end = b;
-        } else if (parse_size(v, &num) || num > UINT32_MAX) {
-            rc = -1;
-        } else if (!strcmp(kv, "tpb")) {
-            n->desc.tokens_per_block = (uint32_t)num;
-        } else if (!strcmp(kv, "heads")) {
-            n->desc.kv_heads = (uint32_t)num;
-        } else if (!strcmp(kv, "dim")) {
-            n->desc.head_dim = (uint32_t)num;
-        } else if (!strcmp(kv, "block")) {
-            n->desc.block_bytes = (uint32_t)num;
-        } else {
-            rc = -1;
-        }
-    }
-    free(dup);
-    n->desc.model = n->model;
-    n->desc.dtype = n->dtype;
-    if (rc || kvcache_ns_id(&n->desc, &n->id)) {
-        kvc_err(cmd, "bad namespace descriptor \"%s\" (see --help)", s);
-        return -1;
-    }
-    n->has_desc = true;
-    return 0;
-}
-
-static int parse_key(const char *s, kvcache_key_t *k)
-{
-    uint8_t b[16];
-    if (strlen(s) != 32)
-        return -1;
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        b[i] = (uint8_t)v;
-    }
-    *k = kvcache_key_from_bytes(b);
-    return 0;
-}
-
-static void key_hex(kvcache_key_t k, char out[33])
-{
-    uint8_t b[16];
-    kvcache_key_to_bytes(k, b);
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
-
-/* What the daemon says of namespace id (block size, tokens per block). */
-static int ns_lookup(struct kvc_ctx *x, const char *cmd, uint64_t id, uint32_t *block,
-                     uint32_t *tpb)
-{
-    struct kvc_rpc *r;
-    Kvcache__Response *resp;
-    int rc;
-
-    if ((r = kvc_rpc_open(x, cmd, &rc)) == NULL)
-        return rc;
-    if ((rc = kvc_rpc_list_ns(r, &resp)) != 0) {
-        rc = kvc_rpc_fail(r, cmd, rc, resp);
-        kvc_rpc_destroy(r);
-        return rc;
-    }
-    rc = KVC_EXIT_MISS;
-    for (size_t i = 0; i < resp->list_namespaces->n_namespaces; i++) {
-        const Kvcache__NamespaceInfo *n = resp->list_namespaces->namespaces[i];
-        if (n->ns != id)
-            continue;
-        *block = n->block_bytes;
-        *tpb = n->desc ? n->desc->tokens_per_block : 0;
-        rc = 0;
-    }
-    if (rc)
-        kvc_err(cmd, "namespace %016llx: not known to %s", (unsigned long long)id, x->server);
-    kvcache__response__free_unpacked(resp, NULL);
-    kvc_rpc_destroy(r);
-    return rc;
-}
-
-/* Read token ids from a string. */
-static int parse_tokens(const char *s, uint32_t **out, size_t *n)
-{
-    size_t cap = 256;
-    uint32_t *t = malloc(cap * sizeof(*t));
-    *n = 0;
-    if (t == NULL)
-        return -1;
-    while (*s) {
-        char *end;
-        if (strchr(", \t\r\n", *s)) {
-            s++;
-            continue;
-        }
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 0);
-        if (errno || end == s || v > UINT32_MAX) {
-            free(t);
-            return -1;
-        }
-        if (*n == cap) {
-            uint32_t *nt = realloc(t, 2 * cap * sizeof(*t));
-            if (nt == NULL) {
-                free(t);
-                return -1;
-            }
-            t = nt;
-            cap *= 2;
-        }
-        t[(*n)++] = (uint32_t)v;
-        s = end;
-    }
-    *out = t;
-    return 0;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long sz;
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (sz = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)sz + 1)) != NULL) {
-        *len = fread(buf, 1, (size_t)sz, f);
-        buf[*len] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
-/* The work of one key command: namespace, keys, block size. */
-struct keyset {
-    struct ns_arg ns;
-    kvcache_key_t *keys;
-    size_t n;
-    uint32_t block;          /* namespace block size (0 unknown / variable) */
-};
-
-/*
- * Parse "NS KEY..." or "NS --tokens ..." into ks. need_block: look up the
- * block size too. Returns -1 on success, else an exit code.
- */
-static int keyset_parse(struct kvc_ctx *x, const char *cmd, int argc, char **argv, int first,
-                        bool need_block, struct keyset *ks)
-{
-    uint32_t tpb = 0, block = 0;
-    int rc;
-
-    memset(ks, 0, sizeof(*ks));
-    if (first >= argc) {
-        kvc_err(cmd, "missing namespace (see --help)");
-        return KVC_EXIT_USAGE;
-    }
-    if (parse_ns(cmd, argv[first++], &ks->ns))
-        return KVC_EXIT_USAGE;
-    if (ks->ns.has_desc) {
-        tpb = ks->ns.desc.tokens_per_block;
-        block = ks->ns.desc.block_bytes;
-    }
-    bool tokens = o_tokens || o_tokens_file;
-    if (tokens == (first < argc)) {
-        kvc_err(cmd, tokens ? "keys and --tokens both given" : "no keys (or --tokens) given");
-        return KVC_EXIT_USAGE;
-    }
-    if (o_block_tokens > 0)
-        tpb = (uint32_t)o_block_tokens;
-    if (!ks->ns.has_desc && ((tokens && tpb == 0) || (need_block && o_block_size <= 0))) {
-        uint32_t t2 = 0;
-        if ((rc = ns_lookup(x, cmd, ks->ns.id, &block, &t2)) != 0)
-            return rc;
-        if (tpb == 0)
-            tpb = t2;
-    }
-    if (o_block_size > 0)
-        block = (uint32_t)o_block_size;
-    ks->block = block;
-    if (tokens) {
-        uint32_t *tok;
-        size_t ntok, flen;
-        char *text = o_tokens ? strdup(o_tokens) : read_file(o_tokens_file, &flen);
-        if (text == NULL) {
-            kvc_err(cmd, "%s: %s", o_tokens_file ? o_tokens_file : "tokens", strerror(errno));
-            return KVC_EXIT_USAGE;
-        }
-        rc = parse_tokens(text, &tok, &ntok);
-        free(text);
-        if (rc) {
-            kvc_err(cmd, "bad token list");
-            return KVC_EXIT_USAGE;
-        }
-        if (tpb == 0) {
-            free(tok);
-            kvc_err(cmd, "tokens per block unknown: give --block-tokens");
-            return KVC_EXIT_USAGE;
-        }
-        ks->n = ntok / tpb;
-        ks->keys = calloc(ks->n + 1, sizeof(*ks->keys));
-        if (ks->keys)
-            kvcache_keys(ks->ns.id, NULL, tok, ntok, tpb, ks->keys, ks->n);
-        free(tok);
-        if (ks->n == 0) {
-            kvc_err(cmd, "fewer tokens than one block (%u)", tpb);
-            return KVC_EXIT_USAGE;
-        }
-    } else {
-        ks->n = (size_t)(argc - first);
-        ks->keys = calloc(ks->n, sizeof(*ks->keys));
-        for (size_t i = 0; ks->keys && i < ks->n; i++)
-            if (parse_key(argv[first + i], &ks->keys[i])) {
-                kvc_err(cmd, "bad key \"%s\": 32 hex digits", argv[first + i]);
-                free(ks->keys);
-                ks->keys = NULL;
-                return KVC_EXIT_USAGE;
-            }
-    }
-    return ks->keys ? -1 : KVC_EXIT_ERROR;
+    return kvc_keyset_parse(x, cmd, argc, argv, first, need_block, &o, ks);
 }
 
 /* ---- keys ---- */
@@ -337,18 +59,18 @@ static const struct kvc_cmd keys_cmd = {
 
 int cmd_keys(struct kvc_ctx *x, int argc, char **argv)
 {
-    struct keyset ks;
+    struct kvc_keyset ks;
     char hex[33];
     int rc, first;
 
     if ((rc = kvc_parse(x, &keys_cmd, argc, argv, &first)) >= 0)
         return rc;
-    if ((rc = keyset_parse(x, "keys", argc, argv, first, false, &ks)) >= 0)
+    if ((rc = key_args(x, "keys", argc, argv, first, false, &ks)) >= 0)
         return rc;
     if (x->json)
         printf("{\"ns\": \"0x%016llx\", \"keys\": [", (unsigned long long)ks.ns.id);
     for (size_t i = 0; i < ks.n; i++) {
-        key_hex(ks.keys[i], hex);
+        kvc_key_hex(ks.keys[i], hex);
         if (x->json)
             printf("%s\"%s\"", i ? ", " : "", hex);
         else
@@ -370,13 +92,13 @@ static const struct kvc_cmd match_cmd = {
 
 int cmd_match(struct kvc_ctx *x, int argc, char **argv)
 {
-    struct keyset ks;
+    struct kvc_keyset ks;
     size_t matched = 0;
     int rc, first;
 
     if ((rc = kvc_parse(x, &match_cmd, argc, argv, &first)) >= 0)
         return rc;
-    if ((rc = keyset_parse(x, "match", argc, argv, first, false, &ks)) >= 0)
+    if ((rc = key_args(x, "match", argc, argv, first, false, &ks)) >= 0)
         return rc;
     if (kvc_handle(x) == NULL) {
         free(ks.keys);
@@ -433,14 +155,14 @@ static const struct kvc_cmd describe_cmd = {
 
 int cmd_describe(struct kvc_ctx *x, int argc, char **argv)
 {
-    struct keyset ks;
+    struct kvc_keyset ks;
     struct kvc_rpc *r;
     int rc, first, missing = 0;
     char hex[33];
 
     if ((rc = kvc_parse(x, &describe_cmd, argc, argv, &first)) >= 0)
         return rc;
-    if ((rc = keyset_parse(x, "describe", argc, argv, first, false, &ks)) >= 0)
+    if ((rc = key_args(x, "describe", argc, argv, first, false, &ks)) >= 0)
         return rc;
     if ((r = kvc_rpc_open(x, "describe", &rc)) == NULL) {
         free(ks.keys);
@@ -450,7 +172,7 @@ int cmd_describe(struct kvc_ctx *x, int argc, char **argv)
         printf("{\"ns\": \"0x%016llx\", \"keys\": [", (unsigned long long)ks.ns.id);
     for (size_t i = 0; i < ks.n; i++) {
         Kvcache__Response *resp;
-        key_hex(ks.keys[i], hex);
+        kvc_key_hex(ks.keys[i], hex);
         if ((rc = kvc_rpc_describe(r, ks.ns.id, ks.keys[i], &resp)) != 0) {
             if (x->json)
                 printf("]}\n");
@@ -499,7 +221,7 @@ static const struct kvc_cmd get_cmd = {
 
 int cmd_get(struct kvc_ctx *x, int argc, char **argv)
 {
-    struct keyset ks;
+    struct kvc_keyset ks;
     struct kvc_rpc *r = NULL;
     void **bufs = NULL;
     uint32_t *lens = NULL;
@@ -510,7 +232,7 @@ int cmd_get(struct kvc_ctx *x, int argc, char **argv)
 
     if ((rc = kvc_parse(x, &get_cmd, argc, argv, &first)) >= 0)
         return rc;
-    if ((rc = keyset_parse(x, "get", argc, argv, first, true, &ks)) >= 0)
+    if ((rc = key_args(x, "get", argc, argv, first, true, &ks)) >= 0)
         return rc;
     if (ks.block == 0) {
         kvc_err("get", "block size unknown (variable-size namespace): give --block-size");
@@ -552,7 +274,7 @@ int cmd_get(struct kvc_ctx *x, int argc, char **argv)
     if (x->json)
         fprintf(rep, "{\"ns\": \"0x%016llx\", \"keys\": [", (unsigned long long)ks.ns.id);
     for (size_t i = 0; i < ks.n; i++) {
-        key_hex(ks.keys[i], hex);
+        kvc_key_hex(ks.keys[i], hex);
         uint64_t sum = lens[i] ? XXH3_64bits(bufs[i], lens[i]) : 0;
         hits += lens[i] > 0;
         if (out && lens[i] && fwrite(bufs[i], 1, lens[i], out) != lens[i]) {
@@ -615,7 +337,7 @@ static const struct kvc_cmd put_cmd = {
 
 int cmd_put(struct kvc_ctx *x, int argc, char **argv)
 {
-    struct keyset ks;
+    struct kvc_keyset ks;
     char *data = NULL;
     void **bufs = NULL;
     int *status = NULL;
@@ -625,7 +347,7 @@ int cmd_put(struct kvc_ctx *x, int argc, char **argv)
 
     if ((rc = kvc_parse(x, &put_cmd, argc, argv, &first)) >= 0)
         return rc;
-    if ((rc = keyset_parse(x, "put", argc, argv, first, true, &ks)) >= 0)
+    if ((rc = key_args(x, "put", argc, argv, first, true, &ks)) >= 0)
         return rc;
     rc = KVC_EXIT_USAGE;
     if (ks.block == 0) {
@@ -633,7 +355,7 @@ int cmd_put(struct kvc_ctx *x, int argc, char **argv)
         goto out;
     }
     if (o_in) {
-        if ((data = read_file(o_in, &dlen)) == NULL) {
+        if ((data = kvc_read_file(o_in, &dlen)) == NULL) {
             kvc_err("put", "%s: %s", o_in, strerror(errno));
             goto out;
         }
@@ -695,7 +417,7 @@ int cmd_put(struct kvc_ctx *x, int argc, char **argv)
     for (size_t i = 0; i < ks.n; i++) {
         const char *what = status[i] == KVCACHE_PUT_STORED ? "stored"
                          : status[i] == KVCACHE_PUT_EXISTS ? "exists" : kvcache_strerror(status[i]);
-        key_hex(ks.keys[i], hex);
+        kvc_key_hex(ks.keys[i], hex);
         if (x->json) {
             printf("%s{\"key\": \"%s\", \"status\": ", i ? ", " : "", hex);
             kvc_json_str(stdout, what);

@@ -1,9 +1,9 @@
 /*
  * kvc_rpc.h - the RPCs the CLI needs that libkvcache does not offer
  * (Stats with every counter, Health, ListNamespaces, ListSlabs,
- * DescribeKey): one request, one response, on one server, with a deadline.
- * Self-contained: a blocking socket with poll() deadlines, the frame of
- * proto/kc_frame.h and the protobuf-c messages; libkvcache is not needed.
+ * DescribeKey): one request, one response, on one server, with a deadline,
+ * sent with libkvcache's framing and connection (client/kcc_raw.h: the URI
+ * syntax, timeouts and $KVCACHE_TOKEN are the library's).
  */
 #ifndef KVC_RPC_H
 #define KVC_RPC_H
@@ -13,7 +13,7 @@
 
 struct kvc_rpc;
 
-/* Connect lazily to uri (one server). NULL on a bad URI (message printed). */
+/* Connect lazily to uri (one server). NULL on a bad URI or a list. */
 struct kvc_rpc *kvc_rpc_create(const char *uri, int timeout_ms);
 void kvc_rpc_destroy(struct kvc_rpc *r);
 

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# bench/engine.sh - the storage engine beside fio, on the same file, in one run.
+# bench/store.sh - the store beside fio, on the same file, in one run.
 #
 # For each block size: fio writes the file sequentially (bs = slab size,
-# iodepth = the engine's flushes in flight) and reads random blocks
+# iodepth = the store's flushes in flight) and reads random blocks
 # (bs = block size) at 1, 8 and 32 in flight, all with ioengine=io_uring
-# direct=1; then kc_enginebench writes the same amount through the engine
+# direct=1; then kc_storebench writes the same amount through the store
 # into the same (removed, re-created) file and reads random blocks that have
 # no DRAM copy at the same depths. Prints a markdown table with the ratio to
 # fio and the goals (writes >= 90% of fio, random reads >= 85%).
 #
-# Each figure is the mean of --reps runs, fio and the engine alternating (the
+# Each figure is the mean of --reps runs, fio and the store alternating (the
 # virtual disk's speed drifts by 2x within minutes when other jobs run).
 #
-# usage: bench/engine.sh [--smoke] [--gib N] [--seconds S] [--dir DIR] [--reps N]
+# usage: bench/store.sh [--smoke] [--gib N] [--seconds S] [--dir DIR] [--reps N]
 #                        [--build DIR] [--configs "256K:32M 2M:32M 32M:128M"]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +21,8 @@ gib=2            # GiB written per block size
 secs=5           # seconds per random-read depth
 dir=./var        # a folder on the real disk (not tmpfs)
 build=build
-wqd=4            # slab writes in flight (fio iodepth; engine wmem = wqd+1 slabs)
-reps=2           # alternating runs of fio and the engine per measurement
+wqd=4            # slab writes in flight (fio iodepth; store wmem = wqd+1 slabs)
+reps=2           # alternating runs of fio and the store per measurement
 qds="1 8 32"
 configs="256K:32M 2M:32M 32M:128M"  # block:slab (a 64 MiB slab holds one 32 MiB block)
 smoke=0
@@ -45,7 +45,7 @@ if [ "$smoke" = 1 ]; then
     write=48M; secs=1; configs="256K:4M"; reps=1
 fi
 
-bench=$build/bench/kc_enginebench
+bench=$build/bench/kc_storebench
 [ -x "$bench" ] || { echo "build first: meson setup $build && ninja -C $build" >&2; exit 1; }
 command -v fio >/dev/null || { echo "fio is not installed (apt-get install fio)" >&2; exit 1; }
 mkdir -p "$dir"
@@ -76,7 +76,7 @@ results=$out/results.tsv
 : >"$results"
 fio_common=(--ioengine=io_uring --direct=1 --filename="$file" --numjobs=1
             --lat_percentiles=1 --output-format=json)
-# fio's buffers: the engine's large buffers are huge pages (THP), which on
+# fio's buffers: the store's large buffers are huge pages (THP), which on
 # a virtual disk makes large transfers up to 2x faster (fewer pages pinned
 # and fewer segments per request). For the same limit, fio needs reserved
 # huge pages: as root, `echo 640 > /proc/sys/vm/nr_hugepages` (1.25 GiB)
@@ -89,7 +89,7 @@ fio_mem() {  # block size, depth -> fio's --iomem option if it fits
     local need=$(( $(numfmt --from=iec "$1") * $2 / 2097152 + 8 ))
     if [ "${hp:-0}" -ge "$need" ]; then echo "--iomem=shmhuge"; else echo "--iomem=malloc"; fi
 }
-echo "# engine benchmark: $(date -u +%FT%TZ), $(uname -r), $(fio --version), file $file" \
+echo "# store benchmark: $(date -u +%FT%TZ), $(uname -r), $(fio --version), file $file" \
      "on $(df --output=source "$dir" | tail -1), ${write} per block size, ${secs} s per read depth"
 for cfg in $configs; do
     blk=${cfg%%:*}; slab=${cfg##*:}
@@ -97,13 +97,13 @@ for cfg in $configs; do
     w=$(( w / s * s ))                   # whole slabs, same bytes for both
     echo "## block $blk, slab $slab" >&2
 
-    # Writes, alternating fio and the engine (this disk's speed drifts).
+    # Writes, alternating fio and the store (this disk's speed drifts).
     for r in $(seq "$reps"); do
         rm -f "$file"
         fio --name=seqwrite --rw=write --bs="$s" --size="$w" --iodepth="$wqd" \
             --end_fsync=0 "$(fio_mem "$s" "$wqd")" "${fio_common[@]}" >"$out/w.json"
         echo "fio write $b $wqd $(fio_result "$out/w.json" write)" >>"$results"
-        # The engine's own write shape: 4 MiB writes, at most 16 in flight
+        # The store's own write shape: 4 MiB writes, at most 16 in flight
         # (STORE_CHUNK, the device's max_writes).
         rm -f "$file"
         fio --name=seqwrite4m --rw=write --bs=4M --size="$w" --iodepth=16 \
@@ -111,14 +111,14 @@ for cfg in $configs; do
         echo "fio write4m $b 16 $(fio_result "$out/w.json" write)" >>"$results"
         rm -f "$file"
         "$bench" --phase write --path "$file" --block "$b" --slab "$s" \
-            --write "$w" --wmem $(( (wqd + 1) * s )) | tee "$out/engine.txt" >&2
-        grep '^RESULT ' "$out/engine.txt" | while read -r _ t bb q g p50 p99; do
+            --write "$w" --wmem $(( (wqd + 1) * s )) | tee "$out/store.txt" >&2
+        grep '^RESULT ' "$out/store.txt" | while read -r _ t bb q g p50 p99; do
             echo "kvcached $t $bb $wqd $g $p50 $p99" >>"$results"
             echo "kvcached write4m $bb 16 $g $p50 $p99" >>"$results"
         done
     done
-    # Random reads of the engine's last store file: fio over its first
-    # $w bytes (all written), the engine over its blocks, alternating.
+    # Random reads of the store's last store file: fio over its first
+    # $w bytes (all written), the store over its blocks, alternating.
     for q in $qds; do
         for r in $(seq "$reps"); do
             fio --name=randread --rw=randread --bs="$b" --size="$w" --iodepth="$q" \
@@ -127,8 +127,8 @@ for cfg in $configs; do
             echo "fio randread $b $q $(fio_result "$out/r.json" read)" >>"$results"
             "$bench" --phase read --path "$file" --block "$b" --slab "$s" \
                 --write "$w" --seconds "$secs" --qd "$q" --seed "$r$q" \
-                | tee "$out/engine.txt" >&2
-            grep '^RESULT ' "$out/engine.txt" | while read -r _ t bb qq g p50 p99; do
+                | tee "$out/store.txt" >&2
+            grep '^RESULT ' "$out/store.txt" | while read -r _ t bb qq g p50 p99; do
                 echo "kvcached $t $bb $qq $g $p50 $p99" >>"$results"
             done
         done
@@ -186,6 +186,6 @@ for (test, blk, q, src) in sorted((k for k in rows if k[3] == "fio"),
 print()
 print("GB/s and latencies: means of the runs. fio write latency is per slab-sized write; "
       "kvcached's is per store_put() call (a memcpy, or a wait for a free memory slab). "
-      "Random reads: fio over the first bytes of the engine's store file, the engine over its blocks.")
+      "Random reads: fio over the first bytes of the store's store file, the store over its blocks.")
 print("goals: %s" % ("all met" if ok else "not all met"))
 PY

@@ -1,5 +1,6 @@
 /*
- * kc_enginebench.c - storage engine benchmark: write, then random reads.
+ * kc_storebench.c - the store's benchmark (slab/ + ssd/, no daemon):
+ * write, then random reads.
  *
  * Writes --write bytes of --block sized blocks into a fresh store (one
  * namespace, so one class), timing from the first put to the end of
@@ -9,7 +10,7 @@
  * get batches in flight through store_get_submit() and store_poll().
  *
  * Prints a readable line per phase and a "RESULT" line per phase for
- * bench/engine.sh:  RESULT <test> <block> <inflight> <GB/s> <p50 us> <p99 us>
+ * bench/store.sh:  RESULT <test> <block> <inflight> <GB/s> <p50 us> <p99 us>
  * GB/s are 1e9 bytes per second of value bytes. Every block read is checked
  * against the stamp its key put in its first bytes; a wrong block is fatal.
  */
@@ -118,7 +119,7 @@ static double pct(const double *v, size_t n, double p)
 static void usage(void)
 {
     fprintf(stderr,
-        "usage: kc_enginebench [options]\n"
+        "usage: kc_storebench [options]\n"
         "  --path FILE       store file (default ./var/bench.store)\n"
         "  --block SIZE      value size (default 256K)\n"
         "  --slab SIZE       slab size (default 32M)\n"

@@ -1,8 +1,8 @@
 /*
- * bench - what the client path costs: put and get_prefix throughput of one
+ * kc_clientbench.c - what the client path costs: put and get_prefix throughput of one
  * chain of blocks through libkvcache, and get_prefix latency percentiles.
  *
- * Usage: bench [URI] [-b BLOCK_BYTES] [-n BLOCKS] [-r ROUNDS] [-k KEYS_PER_CALL]
+ * Usage: kc_clientbench [URI] [-b BLOCK_BYTES] [-n BLOCKS] [-r ROUNDS] [-k KEYS_PER_CALL]
  *   Puts a chain of BLOCKS blocks, then reads it back ROUNDS times with
  *   get_prefix calls of KEYS_PER_CALL keys each, checking the bytes once.
  */
