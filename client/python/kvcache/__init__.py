@@ -166,6 +166,8 @@ _server_of_ns = _proto("kvcache_server_of_ns", ctypes.c_int, _vp, _u64, _Key)
 _open_ns = _proto("kvcache_open_namespace", ctypes.c_int, _vp, ctypes.POINTER(_NsDesc),
                   ctypes.POINTER(_u64))
 _match = _proto("kvcache_match", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
+_match_where = _proto("kvcache_match_where", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP,
+                      ctypes.POINTER(ctypes.c_uint8))
 _get_prefix = _proto("kvcache_get_prefix", ctypes.c_int, _vp, _u64, _KP, _sz,
                      ctypes.POINTER(_vp), _sz, ctypes.POINTER(_u32), _SZP)
 _get = _proto("kvcache_get", ctypes.c_int, _vp, _u64, _KP, _sz, ctypes.POINTER(_vp), _sz,
@@ -823,11 +825,17 @@ class Client(_ShmMixin):
             raise ValueError("block size unknown: open the namespace or pass block_bytes")
         return size
 
-    def match(self, ns, keys):
-        """Number of leading keys present."""
+    def match(self, ns, keys, where=False):
+        """Number of leading keys present. With where=True, (number, where):
+        where[i] is "dram" (a DRAM copy in the daemon: memory speed) or "ssd"
+        (a device read) for each matched block, for planning load-or-compute."""
         n = _sz()
-        self._done(_match(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n)))
-        return n.value
+        if not where:
+            self._done(_match(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n)))
+            return n.value
+        w = (ctypes.c_uint8 * max(len(keys), 1))()
+        self._done(_match_where(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n), w))
+        return n.value, ["dram" if w[i] == 1 else "ssd" for i in range(n.value)]
 
     def get_prefix(self, ns, keys, bufs, block_bytes=0, stream=None):
         """Read the longest present leading run of keys into bufs (a list of
