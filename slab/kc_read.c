@@ -12,8 +12,9 @@
 
 /*
  * One device read of a get batch: the 4 KiB aligned range around the item
- * (O_DIRECT), its header skip bytes in. A range larger than READ_PIECE is read as
- * pieces of READ_PIECE bytes, all in flight at once; each piece is fed to a
+ * (O_DIRECT), its header skip bytes in. A range of at least two READ_PIECEs
+ * is read as pieces of about READ_PIECE bytes (equal, 4 KiB aligned: no tiny
+ * tail read), all in flight at once; each piece is fed to a
  * streaming checksum as soon as it and every piece before it have landed
  * (pieces that land early wait), so verifying a 32 MiB value overlaps the
  * reads of its later pieces instead of following the whole read.
@@ -27,6 +28,7 @@ struct rd {
     uint32_t skip;       /* bytes of the read before the item header */
     uint32_t len;        /* the value length the index gives */
     uint32_t npieces;    /* ios below, one per piece */
+    uint32_t piece;      /* bytes per piece (the last may be shorter) */
     uint32_t landed;     /* pieces completed */
     uint32_t fed;        /* leading pieces verified or fed to the checksum */
     bool failed;         /* a piece failed, or the header did not verify */
@@ -242,7 +244,7 @@ static void get_read_feed(struct store *st, struct rd *r)
     const struct fmt_item *h = (const void *)(buf + r->skip);
 
     while (!r->failed && r->fed < r->npieces && r->done[r->fed]) {
-        uint64_t lo = (uint64_t)r->fed * READ_PIECE, hi = lo + r->io[r->fed].len;
+        uint64_t lo = (uint64_t)r->fed * r->piece, hi = lo + r->io[r->fed].len;
         if (r->fed == 0) {
             if (!get_read_hdr_ok(st, r)) {
                 r->failed = true;
@@ -360,7 +362,9 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     /* The 4 KiB aligned range around the item (O_DIRECT). */
     uint64_t start = off & ~(uint64_t)(FMT_BLOCK - 1);
     uint32_t rlen = (uint32_t)(fmt_align(off + FMT_ITEM_HDR + len) - start);
-    uint32_t np = (rlen + READ_PIECE - 1) / READ_PIECE;
+    uint32_t np = rlen / READ_PIECE ? rlen / READ_PIECE : 1;
+    uint32_t piece = (uint32_t)fmt_align((rlen + np - 1) / np);
+    np = (rlen + piece - 1) / piece;
     struct rd *r = calloc(1, sizeof(*r) + np * (sizeof(struct dev_io) + sizeof(bool)));
     struct csum_stream *cs = np > 1 && r != NULL ? csum_stream_create() : NULL;
     it->rbuf = r != NULL && (np == 1 || cs != NULL) ? rbuf_get(st, rlen) : NULL;
@@ -372,12 +376,12 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     it->rlen = rlen;
     *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi,
                       .unit = unit, .skip = (uint32_t)(off - start), .len = len,
-                      .npieces = np, .cs = cs, .done = (bool *)&r->io[np] };
+                      .npieces = np, .piece = piece, .cs = cs, .done = (bool *)&r->io[np] };
     uint64_t base = FMT_DATA_OFF + (uint64_t)s * st->slab_size + start;
     for (uint32_t k = 0; k < np; k++) {
-        uint32_t at = k * READ_PIECE;
+        uint32_t at = k * piece;
         r->io[k] = (struct dev_io){ .op = DEV_READ, .buf = (uint8_t *)it->rbuf + at,
-                                    .len = rlen - at < READ_PIECE ? rlen - at : READ_PIECE,
+                                    .len = rlen - at < piece ? rlen - at : piece,
                                     .off = base + at, .cb = get_read_done, .arg = r };
     }
     it->status = KC_MISS;   /* until verified */
