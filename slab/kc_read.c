@@ -11,8 +11,9 @@
 #include <string.h>
 
 /*
- * One device read of a get batch. A slot larger than READ_PIECE is read as
- * pieces of READ_PIECE bytes, all in flight at once; each piece is fed to a
+ * One device read of a get batch. A slot of at least two READ_PIECEs is
+ * read as pieces of about READ_PIECE bytes (equal, 4 KiB aligned: no tiny
+ * tail read for the item header's 4 KiB), all in flight at once; each piece is fed to a
  * streaming checksum as soon as it and every piece before it have landed
  * (pieces that land early wait), so verifying a 32 MiB value overlaps the
  * reads of its later pieces instead of following the whole read.
@@ -25,6 +26,7 @@ struct rd {
     uint32_t slot;
     uint32_t slot_size;
     uint32_t npieces;    /* ios below, one per piece */
+    uint32_t piece;      /* bytes per piece (the last may be shorter) */
     uint32_t landed;     /* pieces completed */
     uint32_t fed;        /* leading pieces verified or fed to the checksum */
     bool failed;         /* a piece failed, or the header did not verify */
@@ -240,7 +242,7 @@ static void get_read_feed(struct store *st, struct rd *r)
     const struct fmt_item *h = r->it->rbuf;
 
     while (!r->failed && r->fed < r->npieces && r->done[r->fed]) {
-        uint64_t lo = (uint64_t)r->fed * READ_PIECE, hi = lo + r->io[r->fed].len;
+        uint64_t lo = (uint64_t)r->fed * r->piece, hi = lo + r->io[r->fed].len;
         if (r->fed == 0) {
             if (!get_read_hdr_ok(st, r)) {
                 r->failed = true;
@@ -353,7 +355,9 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         it->data = NULL;
         return true;
     }
-    uint32_t np = (slot_size + READ_PIECE - 1) / READ_PIECE;
+    uint32_t np = slot_size / READ_PIECE ? slot_size / READ_PIECE : 1;
+    uint32_t piece = (uint32_t)fmt_align((slot_size + np - 1) / np);
+    np = (slot_size + piece - 1) / piece;
     struct rd *r = calloc(1, sizeof(*r) + np * (sizeof(struct dev_io) + sizeof(bool)));
     struct csum_stream *cs = np > 1 && r != NULL ? csum_stream_create() : NULL;
     it->rbuf = r != NULL && (np == 1 || cs != NULL) ? rbuf_get(st, slot_size) : NULL;
@@ -364,13 +368,13 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     }
     it->rlen = slot_size;
     *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi, .slot = slot,
-                      .slot_size = slot_size, .npieces = np, .cs = cs,
+                      .slot_size = slot_size, .npieces = np, .piece = piece, .cs = cs,
                       .done = (bool *)&r->io[np] };
     uint64_t off = FMT_DATA_OFF + (uint64_t)s * st->slab_size + fmt_slot_off(slot, slot_size);
     for (uint32_t k = 0; k < np; k++) {
-        uint32_t at = k * READ_PIECE;
+        uint32_t at = k * piece;
         r->io[k] = (struct dev_io){ .op = DEV_READ, .buf = (uint8_t *)it->rbuf + at,
-                                    .len = slot_size - at < READ_PIECE ? slot_size - at : READ_PIECE,
+                                    .len = slot_size - at < piece ? slot_size - at : piece,
                                     .off = off + at, .cb = get_read_done, .arg = r };
     }
     it->status = KC_MISS;   /* until verified */
