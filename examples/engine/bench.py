@@ -240,6 +240,16 @@ def main():
         eng.turn(warm, max_new=2, reuse=True)
         eng.flush()
         eng.turn(warm + warm[:40], max_new=2, reuse=True, put=False)  # the reuse path once
+        # the load-or-compute path once per KV format (a split forced, untimed):
+        # its first head pass and loader threads are slow (H200: 136 ms for
+        # what takes 30), and a rate fitted on that would rule splits out
+        eng.turn(warm + warm[:40], max_new=2, reuse=True, put=False, lc=True, warmup=True,
+                 force_c=len(warm) // eng.T // 2)
+        if a.kv_fp8:
+            eng.turn(warm, max_new=1, reuse=True, kv="fp8")
+            eng.flush()
+            eng.turn(warm + warm[:40], max_new=2, reuse=True, put=False, lc=True, warmup=True,
+                     kv="fp8", force_c=len(warm) // eng.T // 2)
         # (the engine's first turn never enters the rates: its first kernels
         # are not a prefill rate; the second is a prefill of another size)
         for H in hs:

@@ -102,7 +102,8 @@ class Engine:
         return "TOK", m["token"], logits
 
     def turn(self, tokens, max_new=8, reuse=True, want_logits=False, scrub=False, put=True,
-             split=None, lc=False, tier="auto", kv="native", warmup=False, done=False):
+             split=None, lc=False, tier="auto", kv="native", warmup=False, done=False,
+             force_c=None):
         """One chat turn over the whole history `tokens` (a list of ints).
         Returns a dict: generated tokens, reused tokens, ttft_s, total_s, the
         first token's logits (if asked), load figures of both stages.
@@ -119,6 +120,8 @@ class Engine:
         kv: the KV format loaded and stored this turn, "native" (the model's
         dtype) or "fp8" (kvfp8.py; the engine's link must open it:
         link={"kv_formats": ("native", "fp8")}).
+        force_c=c (with lc=True): split at c whatever the rates say (the
+        untimed warm-up of the load-or-compute path, with warmup=True).
         warmup=True: its times never enter the rates (first kernels of a new
         shape, allocator growth); an engine's first turn is one anyway.
         done=True: the conversation ends with this turn: its blocks are put
@@ -141,7 +144,9 @@ class Engine:
         dram = link.last.get("dram_blocks", 0) if link is not None and reuse else 0
         if tier == "auto":
             tier = ("dram" if dram >= mine else "ssd") + ("-fp8" if kv == "fp8" else "")
-        params = self.rates.params(tier) if reuse and lc else None
+        params = self.rates.params(tier, mine * T) if reuse and lc else None
+        if params is not None and force_c is not None:
+            params["force_c"] = force_c
         self.conn.send("TURN", {"tokens": tokens, "reuse": bool(reuse), "blocks": mine,
                                 "scrub": bool(scrub), "plan": params, "kv": kv})
         kind, m, _ = self.conn.recv()
@@ -149,6 +154,8 @@ class Engine:
         p = min(mine, m["blocks"])
         choice = plan.choose(p, T, params, n)
         c = choice["c"]                # the worker computes the same c
+        if params is not None and not warmup and self.turns and p > 0:
+            self.rates.planned(choice["mode"])
         if c >= p:
             c = p = 0                  # all computed: one pass over the prompt
         t_agree = time.perf_counter() - t0

@@ -39,6 +39,18 @@ per-token rates once the fixed cost of the same work done alone is taken
 off (for a kind measured during load-or-compute; none for the others).  A single slow sample (the first kernels of
 a new shape, a page-cache miss) moves neither; warm-up turns are not given to
 it at all (Engine.turn(..., warmup=True), and an engine's first turn).
+Rates.params(tier, tokens) fits each kind over its samples of sizes
+comparable to the turn's (within NEAR times), when at least two are, so a
+fixed cost fitted at 16k and 32k is not carried down to 1k.
+
+A rate measured during load-or-compute stands in for the plain one once
+LC_MIN samples of comparable size are known, or with fewer if it predicts
+within LC_TRUST of the plain rate (the prior for a load): one slow first
+head pass (new shapes, loader threads
+starting) must not rule splits out for good.  After EXPLORE_EVERY pure
+choices in a row, a split estimated within EXPLORE of the better pure
+choice is tried (params "explore"), so a bad sample is measured again.
+params "force_c" makes the split (an untimed warm-up of the path).
 
 The coordinator sends its Rates.params(tier) with the turn; both stages run
 choose() on the same numbers and the same agreed p, so they agree on c
@@ -51,6 +63,11 @@ SIZES = 1.25   # two samples' sizes must differ this much for a slope between th
 # a load beside a head pass, before one was measured: this share of the
 # plain load rate (H200, 16k tokens: 1.45 GB/s beside the head, 1.81 alone)
 LC_LOAD_PRIOR = 0.8
+LC_MIN = 3          # samples of an @lc kind before it replaces the plain rate whatever it says
+LC_TRUST = 1.5      # with fewer, only if its time is within this of the plain rate's
+NEAR = 4.0          # samples within this factor of the turn's size are "comparable"
+EXPLORE_EVERY = 4   # pure choices in a row after which a close split is tried
+EXPLORE = 1.15      # "close": a split estimated within this of the better pure choice
 
 
 def _median(xs):
@@ -90,6 +107,8 @@ def choose(p, T, params, n=None):
     out = {"c": 0, "mode": "load", "est_s": None}
     if p <= 0 or not params:
         return out
+    if params.get("force_c") is not None and p >= 2:   # a warm-up of the split path
+        return dict(out, c=max(1, min(p - 1, int(params["force_c"]))), mode="both")
     P, L = params.get("prefill_tok_s"), params.get("load_tok_s")
     if not P or not L or P <= 0 or L <= 0:
         return out
@@ -120,7 +139,7 @@ def choose(p, T, params, n=None):
         if best is None or max(h, t) < best[1]:
             best = (c, max(h, t), h, t)
     c, ready, h, t = best
-    if ready + rest < MARGIN * est[pure]:
+    if ready + rest < (EXPLORE if params.get("explore") else MARGIN) * est[pure]:
         out.update(c=c, mode="both", est_s=ready + rest, est_head_s=h, est_tail_s=t)
     return out
 
@@ -140,6 +159,7 @@ class Rates:
         self.keep = keep               # samples kept per kind
         self.samples = {}              # kind -> [(tokens, s)], kinds: see _key
         self.fixed = {}                # kind -> (tokens/s, fixed s) set by hand (tests)
+        self.pure_run = 0              # turns in a row that planned a pure choice (planned())
 
     @staticmethod
     def _key(what, tier=None, lc=False):
@@ -164,16 +184,41 @@ class Rates:
         head pass)."""
         self._note(self._key("load", tier, lc), tokens, seconds)
 
-    def rate(self, what, tier=None, lc=False):
+    def _near(self, key, tokens):
+        """The samples of kind key of a size within NEAR times `tokens`, when
+        at least two are (else all of them; all without tokens)."""
+        xs = self.samples.get(key, [])
+        if tokens:
+            near = [s for s in xs if tokens / NEAR <= s[0] <= tokens * NEAR]
+            if len(near) >= 2:
+                return near
+        return xs
+
+    def rate(self, what, tier=None, lc=False, tokens=None):
         """(tokens/s, fixed s) of a kind, or (None, 0.0) before any sample; a
         kind measured during load-or-compute borrows the fixed cost of its
-        plain counterpart while its own samples have one size."""
+        plain counterpart while its own samples have one size.  tokens: fit
+        over the samples of comparable size (_near)."""
         key = self._key(what, tier, lc)
         if key in self.fixed:
             return self.fixed[key]
         if key not in self.samples:
             return None, 0.0
-        return fit(self.samples[key], self.rate(what, tier)[1] if lc else 0.0)
+        return fit(self._near(key, tokens), self.rate(what, tier, tokens=tokens)[1] if lc else 0.0)
+
+    def known(self, what, tier=None, lc=False, tokens=None):
+        """Samples of a kind of comparable size (hand-set fits count as many)."""
+        key = self._key(what, tier, lc)
+        if key in self.fixed:
+            return LC_MIN
+        xs = self.samples.get(key, [])
+        return len([s for s in xs if s[0] >= tokens / NEAR and s[0] <= tokens * NEAR]) if tokens \
+            else len(xs)
+
+    def planned(self, mode):
+        """The coordinator planned `mode` for a timed turn (counts the pure
+        choices in a row, for params' "explore")."""
+        self.pure_run = 0 if mode == "both" else self.pure_run + 1
 
     @property
     def fits(self):
@@ -205,12 +250,31 @@ class Rates:
         for tier, v in (loads or {}).items():
             self.fixed[self._key("load", tier)] = tuple(v)
 
-    def params(self, tier):
-        """What choose() needs for a prefix expected in `tier`."""
-        P, oc = self.rate("prefill")
-        L, ol = self.rate("load", tier)
-        P2, oc2 = self.rate("prefill", None, True)
-        L2, ol2 = self.rate("load", tier, True)
-        return {"prefill_tok_s": P, "prefill_fixed_s": oc, "load_tok_s": L, "load_fixed_s": ol,
+    def params(self, tier, tokens=None):
+        """What choose() needs for a prefix of `tokens` tokens expected in
+        `tier`: the fits over samples of comparable size; an @lc rate only
+        with LC_MIN such samples; "explore" after EXPLORE_EVERY pure
+        choices in a row."""
+        P, oc = self.rate("prefill", tokens=tokens)
+        L, ol = self.rate("load", tier, tokens=tokens)
+        half = tokens / 2 if tokens else None     # a split's halves are about this big
+        P2, oc2 = self.rate("prefill", None, True, half)
+        L2, ol2 = self.rate("load", tier, True, half)
+        x = half or 1.0
+
+        def trusted(what, r, f, r0, f0):
+            """An @lc fit stands in with LC_MIN comparable samples, or with
+            fewer if its time at the turn's size is within LC_TRUST of the
+            plain one's (r0, f0): a lone outlier is not believed."""
+            if not r:
+                return False
+            if self.known(what, tier if what == "load" else None, True, half) >= LC_MIN:
+                return True
+            return not r0 or f + x / r <= LC_TRUST * (f0 + x / r0)
+        if not trusted("prefill", P2, oc2, P, oc):
+            P2 = oc2 = None                        # the plain rate
+        if not trusted("load", L2, ol2, L and LC_LOAD_PRIOR * L, ol):
+            L2 = ol2 = None                        # the prior
+        return {"explore": self.pure_run >= EXPLORE_EVERY, "prefill_tok_s": P, "prefill_fixed_s": oc, "load_tok_s": L, "load_fixed_s": ol,
                 "lc_prefill_tok_s": P2, "lc_prefill_fixed_s": oc2,
                 "lc_load_tok_s": L2, "lc_load_fixed_s": ol2}

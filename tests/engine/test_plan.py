@@ -16,6 +16,14 @@ daemon, no torch: synthetic rates and turns.
   4. plan_replans_when_load_slows_during_lc: loads alone at L, then a
      load-or-compute turn whose load ran at 0.6 L: the next plan computes
      more blocks, and under the slower rate its two halves end within 5%.
+  5. plan_one_slow_lc_sample_ignored: one head pass 4.5x slower than the
+     prefill rate (the H200 run's first split) leaves the next plan as it
+     was; only LC_MIN such samples of comparable size change it.
+  6. plan_explores_after_pure_run: with @lc rates that make a split look
+     a little worse than pure, EXPLORE_EVERY pure plans in a row are
+     followed by a split, and the counter starts again after it.
+  7. plan_fixed_cost_fitted_near_the_size: a fixed cost that loads of 16k
+     and 32k tokens show is not carried to a 1k prefix.
 """
 import random
 import sys
@@ -130,9 +138,10 @@ def replan():
     p, n = 256, 256 * T + 64
     c0 = plan.choose(p, T, r.params("ssd"), n)["c"]
     L2 = 0.6 * L                                       # the load beside a head pass
-    r.note_prefill(c0 * T, c0 * T / P, lc=True)
-    r.note_load("ssd", (p - c0) * T, (p - c0) * T / L2, lc=True)
-    ch = plan.choose(p, T, r.params("ssd"), n)
+    for _ in range(plan.LC_MIN):
+        r.note_prefill(c0 * T, c0 * T / P, lc=True)
+        r.note_load("ssd", (p - c0) * T, (p - c0) * T / L2, lc=True)
+    ch = plan.choose(p, T, r.params("ssd", p * T), n)
     c1 = ch["c"]
     head, tail = c1 * T / P, (p - c1) * T / L2
     check(c1 > c0 and abs(head / tail - 1) < 0.05,
@@ -140,11 +149,68 @@ def replan():
           "head %.3f s, tail %.3f s at the slower rate" % (c0, c1, p, head, tail))
 
 
+def one_slow_lc():
+    P, L = 15000.0, 12000.0
+    r = plan.Rates()
+    for x in (1088, 4160, 16448):
+        r.note_prefill(x, x / P)
+        r.note_load("ssd", x, x / L)
+    p, n = 512, 512 * T + 64
+    c0 = plan.choose(p, T, r.params("ssd", p * T), n)
+    r.note_prefill(4480, 1.36, lc=True)                # 3300 tok/s: the first head pass
+    r.note_load("ssd", 5760, 0.6, lc=True)
+    c1 = plan.choose(p, T, r.params("ssd", p * T), n)
+    for _ in range(plan.LC_MIN - 1):
+        r.note_prefill(4480, 1.36, lc=True)
+        r.note_load("ssd", 5760, 0.6, lc=True)
+    c2 = plan.choose(p, T, r.params("ssd", p * T), n)
+    check(c0["mode"] == c1["mode"] == "both" and c0["c"] == c1["c"] and c2["c"] != c0["c"],
+          "plan_one_slow_lc_sample_ignored: %s %d, after one slow sample %s %d, after %d %s %d"
+          % (c0["mode"], c0["c"], c1["mode"], c1["c"], plan.LC_MIN, c2["mode"], c2["c"]))
+
+
+def explore():
+    P, L = 15000.0, 12000.0
+    r = plan.Rates()
+    for x in (4096, 16384):
+        r.note_prefill(x, x / P)
+        r.note_load("ssd", x, x / L)
+        # during LC: a head pass at 0.5 P, a load at 0.55 L: a split looks a little worse
+        for _ in range(plan.LC_MIN):
+            r.note_prefill(x // 2, x / 2 / (0.5 * P), lc=True)
+            r.note_load("ssd", x // 2, x / 2 / (0.55 * L), lc=True)
+    p, n = 512, 512 * T + 64
+    modes = []
+    for _ in range(2 * plan.EXPLORE_EVERY + 2):
+        ch = plan.choose(p, T, r.params("ssd", p * T), n)
+        modes.append(ch["mode"])
+        r.planned(ch["mode"])
+    want = ["compute"] * plan.EXPLORE_EVERY + ["both"]
+    check(modes[:2 * len(want)] == want * 2,
+          "plan_explores_after_pure_run: %s" % " ".join(modes))
+
+
+def fixed_near():
+    r = plan.Rates()
+    for x, t in ((16384, 0.683), (32768, 1.31)) * 4:    # fp8 loads of the H200 run
+        r.note_load("ssd-fp8", x, t)
+    far = r.params("ssd-fp8")["load_fixed_s"]
+    r.note_load("ssd-fp8", 1024, 0.044)
+    r.note_load("ssd-fp8", 1024, 0.045)
+    near = r.params("ssd-fp8", 1024)
+    check(far > 0.05 and near["load_fixed_s"] < 0.01 and abs(near["load_tok_s"] / 23000 - 1) < 0.05,
+          "plan_fixed_cost_fitted_near_the_size: fixed %.0f ms over 16k and 32k, at 1k %.1f ms and "
+          "%.0f tok/s" % (far * 1e3, near["load_fixed_s"] * 1e3, near["load_tok_s"]))
+
+
 def main():
     never_worse()
     simulated_run()
     warmup()
     replan()
+    one_slow_lc()
+    explore()
+    fixed_near()
     return checks.summary()
 
 
