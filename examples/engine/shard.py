@@ -58,7 +58,11 @@ SWITCH_INTERVAL_S = 0.0002
 # GetPrefix calls a stage keeps in flight during a load (KC_ENGINE_FETCHERS,
 # or the link's `fetchers`): with one, the device idles while a chunk's bytes
 # are copied and the next call is made; with two, one is always waiting.
+# On the shared-memory path a get copies nothing on the CPU, and each
+# fetcher's handle maps and registers the region with CUDA after every
+# daemon restart (H200: 1.1 s for two, 48 restarts a gpu_bench): one there.
 FETCHERS = 2
+FETCHERS_SHM = 1
 
 
 class _Load:
@@ -93,7 +97,10 @@ class CacheLink:
         self.cfg, self.T, self.device = cfg, tokens_per_block, device
         self.chunk = chunk_blocks
         # GetPrefix calls in flight at once, each on its own handle and thread
-        self.nfetch = max(1, int(fetchers or os.environ.get("KC_ENGINE_FETCHERS", FETCHERS)))
+        shm = str(device).startswith("cuda") and kvcache.HAVE_REFS and \
+            os.environ.get("KC_ENGINE_SHM", "1") != "0"      # the shared-memory path tried
+        self.nfetch = max(1, int(fetchers or os.environ.get("KC_ENGINE_FETCHERS",
+                                                            FETCHERS_SHM if shm else FETCHERS)))
         self.stage_lock = threading.Lock()
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         g = layers_per_ns if layers_per_ns > 0 else layer_end - layer_begin

@@ -29,7 +29,9 @@ block, fp32 on the wire):
      the head and the load enter the rates measured during load-or-compute
      (the planner itself: test_plan.py).
   7. kv_fp8: blocks stored as fp8 (kvfp8.py) live in their own namespaces
-     (a native turn does not see them) and give logits close to fp32 KV.
+     (a native turn does not see them) and give logits close to fp32 KV;
+     lc_forced_warmup: a split forced (force_c, the bench's untimed warm-up
+     of the path) with fp8 KV computes what it was told and notes no rate.
   8. engine_put_hints_reach_admission: on a store that has been full, a
      turn with done=True (its blocks put with kvcache.HINT_DONE) is refused
      by the default admission (prefix+hint: puts_skipped_total), a plain
@@ -157,7 +159,7 @@ def main():
         # chunks of 2 blocks: every load is several GetPrefix calls taken by
         # both fetchers, and a short one (sections 2 and 3) must end the prefix
         eng = Engine(cfg, 2, weights=wpath, servers=kd.uri, tokens_per_block=T, layers_per_ns=1,
-                     wire_enc="fp32", capacity=256, link={"chunk_blocks": 2})
+                     wire_enc="fp32", capacity=256, link={"chunk_blocks": 2, "fetchers": 2})
         rng = random.Random(SEED)
         hist = [rng.randrange(1, cfg.vocab) for _ in range(37)]
 
@@ -303,6 +305,15 @@ def main():
               % (f8["reused_tokens"], nat["reused_tokens"]))
         e = rel_err(f8["logits"], nat["logits"])
         check(0 < e <= 5e-2, "kv_fp8: logits relative error vs fp32 KV %.1e (<= 5e-2)" % e)
+        # the bench's warm-up of the split path: forced, untimed, out of the rates
+        before = {k: list(v) for k, v in eng.rates.samples.items()}
+        w = eng.turn(h, max_new=4, reuse=True, want_logits=True, scrub=True, put=False, kv="fp8",
+                     lc=True, warmup=True, force_c=2)
+        e = rel_err(w["logits"], nat["logits"])
+        check(w["head_blocks"] == 2 and w["reused_tokens"] == 6 * T and e <= 5e-2
+              and eng.rates.samples == before,
+              "lc_forced_warmup: fp8 split at %d of %d blocks, logits vs fp32 KV %.1e, no rate noted"
+              % (w["head_blocks"], w["matched_blocks"], e))
         eng.close()
         eng = None
 
