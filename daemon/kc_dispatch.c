@@ -244,14 +244,18 @@ int op_list_slabs(struct conn *c, Kvcache__Request *q, uint64_t t0)
             continue;
         si[i].id = in.id;
         si[i].state = (Kvcache__SlabInfo__State)in.state;
-        si[i].slot_size = in.slot_size;
-        si[i].nslots = in.nslots;
         si[i].nitems = in.nitems;
         si[i].nlive = in.nlive;
         si[i].seq = in.seq;
+        si[i].seq_hi = in.seq_hi;
+        si[i].used_bytes = in.used;
+        si[i].live_bytes = in.live_bytes;
         si[i].in_memory = in.in_memory;
     }
     lr.total = total;
+    struct store_stats ss;
+    store_stats(c->srv->st, &ss);
+    lr.slab_size = (uint32_t)ss.slab_size;
     lr.n_slabs = n;
     lr.slabs = sp;
     r.id = q->id;
