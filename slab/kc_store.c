@@ -509,6 +509,7 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->mem_bytes = (uint64_t)st->nmem * st->slab_size;
     out->ssd_slabs = st->nslabs;
     out->ssd_slabs_free = st->nfree;
+    out->store_id = st->store_id;
     out->ssd_slabs_used = st->nslabs - st->nfree;
     out->slab_size = st->slab_size;
     out->device_size = st->dev.size;

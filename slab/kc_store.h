@@ -381,6 +381,7 @@ struct store_stats {
     uint64_t ssd_slabs_used;    /* gauge */
     uint64_t slab_size;
     uint64_t device_size;
+    uint64_t store_id;          /* the superblock's random id of this store */
     uint64_t puts;              /* blocks stored */
     uint64_t puts_exists;       /* puts of a block already present */
     uint64_t puts_rejected;     /* puts refused */

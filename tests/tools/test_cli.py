@@ -117,6 +117,15 @@ def main():
         check(len(tops) == 2 and "rates" in __import__("json").loads(tops[1]),
               "top --json -n 2: two refreshes with rates")
         live = cli_json(d, "stats")["items"]
+        # scrub next to the daemon: the file's checksums, then the daemon's
+        # audit of this store (index and slabs agree)
+        sc = run_json([CLI, "scrub", d.store, "--json", "-q", "-s", d.uri])
+        check(sc["damaged_items"] == 0 and sc["audit"]["ran"] and sc["audit"]["agree"]
+              and sc["audit"]["disagreements"] == 0, "scrub: the daemon's audit agrees")
+        txt = run([CLI, "scrub", d.store, "-q", "-s", d.uri])
+        check("index: agrees with the slabs" in txt, "scrub: the report says so")
+        sc = run_json([CLI, "scrub", d.store, "--json", "-q", "-s", d.uri, "--no-audit"])
+        check(not sc["audit"]["ran"] and sc["audit"]["why"] == "--no-audit", "scrub --no-audit")
 
         # offline: stop the daemon (it flushes), inspect the file it wrote
         d.stop()
@@ -133,8 +142,10 @@ def main():
         check(len(first) == 1 and first[0]["chain_pos"] == 0, "inspect --offline items: a key")
         run([CLI, "inspect", d.store], expect=2)          # --offline is required
         run([CLI, "inspect", "--offline", "/nonexistent"], expect=1)
-        sc = run_json([CLI, "scrub", d.store, "--json", "-q"])
+        sc = run_json([CLI, "scrub", d.store, "--json", "-q", "-s", d.uri])
         check(sc["damaged_items"] == 0 and sc["items"] >= live, "scrub: a clean store")
+        check(not sc["audit"]["ran"] and sc["audit"]["why"],
+              "scrub with no daemon: the index is not audited, and why")
 
         # flip one byte inside the value of the block of k10[0]
         it = first[0]
