@@ -168,6 +168,8 @@ _open_ns = _proto("kvcache_open_namespace", ctypes.c_int, _vp, ctypes.POINTER(_N
 _match = _proto("kvcache_match", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
 _match_where = _proto("kvcache_match_where", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP,
                       ctypes.POINTER(ctypes.c_uint8))
+_exists = _proto("kvcache_exists", ctypes.c_int, _vp, _u64, _KP, _sz,
+                  ctypes.POINTER(ctypes.c_uint8), _SZP)
 _get_prefix = _proto("kvcache_get_prefix", ctypes.c_int, _vp, _u64, _KP, _sz,
                      ctypes.POINTER(_vp), _sz, ctypes.POINTER(_u32), _SZP)
 _get = _proto("kvcache_get", ctypes.c_int, _vp, _u64, _KP, _sz, ctypes.POINTER(_vp), _sz,
@@ -836,6 +838,13 @@ class Client(_ShmMixin):
         w = (ctypes.c_uint8 * max(len(keys), 1))()
         self._done(_match_where(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n), w))
         return n.value, ["dram" if w[i] == 1 else "ssd" for i in range(n.value)]
+
+    def exists(self, ns, keys):
+        """Which keys the daemons hold, in any order, with no data moved and
+        no device read: a list of bools, one per key."""
+        p = (ctypes.c_uint8 * max(len(keys), 1))()
+        self._done(_exists(self._h, ns, keys._ptr(), len(keys), p, None))
+        return [bool(p[i]) for i in range(len(keys))]
 
     def get_prefix(self, ns, keys, bufs, block_bytes=0, stream=None):
         """Read the longest present leading run of keys into bufs (a list of
