@@ -446,14 +446,14 @@ static void test_admit_trace(void)
     char err[256];
 
     CHECK(sim_trace_from(&t, "hand", ids, len, 4) == 0);
-    CHECK(sim_trace_hints(&t) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_DONE) == 0);
     CHECK(!t.done[0] && t.done[1] && !t.done[2] && t.done[3]);
     sim_trace_deinit(&t);
 
     sim_synth_default(&p);
     p.conversations = 300;
     CHECK(sim_trace_synth(&t, &p, false) == 0);
-    CHECK(sim_trace_hints(&t) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_DONE) == 0);
     CHECK(sim_geo_init(&g, 63, 4) == 0);
     CHECK(sim_replay(&t, &g, "fifo", 0, 1000, &f, err, sizeof(err)) == 0);
     CHECK(sim_replay(&t, &g, "fifo+hint", 0, 1000, &h, err, sizeof(err)) == 0);
@@ -463,6 +463,120 @@ static void test_admit_trace(void)
     CHECK(f.skipped == 0 && h.skipped > 0 && sim_wa(&h) < 1.0);
     CHECK(sim_prefix_ratio(&h) >= sim_prefix_ratio(&f));
     CHECK(strcmp(h.policy, "fifo+hint") == 0);
+    sim_trace_deinit(&t);
+}
+
+
+/* A hand trace for the hint modes and the statistics: r0 = 1 2 3, r1 = 1 2
+ * 3 4 (continues r0), r2 = 1 6 7 and r3 = 1 6 8 (branch off at 6). r0 is
+ * not finished (r1 holds its last block), r1, r2 and r3 are. */
+static const uint32_t hand_ids[] = { 1, 2, 3, 1, 2, 3, 4, 1, 6, 7, 1, 6, 8 };
+static const uint32_t hand_len[] = { 3, 4, 3, 3 };
+
+/* Each mode marks the blocks it should, request by request: done every
+ * block of a finished chain; shared only past the leading blocks another
+ * request holds too; block exactly those no later request reads; none
+ * nothing. Names parse both ways. */
+static void test_trace_hints(void)
+{
+    static const uint8_t want[4][13] = {
+        [SIM_HINTS_NONE] = { 0 },
+        [SIM_HINTS_DONE] = { 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 },
+        [SIM_HINTS_SHARED] = { 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1 },
+        [SIM_HINTS_BLOCK] = { 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1 },
+    };
+    struct sim_trace t;
+
+    CHECK(sim_trace_from(&t, "hand", hand_ids, hand_len, 4) == 0);
+    for (int m = SIM_HINTS_NONE; m <= SIM_HINTS_BLOCK; m++) {
+        CHECK(sim_hints_parse(sim_hints_name((enum sim_hints)m)) == m);
+        CHECK(sim_trace_hints(&t, (enum sim_hints)m) == 0);
+        CHECK(!t.done[0] && t.done[1] && t.done[2] && t.done[3]);
+        CHECK((t.hint == NULL) == (m == SIM_HINTS_NONE));
+        for (uint64_t r = 0; t.hint != NULL && r < t.nids; r++)
+            if (t.hint[r] != want[m][r]) {
+                fprintf(stderr, "mode %s reference %llu: hint %u\n",
+                        sim_hints_name((enum sim_hints)m), (unsigned long long)r, t.hint[r]);
+                failures++;
+            }
+    }
+    CHECK(sim_hints_parse("chain") == -1 && sim_hints_parse("") == -1);
+    sim_trace_deinit(&t);
+}
+
+/* The block mode is the perfect filter: replayed with it, fifo+hint never
+ * writes a block, once the device has been full, that is not read again;
+ * on the chat generator's trace it writes less than fifo and finds at
+ * least as much as fifo and as fifo+hint with the done hints. */
+static void test_admit_block_hints(void)
+{
+    struct sim_trace t;
+    struct sim_synth p;
+    struct sim_geo g;
+    struct sim_result f, d, b;
+    char err[256];
+
+    sim_synth_default(&p);
+    p.conversations = 300;
+    CHECK(sim_trace_synth(&t, &p, false) == 0);
+    CHECK(sim_geo_init(&g, 63, 4) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_NONE) == 0);
+    CHECK(sim_replay(&t, &g, "fifo+hint", 0, 1000, &f, err, sizeof(err)) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_DONE) == 0);
+    CHECK(sim_replay(&t, &g, "fifo+hint", 0, 1000, &d, err, sizeof(err)) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_BLOCK) == 0);
+    CHECK(sim_replay(&t, &g, "fifo+hint", 0, 1000, &b, err, sizeof(err)) == 0);
+    printf("no hints %.4f, done %.4f (WA %.3f), block %.4f (WA %.3f)\n", sim_prefix_ratio(&f),
+           sim_prefix_ratio(&d), sim_wa(&d), sim_prefix_ratio(&b), sim_wa(&b));
+    CHECK(f.skipped == 0 && b.skipped > d.skipped / 2 && sim_wa(&b) < 1.0);
+    CHECK(sim_prefix_ratio(&b) >= sim_prefix_ratio(&f));
+    CHECK(sim_prefix_ratio(&b) >= sim_prefix_ratio(&d));
+    sim_trace_deinit(&t);
+
+    /* By hand: six chains of 4 never read again fill a store of 3 slabs
+     * of 4, then the chain 30 31 32 33, of which a later request reads 30
+     * and 31 only. The done hints mark the whole chain (its last block is
+     * not read again) and lose 30 and 31; the block hints keep them. */
+    const uint32_t ids[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+                             19, 20, 21, 22, 23, 24, 30, 31, 32, 33, 30, 31 };
+    const uint32_t len[] = { 4, 4, 4, 4, 4, 4, 4, 2 };
+    CHECK(sim_trace_from(&t, "hand", ids, len, 8) == 0);
+    CHECK(sim_geo_init(&g, 4, 2) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_DONE) == 0);
+    CHECK(sim_replay(&t, &g, "fifo+hint", 0, 12, &d, err, sizeof(err)) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_BLOCK) == 0);
+    CHECK(sim_replay(&t, &g, "fifo+hint", 0, 12, &b, err, sizeof(err)) == 0);
+    CHECK(d.prefix_blocks == 0 && b.prefix_blocks == 2);
+    CHECK(b.skipped >= 2 && b.puts + b.skipped == 28);
+    sim_trace_deinit(&t);
+}
+
+/* The statistics of the hand trace, worked out by hand. */
+static void test_trace_stats(void)
+{
+    const uint64_t caps[] = { 1, 10 };
+    struct sim_trace t;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    CHECK(f != NULL);
+    CHECK(sim_trace_from(&t, "hand", hand_ids, hand_len, 4) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_DONE) == 0);
+    CHECK(sim_trace_stats(&t, caps, 2, f) == 0);
+    fclose(f);
+    printf("%s", out);
+    /* r0 starts a chain, r1 continues it, r2 and r3 branch off; 7 distinct
+     * blocks, 4 first put by finished chains (4, 6, 7, 8), of which 6 is
+     * read again */
+    CHECK(strstr(out, "4 requests: 25.0% start a chain no earlier request holds, 0.0% are "
+                      "wholly held by earlier ones, 75.0% continue or branch off one") != NULL);
+    CHECK(strstr(out, "7 distinct blocks, 13 references; 57.1% of the blocks are first put by "
+                      "a finished chain, 25.0% of those are read again") != NULL);
+    /* first uses: 1, 2, 3 and 6 are read again (4 of 7); within 1 new
+     * block put in between, 2, 3 and 6 (1 waits for 2 and 3) */
+    CHECK(strstr(out, "  1           7       57.1%   42.9%  57.1%") != NULL);
+    free(out);
     sim_trace_deinit(&t);
 }
 
@@ -538,7 +652,7 @@ static void test_device(void)
     sim_synth_default(&p);
     p.conversations = 300;
     CHECK(sim_trace_synth(&t, &p, false) == 0);
-    CHECK(sim_trace_hints(&t) == 0);
+    CHECK(sim_trace_hints(&t, SIM_HINTS_DONE) == 0);
     CHECK(sim_geo_init(&g, 63, 4) == 0);
     for (size_t i = 0; i < sizeof(policies) / sizeof(*policies); i++) {
         struct sim_result s, d;
@@ -576,6 +690,8 @@ static const struct {
     { "bounds", test_bounds }, { "synth-min-order", test_synth_order }, { "trace-io", test_trace_io }, { "device", test_device },
     { "admit-hint", test_admit_hint }, { "admit-ghost", test_admit_ghost },
     { "admit-spec", test_admit_spec }, { "admit-trace", test_admit_trace },
+    { "trace-hints", test_trace_hints }, { "admit-block-hints", test_admit_block_hints },
+    { "trace-stats", test_trace_stats },
 };
 
 int main(int argc, char **argv)

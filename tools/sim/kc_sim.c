@@ -40,7 +40,8 @@ struct opts {
     uint32_t mem_slabs;
     bool partial;
     bool bounds;
-    bool hints;                        /* derive the engine's hints */
+    int hints;                         /* the engine's hints (enum sim_hints) */
+    bool stats;                        /* print each trace's structure */
     uint64_t put_cost;                 /* puts per policy for --put-cost, 0 = no */
     uint32_t warm;                     /* percent of requests that only warm */
     struct sim_synth synth;
@@ -57,7 +58,8 @@ struct numopt {
 };
 
 enum { O_SLAB = 1000, O_MEM, O_CONV, O_TURNS, O_TTOK, O_THINK, O_SPAN, O_PROMPTS,
-       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_PUTCOST, O_WARM, O_DIR, O_WRITE, O_DEVICE };
+       O_PTOK, O_SEED, O_PARTIAL, O_NOBOUNDS, O_NOHINTS, O_PUTCOST, O_WARM, O_DIR, O_WRITE, O_DEVICE,
+       O_HINTS, O_STATS };
 
 static void usage(FILE *f, const struct numopt *num)
 {
@@ -73,8 +75,15 @@ static void usage(FILE *f, const struct numopt *num)
         "      --traces-dir DIR  where trace names are looked up; default %s/../shared/traces\n"
         "      --partial-blocks  count each request's trailing partial block as a block\n"
         "      --no-bounds       skip infinite, MIN, block-lru and fifo-oracle\n"
-        "      --no-hints        send no hints with puts (by default a request whose last\n"
-        "                        block is never asked for again is marked done)\n"
+        "      --hints MODE      what puts marked done (no later read expected) are, taken\n"
+        "                        from the trace's future: done (default: every block of a\n"
+        "                        request whose last block no later request asks for),\n"
+        "                        shared (those of a done request past the leading blocks\n"
+        "                        another request holds too), block (every block no later\n"
+        "                        request reads: a perfect filter), none\n"
+        "                        (a policy with admission is then named POLICY@MODE)\n"
+        "      --no-hints        --hints none\n"
+        "      --stats           print each trace's request structure and reuse by use\n"
         "      --write-trace F   write the (last) trace as JSONL and go on\n"
         "      --device FILE     replay through a real store on FILE (erased; slow) instead\n"
         "                        of the simulated device, to check the simulation\n",
@@ -229,6 +238,12 @@ static int run_trace(const struct opts *o, const struct sim_geo *g,
                         (unsigned long long)o->caps[c], err);
                 return -1;
             }
+            /* hints other than the default: say which, next to the admission */
+            if (o->hints != SIM_HINTS_DONE && strchr(r.policy, '+') != NULL) {
+                size_t l = strlen(r.policy);
+                snprintf(r.policy + l, sizeof(r.policy) - l, "@%s",
+                         sim_hints_name((enum sim_hints)o->hints));
+            }
             print_row(&r, csv);
         }
     }
@@ -308,7 +323,8 @@ static int put_costs(const struct opts *o, const struct sim_geo *g)
 int main(int argc, char **argv)
 {
     static char dir[4096];
-    struct opts o = { .slab_blocks = 63, .mem_slabs = 4, .bounds = true, .hints = true };
+    struct opts o = { .slab_blocks = 63, .mem_slabs = 4, .bounds = true,
+                    .hints = SIM_HINTS_DONE };
     struct sim_geo g;
     FILE *csv = NULL;
     int rc = 1;
@@ -343,6 +359,8 @@ int main(int argc, char **argv)
         { "partial-blocks", no_argument, NULL, O_PARTIAL },
         { "no-bounds", no_argument, NULL, O_NOBOUNDS },
         { "no-hints", no_argument, NULL, O_NOHINTS },
+        { "hints", required_argument, NULL, O_HINTS },
+        { "stats", no_argument, NULL, O_STATS },
         { "traces-dir", required_argument, NULL, O_DIR },
         { "write-trace", required_argument, NULL, O_WRITE },
         { "device", required_argument, NULL, O_DEVICE },
@@ -376,7 +394,16 @@ int main(int argc, char **argv)
         case 'h': usage(stdout, num); rc = 0; goto out;
         case O_PARTIAL: o.partial = true; break;
         case O_NOBOUNDS: o.bounds = false; break;
-        case O_NOHINTS: o.hints = false; break;
+        case O_NOHINTS: o.hints = SIM_HINTS_NONE; break;
+        case O_HINTS:
+            o.hints = sim_hints_parse(optarg);
+            if (o.hints < 0) {
+                fprintf(stderr, "kvcache-sim: --hints %s: want none, done, shared or block\n",
+                        optarg);
+                goto out;
+            }
+            break;
+        case O_STATS: o.stats = true; break;
         case O_DIR: o.traces_dir = optarg; break;
         case O_WRITE: o.write_trace = optarg; break;
         case O_DEVICE: o.device = optarg; break;
@@ -419,8 +446,9 @@ int main(int argc, char **argv)
     if (sim_geo_init(&g, o.slab_blocks, o.mem_slabs) < 0)
         goto out;
     printf("# geometry: %u blocks per slab (%u MiB slab, %u-byte values stand for 512-token "
-           "blocks), %u memory slabs; %s blocks\n", g.blocks_per_slab, g.slab_size >> 20,
-           g.value_bytes, g.mem_slabs, o.partial ? "full and partial" : "full");
+           "blocks), %u memory slabs; %s blocks; hints %s\n", g.blocks_per_slab, g.slab_size >> 20,
+           g.value_bytes, g.mem_slabs, o.partial ? "full and partial" : "full",
+           sim_hints_name((enum sim_hints)o.hints));
     if (o.csv != NULL) {
         csv = fopen(o.csv, "w");
         if (csv == NULL) {
@@ -440,8 +468,9 @@ int main(int argc, char **argv)
         if (load_trace(&o, o.traces[i], &t) < 0)
             goto out;
         t.warm = t.nreq * o.warm / 100;
-        if (o.hints && sim_trace_hints(&t) < 0) {
-            fprintf(stderr, "kvcache-sim: hints: out of memory\n");
+        if (sim_trace_hints(&t, (enum sim_hints)o.hints) < 0 ||
+            (o.stats && sim_trace_stats(&t, o.caps, o.ncaps, stdout) < 0)) {
+            fprintf(stderr, "kvcache-sim: out of memory\n");
             sim_trace_deinit(&t);
             goto out;
         }

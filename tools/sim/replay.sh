@@ -18,25 +18,11 @@ bpslab=63
 slabs=$(( (cap + bpslab / 2) / bpslab ))
 [ "$slabs" -ge 3 ] || slabs=3
 dir=$(mktemp -d "${TMPDIR:-/var/tmp}/kvreplay-XXXXXX")
-pid=
-cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-    fi
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/daemon.sh"
+trap 'kvd_stop; rm -rf "$dir"' EXIT
 # the store: a 1 MiB header area, then the slabs
-"$build/daemon/kvcached" -s "$dir/sock" -p -1 -D "$dir/store" -S $(( (1 + slabs) << 20 )) \
-    --slab-size 1m -m 4 --min-item-size 16320 --evict "$policy" --fresh \
-    >"$dir/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-    [ -S "$dir/sock" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$dir/daemon.log"; exit 2; }
-    sleep 0.1
-done
-[ -S "$dir/sock" ] || { echo "replay.sh: kvcached did not start"; cat "$dir/daemon.log"; exit 2; }
+kvd_start "$build" "$dir" -D "$dir/store" -S $(( (1 + slabs) << 20 )) \
+    --slab-size 1m -m 4 --min-item-size 16320 --evict "$policy" --fresh
 "$build/tools/loadgen/kvcache-bench" -s "unix:$dir/sock" -w trace -t "$trace" -c 1 -b 16320 \
     --hints -d 3600 -q -j >"$dir/bench.json"
 daemon=$(python3 -c 'import json, sys; print("%.4f" % json.load(open(sys.argv[1]))["run"]["prefix_token_hit_ratio"])' "$dir/bench.json")

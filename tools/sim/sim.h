@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sim_trace.h"
 
@@ -87,7 +88,7 @@ void sim_key(uint32_t id, uint64_t *lo, uint64_t *hi);
 
 /* Replay t through a simulated store with policy (a store_config.evict
  * spec, "evict[:param][+admit[:param]]", or a name with param; param 0 =
- * the policy's default) at capacity blocks; with t->done set, puts carry
+ * the policy's default) at capacity blocks; with t->hint set, puts carry
  * the hints it derives. Returns 0 or -1 with err. */
 int sim_replay(const struct sim_trace *t, const struct sim_geo *g,
                const char *policy, uint32_t param, uint64_t capacity,
@@ -108,6 +109,15 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
  * scanning the index, which a real one does not). Returns 0 or -1. */
 int sim_put_cost(const struct sim_geo *g, const char *policy, uint64_t capacity, uint64_t n,
                  const char *device, double *ns_per_put, char *err, size_t errlen);
+
+/* Print the structure of t's requests to f: the share that start a new
+ * chain, repeat one, or continue or branch off one; the share of blocks
+ * first put by finished chains (t->done) and read again; and per use of a
+ * block (its first, second, ... reference) how often it is read again, and
+ * again within each of the ncaps capacities (counted in new blocks put in
+ * between, as a FIFO log that stores every block would see it). Returns 0
+ * or -1 (out of memory). */
+int sim_trace_stats(const struct sim_trace *t, const uint64_t *caps, size_t ncaps, FILE *f);
 
 /* Exact block-granular bounds and baselines (sim_bound.c). */
 int sim_bound_infinite(const struct sim_trace *t, struct sim_result *r);

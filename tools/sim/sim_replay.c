@@ -260,7 +260,7 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
         }
         const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks;
-        uint32_t hints = t->done != NULL && t->done[i] ? ADMIT_HINT_DONE : 0;
+        const uint8_t *hint = t->hint != NULL ? t->hint + t->req[i].off : NULL;
         if (n == 0)
             continue;
         for (uint32_t b = 0; b < n; b++) {
@@ -285,7 +285,8 @@ int sim_replay_dev(const struct sim_trace *t, const struct sim_geo *g,
                 r->present++;
                 continue;
             }
-            rc = sim_put(st, &items[b].key, b, hints, g->value_bytes, device != NULL, ids[b]);
+            rc = sim_put(st, &items[b].key, b, hint != NULL && hint[b] ? ADMIT_HINT_DONE : 0,
+                         g->value_bytes, device != NULL, ids[b]);
             if (rc < 0) {
                 snprintf(err, errlen, "request %zu block %u: put: %s", i, b, kc_strerror(rc));
                 goto fail;

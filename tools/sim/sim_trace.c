@@ -330,34 +330,85 @@ int sim_trace_write(const struct sim_trace *t, const char *path)
     return fclose(f) == 0 ? 0 : -1;
 }
 
-int sim_trace_hints(struct sim_trace *t)
+static const char *const sim_hints_names[] = { "none", "done", "shared", "block" };
+
+int sim_hints_parse(const char *name)
 {
-    uint32_t *last = malloc(sizeof(uint32_t) * (t->max_id ? t->max_id : 1));
+    for (int i = 0; i < (int)(sizeof(sim_hints_names) / sizeof(*sim_hints_names)); i++)
+        if (strcmp(name, sim_hints_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *sim_hints_name(enum sim_hints mode)
+{
+    return sim_hints_names[mode];
+}
+
+/* Leading blocks of request i that some other request holds too (a block
+ * is shared when held by two requests or more: cnt counts the requests
+ * holding each id; ids of a chain are distinct). */
+static uint32_t sim_shared_len(const struct sim_trace *t, const uint32_t *cnt, size_t i)
+{
+    const uint32_t *ids = sim_req_ids(t, i);
+    uint32_t k = 0;
+
+    while (k < t->req[i].nblocks && cnt[ids[k]] >= 2)
+        k++;
+    return k;
+}
+
+int sim_trace_hints(struct sim_trace *t, enum sim_hints mode)
+{
+    size_t nid = t->max_id ? t->max_id : 1;
+    uint32_t *last = malloc(sizeof(uint32_t) * nid);
+    uint32_t *cnt = calloc(nid, sizeof(uint32_t));
 
     free(t->done);
+    free(t->hint);
+    t->hint = NULL;
     t->done = calloc(t->nreq ? t->nreq : 1, 1);
-    if (last == NULL || t->done == NULL) {
+    if (mode != SIM_HINTS_NONE)
+        t->hint = calloc(t->nids ? t->nids : 1, 1);
+    if (last == NULL || cnt == NULL || t->done == NULL ||
+        (mode != SIM_HINTS_NONE && t->hint == NULL)) {
         free(last);
+        free(cnt);
         free(t->done);
-        t->done = NULL;
+        free(t->hint);
+        t->done = t->hint = NULL;
         return -1;
     }
     /* The last request that holds each id, then: is it this one? */
     for (size_t i = 0; i < t->nreq; i++)
-        for (uint32_t b = 0; b < t->req[i].nblocks; b++)
+        for (uint32_t b = 0; b < t->req[i].nblocks; b++) {
             last[sim_req_ids(t, i)[b]] = (uint32_t)i;
+            cnt[sim_req_ids(t, i)[b]]++;
+        }
     for (size_t i = 0; i < t->nreq; i++) {
+        const uint32_t *ids = sim_req_ids(t, i);
         uint32_t n = t->req[i].nblocks;
-        t->done[i] = n > 0 && last[sim_req_ids(t, i)[n - 1]] == i;
+        uint8_t *h = t->hint != NULL ? t->hint + t->req[i].off : NULL;
+        t->done[i] = n > 0 && last[ids[n - 1]] == i;
+        if (mode == SIM_HINTS_DONE && t->done[i])
+            memset(h, 1, n);
+        if (mode == SIM_HINTS_SHARED && t->done[i])
+            for (uint32_t b = sim_shared_len(t, cnt, i); b < n; b++)
+                h[b] = 1;
+        if (mode == SIM_HINTS_BLOCK)
+            for (uint32_t b = 0; b < n; b++)
+                h[b] = last[ids[b]] == i;
     }
     free(last);
+    free(cnt);
     return 0;
 }
 
 void sim_trace_deinit(struct sim_trace *t)
 {
     free(t->done);
-    t->done = NULL;
+    free(t->hint);
+    t->done = t->hint = NULL;
     free(t->req);
     free(t->ids);
     t->req = NULL;

@@ -42,9 +42,31 @@ struct sim_trace {
                              they are replayed but not counted */
     uint8_t *done;        /* per request, after sim_trace_hints(): 1 if no
                              later request holds its last block (its chain
-                             is finished: the engine's ADMIT_HINT_DONE);
-                             NULL = no hints sent */
+                             is finished); NULL = no hints derived */
+    uint8_t *hint;        /* per block reference (nids), after
+                             sim_trace_hints(): 1 if the put of that block
+                             carries ADMIT_HINT_DONE; NULL = no hints sent */
 };
+
+/* What the engine is taken to know when it marks a put ADMIT_HINT_DONE
+ * ("no later request is expected to read this block"), derived from the
+ * trace's future. */
+enum sim_hints {
+    SIM_HINTS_NONE,     /* sends no hints */
+    SIM_HINTS_DONE,     /* every block of a finished chain (no later request
+                           extends it: the conversation is closed) */
+    SIM_HINTS_SHARED,   /* the blocks of a finished chain past its shared
+                           context (the leading blocks some other request
+                           holds too: a system prompt or document that the
+                           application sends with other prompts) */
+    SIM_HINTS_BLOCK,    /* every block no later request reads: the perfect
+                           admission filter, as a bound */
+};
+
+/* The mode of a name ("none", "done", "shared", "block"); -1 if unknown. */
+int sim_hints_parse(const char *name);
+/* The name of a mode. */
+const char *sim_hints_name(enum sim_hints mode);
 
 /* Parameters of the synthetic multi-turn chat generator. */
 struct sim_synth {
@@ -76,10 +98,12 @@ int sim_trace_from(struct sim_trace *t, const char *name, const uint32_t *ids,
 /* Write t as JSONL in the Mooncake format. */
 int sim_trace_write(const struct sim_trace *t, const char *path);
 
-/* Derive the engine's hints from the trace (t->done): a request whose
- * last block no later request asks for ends a finished chain, as an engine
- * that knows when a conversation is closed would tell. Returns 0 or -1. */
-int sim_trace_hints(struct sim_trace *t);
+/* Derive the engine's hints from the trace: t->done (a request whose last
+ * block no later request asks for ends a finished chain, as an engine that
+ * knows when a conversation is closed would tell) and t->hint per block
+ * reference as mode says (SIM_HINTS_NONE: t->hint stays NULL). Returns 0
+ * or -1 (out of memory). */
+int sim_trace_hints(struct sim_trace *t, enum sim_hints mode);
 
 void sim_trace_deinit(struct sim_trace *t);
 
