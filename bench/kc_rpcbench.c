@@ -7,7 +7,10 @@
  * and under a Put flood (reads first).
  *
  *   kc_rpcbench [--smoke] [--seconds S] [--depth N] [--rounds R]
- *               [--dir DIR] [--kvcached PATH] [--shm MODE]
+ *               [--dir DIR] [--kvcached PATH] [--shm MODE] [--flood]
+ *
+ * --flood runs only the GetPrefix latency alone and under a Put flood
+ * (after the same puts over Unix), for each block size.
  *
  * --shm is passed to kvcached (auto, hugetlb, thp, 4k, off: the pages of
  * its shared region, which also hold the memory slabs and read buffers of
@@ -74,6 +77,7 @@ struct bench {
     uint8_t *block;       /* one block of random bytes, reused */
     const char *shm;      /* kvcached's --shm */
     int ntrans;           /* rpc columns: T_COUNT, or T_SHM with --shm off */
+    bool flood_only;      /* --flood: the latency under a Put flood alone */
 };
 
 static double now_s(void)
@@ -696,7 +700,11 @@ static void rpc_latency(struct bench *b, struct daemon *d, uint32_t bs,
         struct cli f;
 
         cli_connect(&f, d, T_UNIX);
-        rpc_puts(&f, b, cli_open_ns(&f, bs), 10 * n, n, bs, b->seconds + 0.5);
+        double g = rpc_puts(&f, b, cli_open_ns(&f, bs), 10 * n, n, bs,
+                            b->seconds + 0.5);
+        if (b->flood_only)
+            printf("%-6s put flood: %.2f GB/s\n", bs >= (1u << 20) ? "1M" : "256K", g);
+        fflush(stdout);
         _exit(0);
     }
     usleep(100000);
@@ -842,10 +850,34 @@ static void bench_size(struct bench *b, uint32_t bs)
     fflush(stdout);
 }
 
+/* --flood: fill a fresh kvcached over Unix, then GetPrefix latency on its
+ * SSD blocks alone and under a Put flood. */
+static void bench_flood(struct bench *b, uint32_t bs)
+{
+    const char *name = bs >= (1u << 20) ? "1M" : "256K";
+    uint64_t n = b->wbytes / bs / CHAIN * CHAIN;
+    double latq[4];
+    struct daemon d;
+    struct cli c;
+
+    b->bs = bs;
+    daemon_start(b, bs, &d);
+    cli_connect(&c, &d, T_UNIX);
+    rpc_puts(&c, b, cli_open_ns(&c, bs), 1, n, bs, 0);
+    cli_close(&c);
+    rpc_latency(b, &d, bs, n, latq);
+    daemon_stop(b, &d);
+    printf("%-6s get_prefix ssd latency, depth 1 over unix: alone p50 %.2f ms"
+           " p99 %.2f ms; under a put flood p50 %.2f ms p99 %.2f ms"
+           " (p99 %.2fx alone)\n", name, latq[0], latq[1], latq[2], latq[3],
+           latq[1] > 0 ? latq[3] / latq[1] : 0);
+    fflush(stdout);
+}
+
 static void usage(void)
 {
     printf("usage: kc_rpcbench [--smoke] [--seconds S] [--depth N] [--rounds R]"
-           " [--dir DIR] [--kvcached PATH] [--shm MODE]\n");
+           " [--dir DIR] [--kvcached PATH] [--shm MODE] [--flood]\n");
 }
 
 int main(int argc, char **argv)
@@ -858,6 +890,7 @@ int main(int argc, char **argv)
         { "dir", required_argument, NULL, 'o' },
         { "kvcached", required_argument, NULL, 'k' },
         { "shm", required_argument, NULL, 's' },
+        { "flood", no_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -877,6 +910,7 @@ int main(int argc, char **argv)
         case 'o': b.dir = optarg; break;
         case 'k': b.kvcached = optarg; break;
         case 's': b.shm = optarg; break;
+        case 'f': b.flood_only = true; break;
         default: usage(); return ch == 'h' ? 0 : 2;
         }
     }
@@ -928,7 +962,7 @@ int main(int argc, char **argv)
            "unix GB/s (%eng)", "tcp GB/s (%eng)", "shm GB/s (%eng)");
     for (size_t s = 0; s < (b.one_size ? 1 : sizeof(sizes) / sizeof(sizes[0]));
          s++)
-        bench_size(&b, sizes[s]);
+        (b.flood_only ? bench_flood : bench_size)(&b, sizes[s]);
     free(b.block);
     snprintf(path, sizeof(path), "%s/kvcached.log", b.dir);
     unlink(path);

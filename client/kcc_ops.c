@@ -172,6 +172,7 @@ struct keyop_args {
     size_t buf_size;
     uint32_t *lengths;          /* per key (optional for get_prefix) */
     kvcache_ref_t *refs;        /* get_prefix_refs: references, by key index */
+    uint8_t *where;             /* match_where: where each block lives, by key index */
 };
 
 /* One batch of one server's keys. */
@@ -207,6 +208,7 @@ static void keyop_build(struct keyop_xfer *t, enum keyop op, uint64_t ns, uint8_
         t->u.m = m;
         t->u.m.ns = ns;
         t->u.m.keys = keys;
+        t->u.m.where = t->a->where != NULL;
         t->req.op_case = KVCACHE__REQUEST__OP_MATCH;
         t->req.match = &t->u.m;
         break;
@@ -297,6 +299,16 @@ static int keyop_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data
     case OP_MATCH:
         if (resp->match->matched > t->count || data_len)
             return KVCACHE_EPROTO;
+        if (a->where) {
+            const ProtobufCBinaryData *w = &resp->match->where;
+            if (w->len != resp->match->matched)
+                return KVCACHE_EPROTO;
+            for (size_t j = 0; j < w->len; j++) {
+                if (w->data[j] != KVCACHE_WHERE_DRAM && w->data[j] != KVCACHE_WHERE_SSD)
+                    return KVCACHE_EPROTO;
+                a->where[t->idx[j]] = w->data[j];
+            }
+        }
         t->found = resp->match->matched;
         return 0;
     case OP_DELETE:
@@ -499,6 +511,20 @@ int kvcache_match(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size
     if (kc == NULL || matched == NULL || (keys == NULL && n))
         return KVCACHE_EINVAL;
     return keyop_run(kc, &a, ns_id, keys, n, matched);
+}
+
+int kvcache_match_where(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                        size_t *matched, uint8_t *where)
+{
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_MATCH, .where = where};
+    if (matched)
+        *matched = 0;
+    if (kc == NULL || matched == NULL || where == NULL || (keys == NULL && n))
+        return KVCACHE_EINVAL;
+    memset(where, 0, n);
+    int rc = keyop_run(kc, &a, ns_id, keys, n, matched);
+    memset(where + *matched, 0, n - *matched);   /* past the run: nothing */
+    return rc;
 }
 
 int kvcache_get_prefix(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,

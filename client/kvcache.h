@@ -239,6 +239,19 @@ KVCACHE_API int kvcache_open_namespace(kvcache_t *kc, const kvcache_ns_desc_t *d
 KVCACHE_API int kvcache_match(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
                               size_t n, size_t *matched);
 
+/* Where a matched block lives (kvcache_match_where). */
+#define KVCACHE_WHERE_DRAM 1   /* a DRAM copy in the daemon: memory speed */
+#define KVCACHE_WHERE_SSD 2    /* on the SSD only: a device read */
+
+/*
+ * As kvcache_match, and where each matched block lives: where (n bytes) gets
+ * KVCACHE_WHERE_DRAM or KVCACHE_WHERE_SSD for each i < *matched and 0 past
+ * it. For planning what to load and what to recompute: the leading DRAM
+ * blocks come at memory speed, the SSD ones at the device's.
+ */
+KVCACHE_API int kvcache_match_where(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                                    size_t n, size_t *matched, uint8_t *where);
+
 /*
  * Fetch the longest leading run of keys[0..n) that the cache holds.  The
  * bytes of block i are received from the socket directly into bufs[i]

@@ -448,31 +448,45 @@ static int do_get(struct conn *c, Kvcache__Request *q, uint64_t t0, int op)
     return c->closed ? STEP_CLOSED : STEP_PROGRESS;
 }
 
-/* Match: leading keys present, from the index alone. */
+/* Match: leading keys present, from the index alone; with where, which of
+ * them have a DRAM copy (one byte per matched key). */
 static int do_match(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
     Kvcache__MatchResponse mr = KVCACHE__MATCH_RESPONSE__INIT;
     struct store_ns_info info;
     struct kc_key *keys;
+    uint8_t *where;
     size_t n;
 
     if (keys_check(c, OPK_MATCH, q->id, t0, &q->match->keys, &n) < 0 ||
         ns_check(c, OPK_MATCH, q->id, t0, q->match->ns, &info) < 0)
         return c->closed ? STEP_CLOSED : STEP_PROGRESS;
     keys = malloc((n + 1) * sizeof(*keys));
-    if (keys == NULL)
+    where = q->match->where ? malloc(n + 1) : NULL;
+    if (keys == NULL || (q->match->where && where == NULL)) {
+        free(keys);
+        free(where);
         return reply_error(c, OPK_MATCH, q->id, t0, KVCACHE__CODE__NO_MEMORY,
                            "out of memory");
+    }
     for (size_t i = 0; i < n; i++)
         kc_key_unpack(q->match->keys.data + i * KC_KEY_WIRE_LEN, &keys[i].lo,
                       &keys[i].hi);
-    mr.matched = (uint32_t)store_match(c->srv->st, q->match->ns, keys, n);
+    mr.matched = (uint32_t)store_match_where(c->srv->st, q->match->ns, keys, n, where);
     free(keys);
+    if (where != NULL) {
+        mr.where.data = where;
+        mr.where.len = mr.matched;
+        while (mr.dram_leading < mr.matched && where[mr.dram_leading] == STORE_WHERE_DRAM)
+            mr.dram_leading++;
+    }
     r.id = q->id;
     r.result_case = KVCACHE__RESPONSE__RESULT_MATCH;
     r.match = &mr;
-    return dispatch_reply(c, OPK_MATCH, t0, &r);
+    int rc = dispatch_reply(c, OPK_MATCH, t0, &r);
+    free(where);
+    return rc;
 }
 
 /* Delete: per-key OK or MISS. */

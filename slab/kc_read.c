@@ -5,21 +5,36 @@
  * its bytes are handed out; match and delete.
  */
 #include "slab/kc_store_int.h"
+#include "ssd/kc_csum.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* One device read of a get batch. */
+/*
+ * One device read of a get batch. A slot larger than READ_PIECE is read as
+ * pieces of READ_PIECE bytes, all in flight at once; each piece is fed to a
+ * streaming checksum as soon as it and every piece before it have landed
+ * (pieces that land early wait), so verifying a 32 MiB value overlaps the
+ * reads of its later pieces instead of following the whole read.
+ */
 struct rd {
-    struct dev_io io;
     struct store *st;
     struct store_get *g;
     struct store_get_item *it;
     uint64_t seq, seq_hi;/* the slab's sequence range when submitted */
     uint32_t slot;
     uint32_t slot_size;
+    uint32_t npieces;    /* ios below, one per piece */
+    uint32_t landed;     /* pieces completed */
+    uint32_t fed;        /* leading pieces verified or fed to the checksum */
+    bool failed;         /* a piece failed, or the header did not verify */
+    bool io_error;       /* of those, an I/O error (else verification) */
+    struct csum_stream *cs;  /* split reads: the value's checksum so far */
+    bool *done;          /* per piece: landed */
+    struct dev_io io[];  /* the pieces, in slot order */
 };
 
+#define READ_PIECE (1u << 20)   /* bytes per piece of a large read */
 /* Keep a free buffer for reuse; false if the list cannot grow. */
 static bool rbuf_keep(struct store *st, void *p, uint32_t len, bool arena)
 {
@@ -205,37 +220,99 @@ static void get_drop_damaged(struct store *st, uint64_t ns, const struct kc_key 
     }
 }
 
-/* A device read finished: verify it, then deliver or miss. */
-static void get_read_done(struct dev_io *io, void *arg)
+/* The item header of a read landed: true if it is the block the index
+ * names (key, namespace, sequence within the slab's, length). */
+static bool get_read_hdr_ok(struct store *st, const struct rd *r)
 {
-    struct rd *r = arg;
-    struct store *st = r->st;
+    const struct fmt_item *h = r->it->rbuf;
+    const struct nsent *n = store_ns_find(st, r->g->ns);
+
+    return fmt_item_check_hdr(h) && h->key_lo == r->it->key.lo && h->key_hi == r->it->key.hi &&
+           h->ns == r->g->ns && !fmt_item_is_tomb(h) && h->seq > r->seq && h->seq <= r->seq_hi &&
+           (uint64_t)h->len + FMT_ITEM_HDR <= r->slot_size &&
+           (n == NULL || n->block_bytes == 0 || h->len == n->block_bytes);
+}
+
+/* Feed the leading pieces that have landed, in order, to the checksum:
+ * piece 0 first has its header checked. */
+static void get_read_feed(struct store *st, struct rd *r)
+{
+    const struct fmt_item *h = r->it->rbuf;
+
+    while (!r->failed && r->fed < r->npieces && r->done[r->fed]) {
+        uint64_t lo = (uint64_t)r->fed * READ_PIECE, hi = lo + r->io[r->fed].len;
+        if (r->fed == 0) {
+            if (!get_read_hdr_ok(st, r)) {
+                r->failed = true;
+                break;
+            }
+            csum_stream_reset(r->cs);
+        }
+        uint64_t vlo = FMT_ITEM_HDR, vhi = FMT_ITEM_HDR + (uint64_t)h->len;
+        if (lo > vlo)
+            vlo = lo;
+        if (hi < vhi)
+            vhi = hi;
+        if (vlo < vhi)
+            csum_stream_update(r->cs, (const uint8_t *)h + vlo, vhi - vlo);
+        r->fed++;
+    }
+}
+
+/* Every piece of a read has landed: deliver the block or miss it. */
+static void get_read_finish(struct store *st, struct rd *r)
+{
     struct store_get_item *it = r->it;
     struct store_get *g = r->g;
     const struct fmt_item *h = it->rbuf;
-    const struct nsent *n = store_ns_find(st, g->ns);
+    bool ok;
 
-    if (io->res < 0) {
+    if (r->io_error) {          /* logged when its piece failed */
         st->st.io_errors++;
-        store_log(st, 0, "read of slab %u at offset %llu failed: %s", it->slab,
-                  (unsigned long long)io->off, kc_strerror(io->res));
         get_item_miss(st, it, KC_MISS);
-    } else if (!fmt_item_check_hdr(h) || h->key_lo != it->key.lo || h->key_hi != it->key.hi ||
-               h->ns != g->ns || fmt_item_is_tomb(h) || h->seq <= r->seq || h->seq > r->seq_hi ||
-               (uint64_t)h->len + FMT_ITEM_HDR > r->slot_size ||
-               (n != NULL && n->block_bytes != 0 && h->len != n->block_bytes) ||
-               !fmt_item_check_value(h, h + 1)) {
+        goto out;
+    }
+    if (r->npieces == 1)
+        ok = get_read_hdr_ok(st, r) && fmt_item_check_value(h, h + 1);
+    else
+        ok = !r->failed && r->fed == r->npieces && csum_stream_digest(r->cs) == h->vsum;
+    if (!ok) {
         st->st.checksum_failures++;
         store_log(st, 0, "block in slab %u at offset %llu failed verification: "
-                  "served as a miss and dropped", it->slab, (unsigned long long)io->off);
+                  "served as a miss and dropped", it->slab, (unsigned long long)r->io[0].off);
         get_item_miss(st, it, KC_MISS);
         get_drop_damaged(st, g->ns, &it->key, it->slab, r->slot);
     } else {
         get_item_deliver(st, it, h + 1, h->len);
     }
+out:
+    csum_stream_destroy(r->cs);
     free(r);
     if (--g->pending == 0)
         get_finish(st, g);
+}
+
+/* One piece of a device read finished: verify what can be, and finish the
+ * read once every piece has landed. */
+static void get_read_done(struct dev_io *io, void *arg)
+{
+    struct rd *r = arg;
+    struct store *st = r->st;
+    uint32_t k = (uint32_t)(io - r->io);
+
+    KC_ASSERT(k < r->npieces && !r->done[k]);
+    r->done[k] = true;
+    r->landed++;
+    if (io->res < 0) {
+        if (!r->io_error)
+            store_log(st, 0, "read of slab %u at offset %llu failed: %s", r->it->slab,
+                      (unsigned long long)io->off, kc_strerror(io->res));
+        r->io_error = r->failed = true;
+    } else if (r->npieces > 1) {
+        get_read_feed(st, r);
+    }
+    if (r->landed == r->npieces)
+        get_read_finish(st, r);
 }
 
 /* Look up one item and serve it from DRAM or start its device read.
@@ -276,22 +353,30 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         it->data = NULL;
         return true;
     }
-    struct rd *r = malloc(sizeof(*r));
-    it->rbuf = r != NULL ? rbuf_get(st, slot_size) : NULL;
+    uint32_t np = (slot_size + READ_PIECE - 1) / READ_PIECE;
+    struct rd *r = calloc(1, sizeof(*r) + np * (sizeof(struct dev_io) + sizeof(bool)));
+    struct csum_stream *cs = np > 1 && r != NULL ? csum_stream_create() : NULL;
+    it->rbuf = r != NULL && (np == 1 || cs != NULL) ? rbuf_get(st, slot_size) : NULL;
     if (it->rbuf == NULL) {
+        csum_stream_destroy(cs);
         free(r);
         return false;
     }
     it->rlen = slot_size;
     *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi, .slot = slot,
-                      .slot_size = slot_size };
-    r->io = (struct dev_io){ .op = DEV_READ, .buf = it->rbuf, .len = slot_size,
-                             .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +
-                                    fmt_slot_off(slot, slot_size),
-                             .cb = get_read_done, .arg = r };
+                      .slot_size = slot_size, .npieces = np, .cs = cs,
+                      .done = (bool *)&r->io[np] };
+    uint64_t off = FMT_DATA_OFF + (uint64_t)s * st->slab_size + fmt_slot_off(slot, slot_size);
+    for (uint32_t k = 0; k < np; k++) {
+        uint32_t at = k * READ_PIECE;
+        r->io[k] = (struct dev_io){ .op = DEV_READ, .buf = (uint8_t *)it->rbuf + at,
+                                    .len = slot_size - at < READ_PIECE ? slot_size - at : READ_PIECE,
+                                    .off = off + at, .cb = get_read_done, .arg = r };
+    }
     it->status = KC_MISS;   /* until verified */
     g->pending++;
-    dev_submit(&st->dev, &r->io);
+    for (uint32_t k = 0; k < np; k++)
+        dev_submit(&st->dev, &r->io[k]);
     return true;
 }
 
@@ -372,16 +457,28 @@ void store_get_release(struct store *st, struct store_get *g)
     }
 }
 
-size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n)
+size_t store_match_where(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n,
+                         uint8_t *where)
 {
     struct nsent *e = store_ns_find(st, ns);
     size_t i = 0;
 
     if (e == NULL)
         return 0;
-    while (i < n && index_find(&st->ix, keys[i].lo, keys[i].hi, (uint32_t)(e - st->ns)) != NULL)
-        i++;
+    for (; i < n; i++) {
+        const struct index_entry *x = index_find(&st->ix, keys[i].lo, keys[i].hi,
+                                                 (uint32_t)(e - st->ns));
+        if (x == NULL)
+            break;
+        if (where != NULL)
+            where[i] = st->slabs[index_slab(x)].mem != 0 ? STORE_WHERE_DRAM : STORE_WHERE_SSD;
+    }
     return i;
+}
+
+size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n)
+{
+    return store_match_where(st, ns, keys, n, NULL);
 }
 
 /*

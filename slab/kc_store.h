@@ -290,6 +290,14 @@ void store_get_release(struct store *st, struct store_get *g);
 /* ---- other operations ---- */
 
 /* How many leading keys of an ordered list are present (no I/O). */
+/* Where a block lives (store_match_where). */
+enum store_where { STORE_WHERE_DRAM = 1, STORE_WHERE_SSD = 2 };
+
+/* As store_match, and where[i] (for i < the result) says whether block i
+ * has a DRAM copy (a memory slab, open or clean) or lives on the SSD only;
+ * where may be NULL. */
+size_t store_match_where(struct store *st, uint64_t ns, const struct kc_key *keys, size_t n,
+                         uint8_t *where);
 size_t store_match(struct store *st, uint64_t ns, const struct kc_key *keys,
                    size_t n);
 

@@ -11,3 +11,8 @@ uint64_t csum64_avx512(const void *p, size_t len)
 {
     return XXH3_64bits(p, len);
 }
+
+void csum_update_avx512(void *state, const void *p, size_t len)
+{
+    XXH3_64bits_update(state, p, len);
+}

@@ -13,7 +13,29 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A cheap invariant, checked in every build. */
+#define KC_DEV_ASSERT(c) \
+    do { if (!(c)) { fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #c); \
+                     abort(); } } while (0)
+
+/* Monotonic clock in ns (the read-recency window). */
+static uint64_t dev_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* True while foreground reads are active: writes are throttled. */
+static bool dev_reads_active(const struct dev *d, uint64_t now)
+{
+    return d->rq_head != NULL || d->reads_inflight > 0 ||
+           now - d->last_read_ns < DEV_READ_RECENT_NS;
+}
 
 /* Open the file or device, O_DIRECT if the filesystem allows it. */
 static int dev_open_fd(struct dev *d, const char *path, char *err, size_t errlen)
@@ -140,12 +162,20 @@ void dev_deinit(struct dev *d)
     d->fd = d->efd = -1;
 }
 
-/* Put one io into a submission queue entry (for its remaining bytes). */
-static void dev_prep(struct dev *d, struct io_uring_sqe *sqe, struct dev_io *io)
+/* Put one io into a submission queue entry: its remaining bytes, or at
+ * most piece bytes of them (0: no limit); the rest goes as a short
+ * transfer does, requeued at the front when this part completes. */
+static void dev_prep(struct dev *d, struct io_uring_sqe *sqe, struct dev_io *io,
+                     unsigned piece)
 {
     char *p = (char *)io->buf + io->done;
     unsigned n = io->len - io->done;
     uint64_t off = io->off + io->done;
+
+    if (piece != 0 && n > piece) {
+        n = piece;
+        d->throttled++;
+    }
 
     if (io->op == DEV_READ)
         io_uring_prep_read(sqe, d->fd, p, n, off);
@@ -155,29 +185,37 @@ static void dev_prep(struct dev *d, struct io_uring_sqe *sqe, struct dev_io *io)
     d->inflight++;
     if (io->op == DEV_WRITE || io->bg)
         d->writes_inflight++;
+    else
+        d->reads_inflight++;
 }
 
-/* Move backlog into the ring, reads first, writes up to max_writes. */
+/* Move backlog into the ring, reads first, writes up to max_writes (or
+ * DEV_RD_WRITES pieces of DEV_RD_PIECE while reads are active). */
 static void dev_pump(struct dev *d)
 {
     struct io_uring_sqe *sqe;
     int queued = 0;
+    unsigned maxw = d->max_writes, piece = 0;
 
     while (d->rq_head != NULL && (sqe = io_uring_get_sqe(&d->ring)) != NULL) {
         struct dev_io *io = d->rq_head;
         d->rq_head = io->next;
         if (d->rq_head == NULL)
             d->rq_tail = NULL;
-        dev_prep(d, sqe, io);
+        dev_prep(d, sqe, io, 0);
         queued++;
     }
-    while (d->wq_head != NULL && d->writes_inflight < d->max_writes &&
+    if (d->wq_head != NULL && dev_reads_active(d, dev_now_ns())) {
+        maxw = DEV_RD_WRITES < maxw ? DEV_RD_WRITES : maxw;
+        piece = DEV_RD_PIECE;
+    }
+    while (d->wq_head != NULL && d->writes_inflight < maxw &&
            (sqe = io_uring_get_sqe(&d->ring)) != NULL) {
         struct dev_io *io = d->wq_head;
         d->wq_head = io->next;
         if (d->wq_head == NULL)
             d->wq_tail = NULL;
-        dev_prep(d, sqe, io);
+        dev_prep(d, sqe, io, piece);
         queued++;
     }
     if (queued > 0)
@@ -244,6 +282,8 @@ void dev_submit(struct dev *d, struct dev_io *io)
         dev_defer(d, io, 0);
         return;
     }
+    if (io->op == DEV_READ && !io->bg)
+        d->last_read_ns = dev_now_ns();
     dev_enqueue(d, io, false);
     dev_pump(d);
 }
@@ -278,8 +318,13 @@ static int dev_reap_deferred(struct dev *d)
 static void dev_complete(struct dev *d, struct dev_io *io, int res)
 {
     d->inflight--;
-    if (io->op == DEV_WRITE || io->bg)
+    if (io->op == DEV_WRITE || io->bg) {
+        KC_DEV_ASSERT(d->writes_inflight > 0);
         d->writes_inflight--;
+    } else {
+        KC_DEV_ASSERT(d->reads_inflight > 0);
+        d->reads_inflight--;
+    }
     if (res == -EAGAIN || res == -EINTR) {
         dev_enqueue(d, io, true);
         return;

@@ -80,6 +80,8 @@ def round_trip(c, rng):
     assert c.put(ns, keys[8:], [memoryview(b) for b in blocks[8:]], first_pos=8) == [0] * 4
     assert c.put(ns, keys[:1], blocks[:1]) == [kvcache.PUT_EXISTS]
     assert c.match(ns, keys) == 12
+    # Just put: every block has its DRAM copy in the daemon.
+    assert c.match(ns, keys, where=True) == (12, ["dram"] * 12)
     # Into bytearrays, into one memoryview, into a numpy array.
     outs = [bytearray(BLOCK) for _ in range(12)]
     assert c.get_prefix(ns, keys, outs) == 12

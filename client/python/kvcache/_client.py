@@ -4,7 +4,7 @@ import ctypes
 import os
 
 from ._native import (_ClientStats, _Key, _Options, _Stats, _client_stats, _create, _delete,
-    _destroy, _flush, _get, _get_prefix, _health, _last_error, _match, _open_ns,
+    _destroy, _flush, _get, _get_prefix, _health, _last_error, _match, _match_where, _open_ns,
     _put_async_hint, _put_hint, _server_count, _server_of, _server_of_ns, _set_timeout,
     _stats, _sz, _u32, _u64)
 from ._codes import Error, RING_KEY, strerror
@@ -92,11 +92,17 @@ class Client(_ShmMixin):
             raise ValueError("block size unknown: open the namespace or pass block_bytes")
         return size
 
-    def match(self, ns, keys):
-        """Number of leading keys present."""
+    def match(self, ns, keys, where=False):
+        """Number of leading keys present. With where=True, (number, where):
+        where[i] is "dram" (a DRAM copy in the daemon: memory speed) or "ssd"
+        (a device read) for each matched block, for planning load-or-compute."""
         n = _sz()
-        self._done(_match(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n)))
-        return n.value
+        if not where:
+            self._done(_match(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n)))
+            return n.value
+        w = (ctypes.c_uint8 * max(len(keys), 1))()
+        self._done(_match_where(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n), w))
+        return n.value, ["dram" if w[i] == 1 else "ssd" for i in range(n.value)]
 
     def get_prefix(self, ns, keys, bufs, block_bytes=0, stream=None):
         """Read the longest present leading run of keys into bufs (a list of
