@@ -429,8 +429,8 @@ int main(int argc, char **argv)
         struct store_recovery rec;
         store_recovery_info(st, &rec);
         printf("recover  %" PRIu64 " slabs, %" PRIu64 " items (%" PRIu64
-               " skipped) in %.3f s\n", rec.slabs_scanned, rec.items,
-               rec.items_skipped, rec.seconds);
+               " skipped) in %.3f s, %" PRIu64 " device reads\n", rec.slabs_scanned, rec.items,
+               rec.items_skipped, rec.seconds, rec.reads);
         if (rec.items != n)
             fprintf(stderr, "warning: recovered %" PRIu64 " of %" PRIu64
                     " blocks\n", rec.items, n);

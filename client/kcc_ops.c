@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kc_ops.h"
 #include "kcc_client.h"
 
 void kcc_split_free(struct kcc_split *sp)
@@ -162,7 +163,20 @@ void kcc_run(struct kcc_pool *p, struct kcc_xfer **x, size_t n, uint64_t ns,
 
 /* ---- key operations ---------------------------------------------------- */
 
-enum keyop { OP_MATCH, OP_GET_PREFIX, OP_GET, OP_DELETE };
+/* The key operations: the rows of proto's table flagged keys (kc_ops.h),
+ * OP_GET_PREFIX, OP_GET, OP_MATCH, OP_DELETE. */
+enum keyop {
+#define KEYOP_ENUM(name, NAME, num, flags) OP_##NAME,
+    KC_KEY_OPS(KEYOP_ENUM)
+#undef KEYOP_ENUM
+};
+
+/* Their names, for error messages. */
+static const char *const keyop_names[] = {
+#define KEYOP_NAME(name, NAME, num, flags) #name,
+    KC_KEY_OPS(KEYOP_NAME)
+#undef KEYOP_NAME
+};
 
 /* Arguments of one key operation. */
 struct keyop_args {
@@ -396,7 +410,6 @@ static void keyop_release(struct kcc_pool *p, struct keyop_xfer *t, size_t nx,
 static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
                      const kvcache_key_t *keys, size_t n, size_t *result)
 {
-    static const char *const names[] = {"match", "get_prefix", "get", "delete"};
     struct kcc_pool *p = &kc->pool;
     struct keyop_xfer *t = NULL;
     struct kcc_xfer **xp = NULL;
@@ -413,7 +426,7 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
         for (size_t i = 0; i < n; i++) {
             uint32_t s = kcc_server_of(kc, ns, keys[i]);
             if (kcc_server_down(&p->srv[s])) {
-                kcc_pool_err(p, s, KVCACHE_EDOWN, names[a->op]);
+                kcc_pool_err(p, s, KVCACHE_EDOWN, keyop_names[a->op]);
                 down_rc = KVCACHE_EDOWN;
                 n = i;
                 break;
@@ -452,7 +465,7 @@ static int keyop_run(kvcache_t *kc, struct keyop_args *a, uint64_t ns,
                                      .arg = b};
             xp[k++] = &b->x;
         }
-    kcc_run(p, xp, nx, ns, deadline, names[a->op]);
+    kcc_run(p, xp, nx, ns, deadline, keyop_names[a->op]);
     rc = down_rc ? down_rc : kcc_first_rc(xp, nx);
     if (a->op == OP_MATCH || a->op == OP_GET_PREFIX) {
         /* A server's run ends at its first short or failed batch; the

@@ -6,7 +6,7 @@
 #include <assert.h>
 
 #include "daemon/kc_conn.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_daemon.h"
 
 /* A read buffer's size for a value of len bytes: its slot, rounded up to
  * the device's 4 KiB with room for the item header. */
@@ -63,7 +63,7 @@ void budget_charge(struct conn *c, int64_t delta)
          * goes on once it is back under it */
         if (c->inflight_bytes + d > s->opts->conn_inflight &&
             c->inflight_bytes <= s->opts->conn_inflight)
-            server_kick(s, c);
+            conn_kick(c);
     } else {
         c->inflight_bytes += (uint64_t)delta;
         s->inflight_bytes += (uint64_t)delta;

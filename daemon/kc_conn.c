@@ -1,5 +1,6 @@
 /*
- * kc_conn.c - a client connection: frame reader, data sink, output queue.
+ * kc_conn.c - a client connection: input buffer, data sink, output queue,
+ * backpressure; the protocol is c->proto's (kc_conn.h).
  */
 #include "daemon/kc_conn.h"
 
@@ -13,11 +14,8 @@
 #include <unistd.h>
 
 #include "daemon/kc_budget.h"
-#include "daemon/kc_dispatch.h"
+#include "daemon/kc_daemon.h"
 #include "daemon/kc_log.h"
-#include "daemon/kc_memcache.h"
-#include "daemon/kc_server.h"
-#include "daemon/kc_shm.h"
 
 /* iovecs handed to one sendmsg. */
 #define CONN_IOV_BATCH 128
@@ -31,7 +29,8 @@
 static void conn_event(struct loop_handler *h, uint32_t events);
 static void conn_flush(struct conn *c);
 
-int conn_init(struct conn *c, struct server *s, int fd, bool is_unix)
+int conn_init(struct conn *c, struct server *s, int fd, bool is_unix,
+              const struct conn_proto *proto)
 {
     memset(c, 0, sizeof(*c));
     c->ibuf = malloc(CONN_IBUF_SIZE);
@@ -41,10 +40,22 @@ int conn_init(struct conn *c, struct server *s, int fd, bool is_unix)
     c->lh.fd = fd;
     c->lh.cb = conn_event;
     c->srv = s;
+    c->proto = proto;
     c->is_unix = is_unix;
     c->state = CS_HDR;
     c->last_active_ns = loop_now_ns();
     return 0;
+}
+
+void conn_kick(struct conn *c)
+{
+    struct server *s = c->srv;
+
+    if (c->kicked || c->closed)
+        return;
+    c->kicked = true;
+    c->kick_next = s->kick;
+    s->kick = c;
 }
 
 /* Backpressure: too much output queued or too many gets in flight. */
@@ -55,12 +66,11 @@ static bool conn_backpressured(const struct conn *c)
            c->gets_inflight > CONN_GETS_MAX || budget_conn_over(c);
 }
 
-/* May a new request be started? */
-static bool conn_may_start(const struct conn *c)
+bool conn_may_start(const struct conn *c)
 {
-    /* memcache answers in order: one get at a time per connection */
+    /* answers in request order: one get at a time per connection */
     return !c->srv->stopping && !conn_backpressured(c) &&
-           !(c->mc && c->gets_inflight);
+           !(c->proto->ordered && c->gets_inflight);
 }
 
 /* May bytes be read from the socket at all? */
@@ -148,28 +158,6 @@ int conn_ibuf_room(struct conn *c, size_t need)
     return 0;
 }
 
-/* A bad frame header: answer once, then close after the answer is sent. */
-static int conn_bad_frame(struct conn *c, int rc)
-{
-    struct server *s = c->srv;
-    int code = KVCACHE__CODE__BAD_REQUEST;
-
-    if (rc == KC_FRAME_EVERSION) {
-        code = KVCACHE__CODE__UNSUPPORTED;
-    } else if (rc == KC_FRAME_EPBLEN || rc == KC_FRAME_EDATALEN) {
-        code = KVCACHE__CODE__LIMIT;
-        s->stats.limit_errors++;
-    }
-    if (code != KVCACHE__CODE__LIMIT)
-        s->stats.protocol_errors++;
-    log_warn("conn %llu (%s): %s (pb_len %u, data_len %llu): closing",
-             (unsigned long long)c->id, c->peer, kc_frame_strerror(rc),
-             c->hdr.pb_len, (unsigned long long)c->hdr.data_len);
-    c->close_after_flush = true;
-    conn_send_error(c, 0, code, "%s", kc_frame_strerror(rc));
-    return c->closed ? STEP_CLOSED : STEP_BLOCKED;
-}
-
 int conn_budget_wait(struct conn *c)
 {
     struct server *s = c->srv;
@@ -182,102 +170,27 @@ int conn_budget_wait(struct conn *c)
     return STEP_BLOCKED;
 }
 
-/* One step of the reader on buffered bytes. */
+/* One step on buffered bytes: the protocol's at a message boundary, else
+ * the data section into the sink. */
 static int conn_step(struct conn *c)
 {
     size_t avail = c->ilen - c->ipos;
-    Kvcache__Request *req;
     uint64_t n;
-    int rc;
 
-    if (c->parked) {             /* a get waiting for the budget */
-        req = c->parked;
-        c->parked = NULL;
-        return dispatch_request(c, req, 0);
+    if (c->state != CS_DATA)
+        return c->proto->on_read(c);
+    if (c->sink_left == 0)
+        return c->proto->on_data(c);
+    if (avail == 0)
+        return STEP_NEED_INPUT;
+    n = avail < c->sink_left ? avail : c->sink_left;
+    if (c->sink) {
+        memcpy(c->sink, c->ibuf + c->ipos, n);
+        c->sink += n;
     }
-
-    if (c->mc && c->state != CS_DATA)
-        return mc_step(c);
-    switch (c->state) {
-    case CS_HDR:
-        if (c->close_after_flush || c->busy_wait || !conn_may_start(c))
-            return STEP_BLOCKED;
-        if (c->srv->inflight_bytes > c->srv->opts->read_inflight)
-            return conn_budget_wait(c);     /* every client over the total */
-        if (avail < KC_FRAME_HDR_LEN) {
-            if (conn_ibuf_room(c, KC_FRAME_HDR_LEN) < 0)
-                goto nomem;
-            return STEP_NEED_INPUT;
-        }
-        rc = kc_frame_decode(c->ibuf + c->ipos, KC_FRAME_PB_MAX,
-                             c->srv->opts->max_frame, &c->hdr);
-        c->ipos += KC_FRAME_HDR_LEN;
-        if (rc != 0)
-            return conn_bad_frame(c, rc);
-        c->state = CS_PB;
-        return STEP_PROGRESS;
-    case CS_PB:
-        if (avail < c->hdr.pb_len) {
-            /* grow with the bytes that came, not to the declared size at
-             * once: a partial frame holds what it sent, twice at most */
-            size_t want = avail * 2 > avail + CONN_IBUF_SIZE
-                              ? avail * 2 : avail + CONN_IBUF_SIZE;
-
-            if (want > c->hdr.pb_len)
-                want = c->hdr.pb_len;
-            if (want > c->icap - c->ipos && want > c->icap &&
-                budget_admit(c, want - c->icap) != BUDGET_OK)
-                return conn_budget_wait(c);
-            if (conn_ibuf_room(c, want) < 0)
-                goto nomem;
-            return STEP_NEED_INPUT;
-        }
-        req = kvcache__request__unpack(NULL, c->hdr.pb_len, c->ibuf + c->ipos);
-        c->ipos += c->hdr.pb_len;
-        c->srv->stats.requests++;
-        if (req == NULL) {
-            c->srv->stats.protocol_errors++;
-            log_warn("conn %llu (%s): request of %u bytes does not decode",
-                     (unsigned long long)c->id, c->peer, c->hdr.pb_len);
-            conn_send_error(c, 0, KVCACHE__CODE__BAD_REQUEST,
-                            "protobuf message does not decode");
-            conn_skip_data(c, c->hdr.data_len);
-            return c->closed ? STEP_CLOSED : STEP_PROGRESS;
-        }
-        if (!dispatch_strings_ok(req, c->ibuf + c->ipos - c->hdr.pb_len,
-                                 c->hdr.pb_len)) {
-            c->srv->stats.protocol_errors++;
-            conn_send_error(c, req->id, KVCACHE__CODE__BAD_REQUEST,
-                            "a string field holds a NUL byte");
-            kvcache__request__free_unpacked(req, NULL);
-            conn_skip_data(c, c->hdr.data_len);
-            return c->closed ? STEP_CLOSED : STEP_PROGRESS;
-        }
-        return dispatch_request(c, req, c->hdr.data_len);
-    case CS_DATA:
-        if (c->sink_left == 0) {
-            if (c->mc)
-                return mc_data_done(c);
-            if (c->put)
-                return put_next(c);
-            c->state = CS_HDR;
-            return STEP_PROGRESS;
-        }
-        if (avail == 0)
-            return STEP_NEED_INPUT;
-        n = avail < c->sink_left ? avail : c->sink_left;
-        if (c->sink) {
-            memcpy(c->sink, c->ibuf + c->ipos, n);
-            c->sink += n;
-        }
-        c->sink_left -= n;
-        c->ipos += n;
-        return STEP_PROGRESS;
-    }
-    return STEP_BLOCKED;
-nomem:
-    conn_close(c, "out of memory for the input buffer");
-    return STEP_CLOSED;
+    c->sink_left -= n;
+    c->ipos += n;
+    return STEP_PROGRESS;
 }
 
 /* One recv: straight into the sink when possible, else into ibuf. */
@@ -320,9 +233,9 @@ static void conn_eof(struct conn *c)
         conn_maybe_finish(c);
         return;
     }
-    log_info("conn %llu (%s): closed in the middle of a frame (%s)",
-             (unsigned long long)c->id, c->peer,
-             c->put ? "Put data" : c->state == CS_DATA ? "data" : "header");
+    log_info("conn %llu (%s): closed in the middle of a %s message (%s)",
+             (unsigned long long)c->id, c->peer, c->proto->name,
+             c->state == CS_DATA ? "data" : "header");
     conn_close(c, "closed mid-frame");
 }
 
@@ -356,7 +269,7 @@ void conn_process(struct conn *c)
             bytes += (uint64_t)n;
         }
         if (--budget == 0 || bytes >= CONN_BYTES_BUDGET) {
-            server_kick(c->srv, c);
+            conn_kick(c);
             break;
         }
     }
@@ -367,13 +280,9 @@ void conn_process(struct conn *c)
 /* Free one response, releasing the engine memory it was sending. */
 static void resp_free(struct conn *c, struct resp *rp)
 {
-    struct server *s = c->srv;
-
     budget_charge(c, -(int64_t)rp->owned);
-    if (rp->get)
-        get_ctx_release(s, rp->get);
     if (rp->rel)
-        rp->rel(s, rp->rel_arg);
+        rp->rel(c->srv, rp->rel_arg);
     free(rp);
 }
 
@@ -439,7 +348,9 @@ static void conn_flush(struct conn *c)
     if (c->closed)
         return;
     if (was_bp && !conn_backpressured(c))
-        server_kick(c->srv, c);
+        conn_kick(c);
+    if (c->out_head == NULL && c->proto->on_drained)
+        c->proto->on_drained(c);
     conn_maybe_finish(c);
     if (!c->closed)
         conn_update_events(c);
@@ -467,103 +378,39 @@ static void conn_event(struct loop_handler *h, uint32_t events)
     }
 }
 
-void conn_send(struct conn *c, const Kvcache__Response *r,
-               const struct iovec *data, int ndata, uint64_t data_len,
-               struct get_ctx *owner)
+struct resp *conn_resp_new(struct conn *c, int niov, size_t extra,
+                           conn_rel_fn rel, void *rel_arg)
 {
-    struct kc_frame_hdr hdr = { KC_FRAME_VERSION, KC_FRAME_F_RESPONSE, 0,
-                                data_len };
-    size_t pb, hlen;
-    struct resp *rp;
-    uint8_t *head;
-    int niov = 1;
+    size_t owned = sizeof(struct resp) + (size_t)niov * sizeof(struct iovec) +
+                   extra;
+    struct resp *rp = c->closed ? NULL : malloc(owned);
 
-    if (c->closed) {
-        if (owner)
-            get_ctx_release(c->srv, owner);
-        return;
-    }
-    pb = kvcache__response__get_packed_size(r);
-    hlen = KC_FRAME_HDR_LEN + pb;
-    rp = malloc(sizeof(*rp) + (size_t)(ndata + 1) * sizeof(struct iovec) + hlen);
     if (rp == NULL) {
-        if (owner)
-            get_ctx_release(c->srv, owner);
-        conn_close(c, "out of memory for a response");
-        return;
+        if (rel)
+            rel(c->srv, rel_arg);
+        if (!c->closed)
+            conn_close(c, "out of memory for a response");
+        return NULL;
     }
-    head = (uint8_t *)&rp->iov[ndata + 1];
-    hdr.pb_len = (uint32_t)pb;
-    kc_frame_encode(head, &hdr);
-    kvcache__response__pack(r, head + KC_FRAME_HDR_LEN);
-    rp->iov[0].iov_base = head;
-    rp->iov[0].iov_len = hlen;
-    for (int i = 0; i < ndata; i++)
-        if (data[i].iov_len)
-            rp->iov[niov++] = data[i];
+    rp->next = NULL;
+    rp->rel = rel;
+    rp->rel_arg = rel_arg;
+    rp->owned = owned;
     rp->niov = niov;
     rp->cur = 0;
     rp->sent = 0;
-    rp->get = owner;
-    rp->owned = sizeof(*rp) + (size_t)(ndata + 1) * sizeof(struct iovec) + hlen;
-    budget_charge(c, (int64_t)rp->owned);
-    rp->rel = NULL;
-    rp->rel_arg = NULL;
-    rp->total = hlen + data_len;
-    rp->next = NULL;
-    if (c->out_tail) {
-        c->out_tail->next = rp;
-    } else {
-        c->out_head = rp;
-        c->last_sent_ns = loop_now_ns();   /* --send-timeout from now */
-    }
-    c->out_tail = rp;
-    c->out_bytes += rp->total;
-    c->out_count++;
-    conn_flush(c);
+    return rp;
 }
 
-void conn_send_raw(struct conn *c, const char *text, size_t tlen,
-                   const struct conn_piece *p, int np,
-                   void (*rel)(struct server *, void *), void *rel_arg)
+void *conn_resp_extra(struct resp *rp)
 {
-    struct resp *rp;
-    char *copy;
-    size_t total = 0;
+    return &rp->iov[rp->niov];
+}
 
-    if (c->closed) {
-        if (rel)
-            rel(c->srv, rel_arg);
-        return;
-    }
-    rp = malloc(sizeof(*rp) + (size_t)np * sizeof(struct iovec) + tlen);
-    if (rp == NULL) {
-        if (rel)
-            rel(c->srv, rel_arg);
-        conn_close(c, "out of memory for a response");
-        return;
-    }
-    copy = (char *)&rp->iov[np];
-    memcpy(copy, text, tlen);
-    rp->niov = 0;
-    for (int i = 0; i < np; i++) {
-        if (p[i].len == 0)
-            continue;
-        rp->iov[rp->niov].iov_base = p[i].data ? (void *)p[i].data
-                                               : copy + p[i].off;
-        rp->iov[rp->niov].iov_len = p[i].len;
-        rp->niov++;
-        total += p[i].len;
-    }
-    rp->cur = 0;
-    rp->sent = 0;
-    rp->get = NULL;
-    rp->owned = sizeof(*rp) + (size_t)np * sizeof(struct iovec) + tlen;
+void conn_resp_queue(struct conn *c, struct resp *rp, size_t total)
+{
     budget_charge(c, (int64_t)rp->owned);
-    rp->rel = rel;
-    rp->rel_arg = rel_arg;
     rp->total = total;
-    rp->next = NULL;
     if (c->out_tail) {
         c->out_tail->next = rp;
     } else {
@@ -576,27 +423,36 @@ void conn_send_raw(struct conn *c, const char *text, size_t tlen,
     conn_flush(c);
 }
 
+void conn_send_raw(struct conn *c, const char *text, size_t tlen,
+                   const struct conn_piece *p, int np,
+                   conn_rel_fn rel, void *rel_arg)
+{
+    struct resp *rp = conn_resp_new(c, np, tlen, rel, rel_arg);
+    char *copy;
+    size_t total = 0;
+    int n = 0;
+
+    if (rp == NULL)
+        return;
+    copy = conn_resp_extra(rp);
+    memcpy(copy, text, tlen);
+    for (int i = 0; i < np; i++) {
+        if (p[i].len == 0)
+            continue;
+        rp->iov[n].iov_base = p[i].data ? (void *)p[i].data : copy + p[i].off;
+        rp->iov[n].iov_len = p[i].len;
+        n++;
+        total += p[i].len;
+    }
+    rp->niov = n;
+    conn_resp_queue(c, rp, total);
+}
+
 void conn_send_text(struct conn *c, const char *text, size_t len)
 {
     struct conn_piece p = { NULL, 0, len };
 
     conn_send_raw(c, text, len, &p, 1, NULL, NULL);
-}
-
-void conn_send_error(struct conn *c, uint64_t id, int code,
-                     const char *fmt, ...)
-{
-    Kvcache__Response r = KVCACHE__RESPONSE__INIT;
-    char msg[256];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    r.id = id;
-    r.code = code;
-    r.message = msg;
-    conn_send(c, &r, NULL, 0, 0, NULL);
 }
 
 void conn_close(struct conn *c, const char *why)
@@ -608,18 +464,9 @@ void conn_close(struct conn *c, const char *why)
     log_debug("conn %llu (%s): close: %s", (unsigned long long)c->id,
               c->peer, why);
     c->closed = true;
-    if (c->put)
-        put_abort(c);
-    if (c->mc)
-        mc_abort(c);
-    if (c->parked) {
-        kvcache__request__free_unpacked(c->parked, NULL);
-        c->parked = NULL;
-    }
+    c->proto->on_close(c);
     budget_charge(c, -(int64_t)c->ibuf_charged);
     c->ibuf_charged = 0;
-    if (c->shm)
-        shm_conn_close(c);
     if (c->busy_wait) {
         c->busy_wait = false;
         s->busy_waiters--;
@@ -651,7 +498,8 @@ void conn_close(struct conn *c, const char *why)
 
 void conn_free(struct conn *c)
 {
-    free(c->mc);
+    if (c->proto->on_free)
+        c->proto->on_free(c);
     free(c->ibuf);
     free(c);
 }

@@ -1,13 +1,18 @@
 /*
- * kc_conn.h - one client connection: the frame reader state machine, the
- * data sink that lets Put bytes land straight in a memory slab, and the
- * output queue sent with sendmsg from the engine's buffers.
+ * kc_conn.h - one client connection: its input buffer, the data sink
+ * that lets a value land straight in a memory slab, the output queue sent
+ * with sendmsg from the engine's buffers, and backpressure. It knows no
+ * protocol: each (the RPC, kc_rpc.h; memcache, kc_memcache.h) plugs in
+ * through a struct conn_proto chosen at accept, and every queued answer
+ * carries one release function for whatever engine memory it points at.
  *
- * Reading: header -> protobuf -> data section. Requests are started in
- * arrival order; responses are queued as they finish (out of order for
- * gets that wait on the device). A connection stops reading new requests
- * (backpressure) while its output queue or its gets in flight are over a
- * limit, so a slow reader only holds back itself.
+ * Reading: the protocol's on_read parses buffered bytes at a message
+ * boundary; a message with a data section points the sink at its
+ * destination (state CS_DATA); the connection fills it (straight from
+ * the socket when the buffer is empty) and calls on_data. A connection
+ * stops reading new requests (backpressure) while its output queue or its
+ * gets in flight are over a limit, so a slow reader only holds back
+ * itself.
  */
 #ifndef KC_CONN_H
 #define KC_CONN_H
@@ -21,7 +26,7 @@
 #include "kvcache.pb-c.h"
 
 struct server;
-struct get_ctx;
+struct conn;
 struct put_ctx;
 struct mc_conn;
 struct shm_conn;
@@ -32,19 +37,50 @@ struct shm_conn;
 #define CONN_GETS_MAX 256
 #define CONN_IBUF_SIZE (64u << 10)
 
-/* Where the reader is. */
-enum conn_state {
-    CS_HDR,     /* waiting for a frame header */
-    CS_PB,      /* waiting for the protobuf message */
-    CS_DATA,    /* consuming the data section into the sink */
+/* What one step of the connection's reader achieved. */
+enum step {
+    STEP_CLOSED = -1,      /* the connection was closed */
+    STEP_NEED_INPUT = 0,   /* read more bytes */
+    STEP_PROGRESS = 1,     /* did something; step again */
+    STEP_BLOCKED = 2,      /* waiting (KC_EBUSY, backpressure) */
 };
 
-/* One queued response: iov[0] is the header + protobuf (owned), the rest
- * point into engine memory held by get until the response is sent. */
+/* Where the reader is. CS_DATA is the connection's; the others are the
+ * protocol's (memcache uses CS_HDR only: at a command boundary). */
+enum conn_state {
+    CS_HDR,     /* waiting for a message (RPC: its frame header) */
+    CS_PB,      /* RPC: waiting for the protobuf message */
+    CS_DATA,    /* consuming a data section into the sink */
+};
+
+/* What a protocol plugs into a connection (one table per protocol, set at
+ * accept; kc_rpc.c, kc_memcache.c). */
+struct conn_proto {
+    const char *name;      /* for log lines */
+    /* At a message boundary (state != CS_DATA): parse buffered bytes;
+     * returns a step (STEP_NEED_INPUT for more bytes). */
+    int (*on_read)(struct conn *c);
+    /* The sink of a data section is full: go on with the message. */
+    int (*on_data)(struct conn *c);
+    /* The output queue became empty (NULL: nothing to do). */
+    void (*on_drained)(struct conn *c);
+    /* The connection closes: abort what is in progress. */
+    void (*on_close)(struct conn *c);
+    /* The connection is freed (every get finished): free the protocol's
+     * state (NULL: none). */
+    void (*on_free)(struct conn *c);
+    /* Answers leave in request order: one get in flight at a time. */
+    bool ordered;
+};
+
+/* Releases what a queued answer points at, once sent or dropped. */
+typedef void (*conn_rel_fn)(struct server *s, void *arg);
+
+/* One queued response: iovecs into its own allocation (header, text) and
+ * into engine memory, which rel(rel_arg) gives back once sent. */
 struct resp {
     struct resp *next;
-    struct get_ctx *get;   /* released after sending, or NULL */
-    void (*rel)(struct server *, void *);  /* or this is called on rel_arg */
+    conn_rel_fn rel;       /* called on rel_arg once sent or dropped */
     void *rel_arg;
     size_t total;          /* bytes of all iovs */
     size_t owned;          /* bytes of this allocation (kc_budget.h) */
@@ -58,6 +94,7 @@ struct resp {
 struct conn {
     struct loop_handler lh;     /* must stay first: the loop's handle */
     struct server *srv;
+    const struct conn_proto *proto; /* the protocol spoken (set at accept) */
     struct conn *prev, *next;   /* server's live list */
     struct conn *kick_next;     /* server's kick list */
     struct conn *dead_next;     /* server's dead list */
@@ -97,8 +134,17 @@ struct conn {
     uint64_t last_sent_ns;      /* last byte sent, or the queue filled */
 };
 
-/* Accept-time setup of c around fd. 0 or -1. */
-int conn_init(struct conn *c, struct server *s, int fd, bool is_unix);
+/* Accept-time setup of c around fd, speaking proto. 0 or -1. */
+int conn_init(struct conn *c, struct server *s, int fd, bool is_unix,
+              const struct conn_proto *proto);
+
+/* Ask for c to be processed again before the next sleep (the server's
+ * kick list). */
+void conn_kick(struct conn *c);
+
+/* May a new request be started (not stopping, not backpressured, no get
+ * in flight on an ordered protocol)? */
+bool conn_may_start(const struct conn *c);
 
 /* Read and process what is there, then update the loop interest. */
 void conn_process(struct conn *c);
@@ -110,18 +156,19 @@ void conn_close(struct conn *c, const char *why);
 void conn_free(struct conn *c);
 
 /*
- * Queue a response: r packed behind a frame header, then ndata iovecs of
- * data (data_len bytes in all). owner, if any, is released once sent (or
- * at once if the connection is closed). Tries to send right away.
+ * A new response with room for niov iovecs and extra bytes of its own
+ * (conn_resp_extra), or NULL (then rel(rel_arg) was called and the
+ * connection closed: out of memory). rel may be NULL.
  */
-void conn_send(struct conn *c, const Kvcache__Response *r,
-               const struct iovec *data, int ndata, uint64_t data_len,
-               struct get_ctx *owner);
+struct resp *conn_resp_new(struct conn *c, int niov, size_t extra,
+                           conn_rel_fn rel, void *rel_arg);
 
-/* Queue an error response with a formatted message. */
-void conn_send_error(struct conn *c, uint64_t id, int code,
-                     const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* The extra bytes of rp. */
+void *conn_resp_extra(struct resp *rp);
+
+/* Queue rp (its iov[0..rp->niov) filled, total bytes in all) and try to
+ * send right away. The one path every answer takes. */
+void conn_resp_queue(struct conn *c, struct resp *rp, size_t total);
 
 /*
  * A piece of a raw (memcache) response: data NULL means text[off..off+len)
@@ -137,7 +184,7 @@ struct conn_piece {
 /* Queue a raw response; rel(rel_arg) runs once it is sent or dropped. */
 void conn_send_raw(struct conn *c, const char *text, size_t tlen,
                    const struct conn_piece *p, int np,
-                   void (*rel)(struct server *, void *), void *rel_arg);
+                   conn_rel_fn rel, void *rel_arg);
 
 /* Queue a line of text (no engine memory). */
 void conn_send_text(struct conn *c, const char *text, size_t len);

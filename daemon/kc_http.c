@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 #include "daemon/kc_log.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_daemon.h"
+#include "daemon/kc_info.h"
 
 #define HTTP_REQ_MAX 4096
 #define HTTP_CONNS_MAX 64
@@ -66,7 +67,7 @@ static void http_answer(struct http_conn *hc)
     struct store_stats ss;
     struct health hl;
 
-    server_health(s, &hl);
+    info_health(s, &hl);
     if (strncmp(hc->req, "GET /metrics ", 13) == 0) {
         store_stats(s->st, &ss);
         stats_prometheus(&body, &s->stats, &ss, &hl, loop_now_ns());

@@ -7,10 +7,12 @@
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_dispatch.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_reply.h"
+#include "daemon/kc_daemon.h"
+#include "daemon/kc_info.h"
 #include "kc_nsid.h"
 
-int dispatch_stats(struct conn *c, Kvcache__Request *q, uint64_t t0)
+int op_stats(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     struct server *s = c->srv;
     const struct daemon_stats *d = &s->stats;
@@ -83,7 +85,7 @@ int dispatch_stats(struct conn *c, Kvcache__Request *q, uint64_t t0)
     r.id = q->id;
     r.result_case = KVCACHE__RESPONSE__RESULT_STATS;
     r.stats = &sr;
-    return dispatch_reply(c, OPK_STATS, t0, &r);
+    return rpc_reply(c, OPK_STATS, t0, &r);
 }
 
 /* One namespace of the list, its descriptor parsed back from the store. */
@@ -94,7 +96,7 @@ struct ns_entry {
     char dtype[KC_NS_DTYPE_MAX + 1];
 };
 
-int dispatch_list_namespaces(struct conn *c, Kvcache__Request *q, uint64_t t0)
+int op_list_namespaces(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
     Kvcache__ListNamespacesResponse lr = KVCACHE__LIST_NAMESPACES_RESPONSE__INIT;
@@ -153,8 +155,17 @@ int dispatch_list_namespaces(struct conn *c, Kvcache__Request *q, uint64_t t0)
     r.id = q->id;
     r.result_case = KVCACHE__RESPONSE__RESULT_LIST_NAMESPACES;
     r.list_namespaces = &lr;
-    ret = dispatch_reply(c, OPK_LIST_NAMESPACES, t0, &r);
+    ret = rpc_reply(c, OPK_LIST_NAMESPACES, t0, &r);
     free(ptrs);
     free(e);
     return ret;
+}
+
+void info_health(struct server *s, struct health *h)
+{
+    struct store_stats ss;
+
+    store_stats(s->st, &ss);
+    stats_health(&s->stats, ss.io_errors, s->opts->health_latency_ms,
+                 s->opts->health_errors, s->stopping, h);
 }

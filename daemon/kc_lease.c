@@ -8,8 +8,10 @@
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_dispatch.h"
+#include "daemon/kc_get.h"
 #include "daemon/kc_log.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_reply.h"
+#include "daemon/kc_daemon.h"
 #include "daemon/kc_shm.h"
 
 bool lease_fits(const struct conn *c, uint64_t bytes)
@@ -71,10 +73,11 @@ static void lease_end(struct conn *c, struct get_ctx *x)
     get_ctx_release(s, x);
 }
 
-int lease_release_op(struct conn *c, Kvcache__Request *q)
+int op_release(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     const Kvcache__ReleaseRequest *rq = q->release;
 
+    (void)t0;
     hist_add(&c->srv->stats.op[OPK_RELEASE], 0);
     if (c->shm == NULL)
         return STEP_PROGRESS;

@@ -15,17 +15,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "daemon/kc_shm.h"
 #include "kvcache.pb-c.h"
 
 struct conn;
 struct get_ctx;
 struct server;
 
-/* Leases one connection may hold, and the slots of its id table (twice
- * as many: a new id is chosen so that its slot is free, so a lookup is
- * one slot). */
-#define LEASE_COUNT_MAX 4096
-#define LEASE_SLOTS (2 * LEASE_COUNT_MAX)
+/* LEASE_COUNT_MAX and LEASE_SLOTS: kc_shm.h, beside the table. */
 
 /* Would bytes more stay within c's bounds? */
 bool lease_fits(const struct conn *c, uint64_t bytes);
@@ -34,9 +31,9 @@ bool lease_fits(const struct conn *c, uint64_t bytes);
  * x->lease_deadline. c must be attached and lease_fits(c, bytes). */
 void lease_add(struct conn *c, struct get_ctx *x, uint64_t bytes);
 
-/* The Release operation: give back the leases listed (unknown ids, already
- * released or expired, are ignored). It has no response. */
-int lease_release_op(struct conn *c, Kvcache__Request *q);
+/* op_release (kc_dispatch.h), the Release operation, is here: it gives
+ * back the leases listed (unknown ids, already released or expired, are
+ * ignored) and has no response. */
 
 /* Drop every lease of c (the connection closes). */
 void lease_drop_all(struct conn *c);

@@ -16,6 +16,7 @@
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_dispatch.h"
+#include "daemon/kc_get.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_opts.h"
 #include "daemon/kc_server.h"

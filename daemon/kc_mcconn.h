@@ -91,6 +91,18 @@ uint64_t mc_max_value(const struct conn *c);
 
 /* ---- kc_mcstore.c ---- */
 
+/* Not a KC_E* code: a write to a namespace memcache may not write. */
+#define MC_EREADONLY (-2001)
+/* Not a KC_E* code: the namespace would go over --ns-max-bytes. */
+#define MC_EQUOTA (-2002)
+/* The reply of a write: classic text, or meta code + return flags (with
+ * the new cas where ms c asked for it). */
+void mc_store_reply(struct conn *c, const char *classic, const char *meta);
+/* A SERVER_ERROR naming a store code (or MC_EREADONLY, MC_EQUOTA). */
+void mc_server_error(struct conn *c, int rc);
+/* Does this write need the old item? */
+bool mc_needs_old(const struct mc_conn *m);
+
 /* set/add/replace/append/prepend <key> <flags> <exptime> <bytes> [noreply],
  * cas <key> <flags> <exptime> <bytes> <cas> [noreply]. */
 int mc_cmd_store(struct conn *c, const struct mc_tok *t, size_t nt, int mode,
@@ -106,10 +118,6 @@ int mc_cmd_touch(struct conn *c, const struct mc_tok *t, size_t nt);
 int mc_cmd_md(struct conn *c, const struct mc_tok *t, size_t nt);
 /* The value and its trailer are in (good: the trailer was \r\n). */
 int mc_store_end(struct conn *c, bool good);
-/* The old item of a read-modify-write is known: apply and reply. found:
- * the item, its header old and value val[0..vlen) (text keys). */
-int mc_store_apply(struct conn *c, bool found, const struct mc_meta *old,
-                   const uint8_t *val, uint32_t vlen);
 /* May the memcache port write namespace ns: its text namespace, those of
  * --memcache-writable, those a memcache set created, or one that does not
  * exist yet (a set creates it, within --memcache-namespaces)? Never one
@@ -122,6 +130,13 @@ int mc_item_write(struct conn *c, uint64_t ns, const struct kc_key *key,
 /* Parse meta flags t[from..nt): return flags k/O into m->flags. 0 / -1. */
 int mc_meta_flags(struct conn *c, const struct mc_tok *t, size_t from,
                   size_t nt, const char *allowed, const char *numeric);
+
+/* ---- kc_mcapply.c ---- */
+
+/* The old item of a read-modify-write is known: apply and reply. found:
+ * the item, its header old and value val[0..vlen) (text keys). */
+int mc_store_apply(struct conn *c, bool found, const struct mc_meta *old,
+                   const uint8_t *val, uint32_t vlen);
 
 /* ---- kc_mcstats.c ---- */
 

@@ -13,9 +13,8 @@
 
 #include "daemon/kc_budget.h"
 #include "daemon/kc_conn.h"
-#include "daemon/kc_dispatch.h"
 #include "daemon/kc_mcconn.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_daemon.h"
 
 /* A read in flight: one store batch per run of keys of one namespace. */
 struct mc_get {
@@ -360,14 +359,14 @@ static void mc_get_finish(struct mc_get *x)
         if (defer) {
             x->writes = true;
             c->mc->ready = x;
-            server_kick(s, c);
+            conn_kick(c);
             return;
         }
     }
     mc_get_answer(x);
     /* the reader waited for this answer: carry on with buffered commands */
     if (!c->closed)
-        server_kick(s, c);
+        conn_kick(c);
 }
 
 /* One batch done (from store_poll, or inside store_get_submit). */

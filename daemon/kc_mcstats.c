@@ -12,9 +12,8 @@
 #include <unistd.h>
 
 #include "daemon/kc_conn.h"
-#include "daemon/kc_dispatch.h"
 #include "daemon/kc_mcconn.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_daemon.h"
 
 /* What `version` and `stats` call the protocol level. */
 #define MC_STATS_VERSION "1.6.0"

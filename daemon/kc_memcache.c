@@ -10,15 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
 #include "daemon/kc_conn.h"
-#include "daemon/kc_dispatch.h"
 #include "daemon/kc_log.h"
 #include "daemon/kc_mcconn.h"
 #include "daemon/kc_mcget.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_daemon.h"
 
 /* Longest get line (many keys); other commands: memcached's 2048. */
 #define MC_LINE_MAX (1u << 20)
@@ -146,7 +146,8 @@ void mc_abort(struct conn *c)
     m->trailer = false;
 }
 
-int mc_data_done(struct conn *c)
+/* The data sink is full (a value, or bytes being swallowed). */
+static int mc_data_done(struct conn *c)
 {
     struct mc_conn *m = c->mc;
 
@@ -453,4 +454,29 @@ int mc_step(struct conn *c)
 nomem:
     conn_close(c, "out of memory for the input buffer");
     return STEP_CLOSED;
+}
+
+/* The connection is freed: its protocol state. */
+static void mc_free(struct conn *c)
+{
+    free(c->mc);
+    c->mc = NULL;
+}
+
+const struct conn_proto mc_proto = {
+    .name = "memcache",
+    .on_read = mc_step,
+    .on_data = mc_data_done,
+    .on_close = mc_abort,
+    .on_free = mc_free,
+    .ordered = true,
+};
+
+void mc_refuse(int fd, const char *why)
+{
+    char msg[160];
+    int n = snprintf(msg, sizeof(msg), "SERVER_ERROR %s\r\n", why);
+
+    if (send(fd, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        log_debug("refused connection: send failed");
 }

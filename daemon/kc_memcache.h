@@ -14,7 +14,11 @@
 #define KC_MEMCACHE_H
 
 struct conn;
+struct conn_proto;
 struct mc_conn;
+
+/* memcache's table for struct conn (kc_conn.h): on_read is mc_step. */
+extern const struct conn_proto mc_proto;
 
 /* Make c a memcache connection (allocates c->mc). 0 or -1. */
 int mc_attach(struct conn *c);
@@ -22,10 +26,11 @@ int mc_attach(struct conn *c);
 /* One step at a command boundary (state CS_HDR); returns an enum step. */
 int mc_step(struct conn *c);
 
-/* The data sink is full (a value, or bytes being swallowed). */
-int mc_data_done(struct conn *c);
-
-/* The connection closes: abort a reservation, free a pending value. */
+/* The connection closes (or a value is refused): abort a reservation,
+ * free a pending value. */
 void mc_abort(struct conn *c);
+
+/* Refuse a connection over --conns before it is set up (best effort). */
+void mc_refuse(int fd, const char *why);
 
 #endif

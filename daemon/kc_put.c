@@ -17,8 +17,10 @@
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_dispatch.h"
+#include "daemon/kc_put.h"
 #include "daemon/kc_log.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_reply.h"
+#include "daemon/kc_daemon.h"
 #include "daemon/kc_shm.h"
 #include "slab/kc_admit.h"
 
@@ -50,14 +52,15 @@ static int put_refuse(struct conn *c, Kvcache__Request *req, uint64_t data_len,
     s->stats.op_errors[OPK_PUT]++;
     log_info("conn %llu (%s): put %llu refused: %s", (unsigned long long)c->id,
              c->peer, (unsigned long long)req->id, what);
-    conn_send_error(c, req->id, code, "%s", what);
+    rpc_send_error(c, req->id, code, "%s", what);
     kvcache__request__free_unpacked(req, NULL);
     conn_skip_data(c, data_len);
     return c->closed ? STEP_CLOSED : STEP_PROGRESS;
 }
 
-int put_start(struct conn *c, Kvcache__Request *req, uint64_t data_len)
+int op_put(struct conn *c, Kvcache__Request *req, uint64_t t0)
 {
+    uint64_t data_len = c->hdr.data_len;
     struct server *s = c->srv;
     Kvcache__PutRequest *p = req->put;
     struct store_ns_info info;
@@ -116,7 +119,7 @@ int put_start(struct conn *c, Kvcache__Request *req, uint64_t data_len)
     ctx->id = req->id;
     ctx->ns = p->ns;
     ctx->n = p->n_items;
-    ctx->t0 = loop_now_ns();
+    ctx->t0 = t0;
     ctx->staging = p->staging ? c->shm->staging : NULL;
     c->put = ctx;
     conn_set_sink(c, NULL, 0);   /* put_next runs on the next step */
@@ -154,7 +157,7 @@ static int put_finish(struct conn *c)
     hist_add(&s->stats.op[OPK_PUT], loop_now_ns() - p->t0);
     c->put = NULL;
     c->state = CS_HDR;
-    conn_send(c, &r, NULL, 0, 0, NULL);
+    rpc_send(c, &r, NULL, 0, 0, NULL, NULL);
     kvcache__request__free_unpacked(p->req, NULL);
     free(p);
     return c->closed ? STEP_CLOSED : STEP_PROGRESS;

@@ -27,6 +27,7 @@
 #include "daemon/kc_log.h"
 #include "daemon/kc_mcparse.h"
 #include "daemon/kc_memcache.h"
+#include "daemon/kc_rpc.h"
 #include "daemon/kc_shm.h"
 
 /* How long a stop waits for requests in flight. */
@@ -268,32 +269,11 @@ static void server_accept(struct server *s, struct loop_handler *h, bool is_unix
                 log_warn("accept: %s", strerror(errno));
             return;
         }
-        if (s->nconns >= s->opts->max_conns && is_mc) {
-            static const char msg[] = "SERVER_ERROR too many open connections\r\n";
-
-            if (send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-                log_debug("refused connection: send: %s", strerror(errno));
-            close(fd);
-            s->stats.conns_rejected++;
-            log_warn("connection refused: %u connections open (--conns)",
-                     s->nconns);
-            continue;
-        }
         if (s->nconns >= s->opts->max_conns) {
-            static const char msg[] = "too many connections";
-            Kvcache__Response r = KVCACHE__RESPONSE__INIT;
-            uint8_t buf[KC_FRAME_HDR_LEN + 64];
-            struct kc_frame_hdr fh = { KC_FRAME_VERSION, KC_FRAME_F_RESPONSE,
-                                       0, 0 };
-
-            r.code = KVCACHE__CODE__LIMIT;
-            r.message = (char *)msg;
-            fh.pb_len = (uint32_t)kvcache__response__pack(&r,
-                                                          buf + KC_FRAME_HDR_LEN);
-            kc_frame_encode(buf, &fh);
-            if (send(fd, buf, KC_FRAME_HDR_LEN + fh.pb_len,
-                     MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-                log_debug("refused connection: send: %s", strerror(errno));
+            if (is_mc)
+                mc_refuse(fd, "too many open connections");
+            else
+                rpc_refuse(fd, "too many connections");
             close(fd);
             s->stats.conns_rejected++;
             log_warn("connection refused: %u connections open (--conns)",
@@ -301,7 +281,8 @@ static void server_accept(struct server *s, struct loop_handler *h, bool is_unix
             continue;
         }
         c = malloc(sizeof(*c));
-        if (c == NULL || conn_init(c, s, fd, is_unix) < 0 ||
+        if (c == NULL || conn_init(c, s, fd, is_unix,
+                                   is_mc ? &mc_proto : &rpc_proto) < 0 ||
             (is_mc && mc_attach(c) < 0)) {
             if (c)
                 free(c->ibuf);
@@ -358,24 +339,6 @@ static void server_accept_mc(struct loop_handler *h, uint32_t events)
     (void)events;
     server_accept((struct server *)((char *)h - offsetof(struct server, mc_lh)),
                   h, false, true);
-}
-
-void server_kick(struct server *s, struct conn *c)
-{
-    if (c->kicked || c->closed)
-        return;
-    c->kicked = true;
-    c->kick_next = s->kick;
-    s->kick = c;
-}
-
-void server_health(struct server *s, struct health *h)
-{
-    struct store_stats ss;
-
-    store_stats(s->st, &ss);
-    stats_health(&s->stats, ss.io_errors, s->opts->health_latency_ms,
-                 s->opts->health_errors, s->stopping, h);
 }
 
 /* Once a second: health windows, idle connections. */

@@ -5,6 +5,7 @@
  */
 #include "daemon/kc_shm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,9 +18,9 @@
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_dispatch.h"
-#include "daemon/kc_lease.h"
 #include "daemon/kc_log.h"
-#include "daemon/kc_server.h"
+#include "daemon/kc_reply.h"
+#include "daemon/kc_daemon.h"
 #include "kc_frame.h"
 
 #ifndef F_SEAL_FUTURE_WRITE
@@ -256,7 +257,7 @@ static int shm_send_fds(struct conn *c, const Kvcache__Response *r,
     return 0;
 }
 
-int shm_attach(struct conn *c, Kvcache__Request *q, uint64_t t0)
+int op_attach(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
     struct server *s = c->srv;
     Kvcache__Response r = KVCACHE__RESPONSE__INIT;
@@ -278,7 +279,7 @@ int shm_attach(struct conn *c, Kvcache__Request *q, uint64_t t0)
     if (why != NULL) {
         r.code = code;
         r.message = (char *)why;
-        return dispatch_reply(c, OPK_ATTACH, t0, &r);
+        return rpc_reply(c, OPK_ATTACH, t0, &r);
     }
     sc = calloc(1, sizeof(*sc));
     if (sc != NULL && (sc->lslots = calloc(LEASE_SLOTS, sizeof(*sc->lslots))) == NULL) {
@@ -295,7 +296,7 @@ int shm_attach(struct conn *c, Kvcache__Request *q, uint64_t t0)
         free(sc);
         r.code = KVCACHE__CODE__NO_MEMORY;
         r.message = "cannot make a staging area";
-        return dispatch_reply(c, OPK_ATTACH, t0, &r);
+        return rpc_reply(c, OPK_ATTACH, t0, &r);
     }
     sc->next_lease = 1;
     c->shm = sc;
@@ -325,7 +326,7 @@ void shm_conn_close(struct conn *c)
 
     if (sc == NULL)
         return;
-    lease_drop_all(c);
+    assert(sc->nleases == 0);   /* lease_drop_all(c) first (kc_rpc.c) */
     if (sc->staging != NULL)
         munmap(sc->staging, sc->staging_size);
     if (sc->staging_fd >= 0)

@@ -27,6 +27,12 @@
 
 struct conn;
 
+/* Leases one connection may hold, and the slots of its id table (twice
+ * as many: a new id is chosen so that its slot is free, so a lookup is
+ * one slot). */
+#define LEASE_COUNT_MAX 4096
+#define LEASE_SLOTS (2 * LEASE_COUNT_MAX)
+
 /* Offset of a block that is not in the region (sent in the data section). */
 #define SHM_INLINE UINT64_MAX
 
@@ -69,10 +75,11 @@ void *shm_region_alloc(void *arg, uint64_t len);
 /* Offset of [p, p + len) in the region, or SHM_INLINE if it is not inside. */
 uint64_t shm_region_offset(const struct shm_region *r, const void *p, uint64_t len);
 
-/* The Attach operation: answer with the region and a new staging area. */
-int shm_attach(struct conn *c, Kvcache__Request *q, uint64_t t0);
+/* op_attach (kc_dispatch.h), the Attach operation, is here: it answers
+ * with the region and a new staging area. */
 
-/* Free a connection's staging area and leases (at close). */
+/* Free a connection's staging area (at close; its leases are dropped
+ * first, lease_drop_all). */
 void shm_conn_close(struct conn *c);
 
 #endif

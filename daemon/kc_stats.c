@@ -9,10 +9,22 @@
 #include <string.h>
 
 static const char *const op_names[OPK_COUNT] = {
-    "open_namespace", "put", "get_prefix", "get", "match", "delete",
-    "drop_namespace", "stats", "health", "list_namespaces", "list_slabs",
-    "describe_key", "attach", "release", "auth",
+#define OP_NAME(name, NAME, num, flags) #name,
+    KC_OPS(OP_NAME)
+#undef OP_NAME
 };
+
+/* Flags of each operation, from the same table. */
+static const unsigned op_flag[OPK_COUNT] = {
+#define OP_FLAGS(name, NAME, num, flags) flags,
+    KC_OPS(OP_FLAGS)
+#undef OP_FLAGS
+};
+
+unsigned op_flags(int op)
+{
+    return op >= 0 && op < OPK_COUNT ? op_flag[op] : 0;
+}
 
 const char *op_name(int op)
 {

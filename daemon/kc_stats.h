@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kc_ops.h"
+
 #include "slab/kc_store.h"
 
 /* Log2 buckets: bucket i counts latencies in [2^(i-1), 2^i) microseconds. */
@@ -28,13 +30,17 @@ void hist_add(struct hist *h, uint64_t ns);
 /* Upper bound of the bucket holding quantile q (0..1), in microseconds. */
 double hist_quantile_us(const struct hist *h, double q);
 
-/* Operations, in the order of kvcache.proto's Request fields. */
+/* Operations, in the order of kvcache.proto's Request fields (the table
+ * kc_ops.h is generated from it): OPK_OPEN_NAMESPACE, OPK_PUT, ... */
 enum op_kind {
-    OPK_OPEN_NAMESPACE, OPK_PUT, OPK_GET_PREFIX, OPK_GET, OPK_MATCH,
-    OPK_DELETE, OPK_DROP_NAMESPACE, OPK_STATS, OPK_HEALTH,
-    OPK_LIST_NAMESPACES, OPK_LIST_SLABS, OPK_DESCRIBE_KEY, OPK_ATTACH,
-    OPK_RELEASE, OPK_AUTH, OPK_COUNT,
+#define OPK_ENUM(name, NAME, num, flags) OPK_##NAME,
+    KC_OPS(OPK_ENUM)
+#undef OPK_ENUM
+    OPK_COUNT,
 };
+
+/* Flags of an operation (KC_OP_ADMIN, ...; kc_ops.h). */
+unsigned op_flags(int op);
 
 /* Name of an operation ("get_prefix"). */
 const char *op_name(int op);

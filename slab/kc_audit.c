@@ -35,30 +35,31 @@ static void audit_bad(struct audit *a, const char *fmt, ...)
     a->bad++;
 }
 
-/* Items a slab in use holds (slots handed out), from its memory slab if it
- * is being filled, else from its record. */
-static uint32_t audit_slab_items(const struct store *st, const struct slabinfo *si)
+/* Bytes of items a slab in use holds, from its memory slab if it is being
+ * filled, else from its record. */
+static uint64_t audit_slab_used(const struct store *st, const struct slabinfo *si)
 {
     if (si->state == STORE_SLAB_OPEN && si->mem != 0)
-        return st->mem[si->mem - 1].next_slot;
-    return si->nitems;
+        return st->mem[si->mem - 1].used;
+    return si->used;
 }
 
-/* One live index entry: in a used slot of a slab in use, its DRAM copy (if
- * any) naming the same key and namespace. Adds it to its slab's counts. */
+/* One live index entry: inside the used items of a slab in use, its DRAM
+ * copy (if any) naming the same key, namespace and length. Adds it to its
+ * slab's counts. */
 static void audit_entry(struct audit *a, const struct index_entry *e,
                         uint32_t *cnt, uint64_t *bytes)
 {
     const struct store *st = a->st;
-    uint32_t s = index_slab(e), slot = index_slot(e), nsi = index_ns(e);
+    uint32_t s = index_slab(e), nsi = index_ns(e);
+    uint64_t off = (uint64_t)index_unit(e) * FMT_ALIGN;
 
     if (s >= st->nslabs) {
         audit_bad(a, "index entry names slab %u of %u", s, st->nslabs);
         return;
     }
     const struct slabinfo *si = &st->slabs[s];
-    if (si->state == STORE_SLAB_FREE || si->cls == CLASS_NONE || si->retiring ||
-        si->invalidating) {
+    if (si->state == STORE_SLAB_FREE || si->retiring || si->invalidating) {
         audit_bad(a, "index entry into slab %u, which is not in use (state %u)", s, si->state);
         return;
     }
@@ -66,9 +67,9 @@ static void audit_entry(struct audit *a, const struct index_entry *e,
         audit_bad(a, "index entry into slab %u of a namespace not open (%u)", s, nsi);
         return;
     }
-    if (slot >= audit_slab_items(st, si)) {
-        audit_bad(a, "index entry into slab %u slot %u, past its %u items", s, slot,
-                  audit_slab_items(st, si));
+    if (off + fmt_item_span(store_entry_len(st, e)) > audit_slab_used(st, si)) {
+        audit_bad(a, "index entry into slab %u at %llu, past its %llu bytes of items", s,
+                  (unsigned long long)off, (unsigned long long)audit_slab_used(st, si));
         return;
     }
     cnt[s]++;
@@ -76,11 +77,11 @@ static void audit_entry(struct audit *a, const struct index_entry *e,
     if (si->mem == 0)
         return;
     const struct mslab *ms = &st->mem[si->mem - 1];
-    const struct fmt_item *h = (const void *)(ms->buf +
-                                              fmt_slot_off(slot, st->classes.slot[si->cls]));
+    const struct fmt_item *h = (const void *)(ms->buf + off);
     if (h->magic != FMT_ITEM_MAGIC || h->key_lo != e->key_lo || h->key_hi != e->key_hi ||
         h->ns != st->ns[nsi].id || (uint64_t)h->len != store_entry_len(st, e))
-        audit_bad(a, "DRAM copy of slab %u slot %u does not hold the indexed block", s, slot);
+        audit_bad(a, "DRAM copy of slab %u at %llu does not hold the indexed block", s,
+                  (unsigned long long)off);
 }
 
 /* One device slab: its counts against the index's, its link to its memory
@@ -125,9 +126,9 @@ static void audit_mem(struct audit *a)
         if (ms->slab >= st->nslabs || st->slabs[ms->slab].mem != m + 1)
             audit_bad(a, "memory slab %u (state %u) is not the copy of slab %u", m,
                       ms->state, ms->slab);
-        if (ms->writers > ms->next_slot || (ms->state != MS_OPEN && ms->writers != 0))
-            audit_bad(a, "memory slab %u has %u writers for %u slots (state %u)", m,
-                      ms->writers, ms->next_slot, ms->state);
+        if (ms->writers > ms->nitems || (ms->state != MS_OPEN && ms->writers != 0))
+            audit_bad(a, "memory slab %u has %u writers for %u items (state %u)", m,
+                      ms->writers, ms->nitems, ms->state);
     }
     if (flushing != st->flushing)
         audit_bad(a, "%u memory slabs are being written, the store counts %u", flushing,

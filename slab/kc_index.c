@@ -11,16 +11,15 @@
 
 #define INDEX_EMPTY_LOC UINT64_MAX
 
-/* Fill an entry's location and eviction fields: the only place that packs
- * them (the accessors in kc_index.h unpack). Hits start at 0; a chain
- * position beyond 24 bits saturates. */
-static void index_pack(struct index_entry *e, uint32_t slab, uint32_t slot, uint32_t gen,
-                       uint32_t ns, uint32_t chain_pos)
+/* Fill an entry's location and its aux word: the only place that packs
+ * them (the accessors in kc_index.h unpack). Hits start at 0. */
+static void index_pack(struct index_entry *e, uint32_t slab, uint32_t unit, uint32_t gen,
+                       uint32_t ns, uint32_t aux)
 {
-    assert(slab < INDEX_SLAB_MAX && slot <= 0xffff && ns <= INDEX_NS_MAX);
-    e->loc = (uint64_t)slab | ((uint64_t)slot << 24) |
-             ((uint64_t)(gen & INDEX_GEN_MASK) << 40) | ((uint64_t)ns << 52);
-    e->aux = (chain_pos > INDEX_POS_MAX ? INDEX_POS_MAX : chain_pos) << 8;
+    assert(slab < INDEX_SLAB_MAX && ns <= INDEX_NS_MAX);
+    e->loc = (uint64_t)slab | ((uint64_t)(gen & INDEX_GEN_MASK) << 24) | ((uint64_t)ns << 36);
+    e->unit = unit;
+    e->aux = aux;
 }
 
 /* Home position of a key: fast range reduction of a mixed hash. */
@@ -79,8 +78,8 @@ struct index_entry *index_find(const struct index *ix, uint64_t key_lo,
 }
 
 int index_insert(struct index *ix, uint64_t key_lo, uint64_t key_hi,
-                 uint32_t ns, uint32_t slab, uint32_t slot, uint32_t gen,
-                 uint32_t chain_pos, struct index_entry **out,
+                 uint32_t ns, uint32_t slab, uint32_t unit, uint32_t gen,
+                 uint32_t aux, struct index_entry **out,
                  struct index_entry *stale)
 {
     uint64_t i = index_home(ix, key_lo, key_hi, ns);
@@ -110,7 +109,7 @@ int index_insert(struct index *ix, uint64_t key_lo, uint64_t key_hi,
     }
     reuse->key_lo = key_lo;
     reuse->key_hi = key_hi;
-    index_pack(reuse, slab, slot, gen, ns, chain_pos);
+    index_pack(reuse, slab, unit, gen, ns, aux);
     *out = reuse;
     return 0;
 }

@@ -3,9 +3,12 @@
  * probing, backward-shift deletion) from (namespace, 128-bit key) to the
  * block's location, in one allocation sized from the device capacity.
  *
- * An entry is 28 bytes: the full key, a packed location (slab, slot, slab
- * generation, namespace slot) and what eviction needs (a saturating hit
- * count, the position in the prefix chain).
+ * An entry is 32 bytes: the full key, a packed location (slab, slab
+ * generation, namespace slot, and the item's offset in its slab in 64-byte
+ * units), a saturating hit count, and one word that is the block's position
+ * in its prefix chain (fixed-size namespaces) or its exact length
+ * (variable-size ones). Only kc_index.c packs entries; the accessors here
+ * unpack them.
  *
  * Whole-slab eviction does not visit entries: it bumps the slab's
  * generation, which makes every entry pointing into the slab stale at once.
@@ -20,21 +23,34 @@
 #include <stdint.h>
 
 #define INDEX_SLAB_BITS 24
-#define INDEX_SLOT_BITS 16
 #define INDEX_GEN_BITS 12
 #define INDEX_NS_BITS 12
 #define INDEX_SLAB_MAX ((1u << INDEX_SLAB_BITS) - 1)  /* also "empty" */
 #define INDEX_GEN_MASK ((1u << INDEX_GEN_BITS) - 1)
 #define INDEX_NS_MAX ((1u << INDEX_NS_BITS) - 1)
-#define INDEX_POS_MAX ((1u << 24) - 1)
+#define INDEX_POS_MAX UINT32_MAX   /* largest chain position */
 
-/* One entry; 28 bytes, 4-byte aligned. */
-struct __attribute__((packed, aligned(4))) index_entry {
+/* One entry; 32 bytes. */
+struct index_entry {
     uint64_t key_lo;
     uint64_t key_hi;
-    uint64_t loc;     /* slab:24 slot:16 gen:12 ns:12; slab all ones = empty */
-    uint32_t aux;     /* hits:8 chain_pos:24 */
+    uint64_t loc;     /* slab:24 gen:12 ns:12 hits:8 (8 unused); slab all
+                         ones = empty */
+    uint32_t unit;    /* item offset in its slab, in FMT_ALIGN units */
+    uint32_t aux;     /* chain position (fixed-size namespaces) or value
+                         length (variable-size ones) */
 };
+
+/* The entry's fields. */
+static inline uint32_t index_slab(const struct index_entry *e) { return (uint32_t)(e->loc & INDEX_SLAB_MAX); }
+static inline uint32_t index_gen(const struct index_entry *e) { return (uint32_t)(e->loc >> 24) & INDEX_GEN_MASK; }
+static inline uint32_t index_ns(const struct index_entry *e) { return (uint32_t)(e->loc >> 36) & INDEX_NS_MAX; }
+static inline uint32_t index_hits(const struct index_entry *e) { return (uint32_t)(e->loc >> 48) & 0xff; }
+static inline uint32_t index_unit(const struct index_entry *e) { return e->unit; }
+static inline uint32_t index_aux(const struct index_entry *e) { return e->aux; }
+/* The chain position (meaningful in fixed-size namespaces; see aux). */
+static inline uint32_t index_chain_pos(const struct index_entry *e) { return e->aux; }
+static inline bool index_empty(const struct index_entry *e) { return index_slab(e) == INDEX_SLAB_MAX; }
 
 struct index {
     struct index_entry *tab;
@@ -44,15 +60,6 @@ struct index {
     uint64_t cursor;         /* sweep position */
     const uint16_t *slab_gen;/* current generation of every slab */
 };
-
-/* The entry's fields. */
-static inline uint32_t index_slab(const struct index_entry *e) { return (uint32_t)(e->loc & INDEX_SLAB_MAX); }
-static inline uint32_t index_slot(const struct index_entry *e) { return (uint32_t)(e->loc >> 24) & 0xffff; }
-static inline uint32_t index_gen(const struct index_entry *e) { return (uint32_t)(e->loc >> 40) & INDEX_GEN_MASK; }
-static inline uint32_t index_ns(const struct index_entry *e) { return (uint32_t)(e->loc >> 52); }
-static inline uint32_t index_hits(const struct index_entry *e) { return e->aux & 0xff; }
-static inline uint32_t index_chain_pos(const struct index_entry *e) { return e->aux >> 8; }
-static inline bool index_empty(const struct index_entry *e) { return index_slab(e) == INDEX_SLAB_MAX; }
 
 /* True if the entry is occupied and its slab has not been reclaimed since. */
 static inline bool index_live(const struct index *ix, const struct index_entry *e)
@@ -64,8 +71,8 @@ static inline bool index_live(const struct index *ix, const struct index_entry *
 /* Count a read of the entry (saturating at 255). */
 static inline void index_hit(struct index_entry *e)
 {
-    if ((e->aux & 0xff) != 0xff)
-        e->aux++;
+    if (index_hits(e) != 0xff)
+        e->loc += 1ull << 48;
 }
 
 /* Allocate a table for at least cap entries; slab_gen is read, not owned. */
@@ -80,14 +87,14 @@ struct index_entry *index_find(const struct index *ix, uint64_t key_lo,
                                uint64_t key_hi, uint32_t ns);
 
 /*
- * Insert (key, ns) at (slab, slot, gen). If a live entry exists returns it
+ * Insert (key, ns) at (slab, unit, gen) with aux (see struct index_entry). If a live entry exists returns it
  * in *out with 1 (nothing changed). Otherwise fills an empty or stale slot,
  * returns it in *out with 0, and copies an overwritten stale entry to
  * *stale (stale->loc empty if none). -1 if the table is full.
  */
 int index_insert(struct index *ix, uint64_t key_lo, uint64_t key_hi,
-                 uint32_t ns, uint32_t slab, uint32_t slot, uint32_t gen,
-                 uint32_t chain_pos, struct index_entry **out,
+                 uint32_t ns, uint32_t slab, uint32_t unit, uint32_t gen,
+                 uint32_t aux, struct index_entry **out,
                  struct index_entry *stale);
 
 /* Move the live entries into a table of at least cap entries (larger than

@@ -1,11 +1,12 @@
 /*
- * kc_mslab.c - memory slabs: the DRAM write buffers, taken and opened for
- * a class, written in one sequential pass to their device slab (flush), and
+ * kc_mslab.c - memory slabs: the DRAM write buffers, one open at a time
+ * taking items of any size and namespace (appended), written to their
+ * device slab with the slab's summary and header at its end (flush), and
  * kept afterwards as the DRAM copy of that slab until reused.
  *
  * A memory slab is tied to its device slab from the moment it is opened, so
- * index entries name the device slab and its slot from the start and never
- * move: a flush changes no entry. After the write the memory slab stays the
+ * index entries name the device slab and the item's offset from the start
+ * and never move: a flush changes no entry. After the write the memory slab stays the
  * DRAM copy of that device slab (reads are served from it) until it is
  * reused for another, coldest copy first.
  */
@@ -18,7 +19,8 @@
 
 int mslab_init_all(struct store *st)
 {
-    uint32_t nchunks = (st->slab_size + STORE_CHUNK - 1) / STORE_CHUNK;
+    /* The items' writes, and one for the summary and header. */
+    uint32_t nchunks = (st->slab_size + STORE_CHUNK - 1) / STORE_CHUNK + 1;
 
     st->mem = calloc(st->nmem, sizeof(*st->mem));
     /* A slab is queued once until the policy has it: nslabs entries suffice. */
@@ -29,7 +31,6 @@ int mslab_init_all(struct store *st)
         struct mslab *ms = &st->mem[m];
         ms->st = st;
         ms->slab = SLAB_NONE;
-        ms->cls = CLASS_NONE;
         ms->buf = st->cfg.mem_alloc ? st->cfg.mem_alloc(st->cfg.mem_arg, st->slab_size)
                                     : NULL;
         ms->ext = ms->buf != NULL;
@@ -112,7 +113,7 @@ static int mslab_take(struct store *st, struct mslab **out)
     }
     for (uint32_t m = 0; m < st->nmem; m++) {
         struct mslab *ms = &st->mem[m];
-        if (ms->state == MS_OPEN && ms->writers == 0 && ms->next_slot > 0) {
+        if (ms->state == MS_OPEN && ms->writers == 0 && ms->nitems > 0) {
             mslab_flush(st, ms);
             break;
         }
@@ -120,8 +121,8 @@ static int mslab_take(struct store *st, struct mslab **out)
     return KC_EBUSY;
 }
 
-/* Open a memory slab for class cls, tied to a fresh device slab. */
-int mslab_open(struct store *st, uint16_t cls, struct mslab **out)
+/* Open the memory slab puts go into, tied to a fresh device slab. */
+int mslab_open(struct store *st, struct mslab **out)
 {
     struct mslab *ms;
     uint32_t s;
@@ -138,18 +139,17 @@ int mslab_open(struct store *st, uint16_t cls, struct mslab **out)
     uint64_t seq = store_seq_take(st);
     st->slabs[s] = (struct slabinfo){ .seq = seq, .seq_hi = seq, .seq_first = UINT64_MAX,
                                       .tomb_min = UINT64_MAX,
-                                      .item_min = UINT64_MAX, .cls = cls,
+                                      .item_min = UINT64_MAX,
                                       .state = STORE_SLAB_OPEN, .mem = m + 1 };
     ms->slab = s;
-    ms->cls = cls;
     ms->state = MS_OPEN;
     ms->full = false;
-    ms->next_slot = 0;
-    ms->nslots = fmt_nslots(st->slab_size, st->classes.slot[cls]);
+    ms->used = 0;
+    ms->nitems = 0;
     ms->writers = 0;
     ms->tick = ++st->tick;
     ms->flush_err = 0;
-    st->class_open[cls] = m + 1;
+    st->open_mem = m + 1;
     *out = ms;
     return 0;
 }
@@ -208,22 +208,57 @@ static void mslab_flush_done(struct dev_io *io, void *arg)
     }
 }
 
+/* Write the summary (a copy of every item header, in order) and the slab
+ * header at the end of ms's buffer. */
+static void mslab_seal(struct store *st, struct mslab *ms)
+{
+    uint32_t s = ms->slab;
+    uint8_t *sum = ms->buf + fmt_sum_off(st->slab_size, ms->nitems);
+    uint64_t off = 0;
+
+    memset(sum, 0, fmt_sum_bytes(ms->nitems) + FMT_SLAB_HDR);
+    for (uint32_t i = 0; i < ms->nitems; i++) {
+        const struct fmt_item *h = (const void *)(ms->buf + off);
+        memcpy(sum + (uint64_t)i * FMT_ITEM_HDR, h, FMT_ITEM_HDR);
+        off += fmt_item_span(h->len);
+    }
+    KC_ASSERT(off == ms->used);
+    struct fmt_slab *h = (struct fmt_slab *)(ms->buf + fmt_hdr_off(st->slab_size));
+    *h = (struct fmt_slab){ .magic = FMT_SLAB_MAGIC, .version = FMT_VERSION,
+                            .slab_id = s, .store_id = st->store_id,
+                            .seq = st->slabs[s].seq, .nitems = ms->nitems, .used = ms->used,
+                            .seq_hi = st->slabs[s].seq_hi,
+                            .sum_csum = st->cfg.simulate ? 0 : fmt_sum_csum(sum, ms->nitems) };
+    fmt_slab_seal(h);
+}
+
+/* Submit one write of a flush: len bytes of ms's buffer at off. */
+static void mslab_write(struct store *st, struct mslab *ms, uint32_t i, uint64_t off,
+                        uint64_t len)
+{
+    struct dev_io *io = &ms->ios[i];
+
+    *io = (struct dev_io){ .op = DEV_WRITE, .buf = ms->buf + off, .len = (uint32_t)len,
+                           .off = FMT_DATA_OFF + (uint64_t)ms->slab * st->slab_size + off,
+                           .cb = mslab_flush_done, .arg = ms };
+    dev_submit(&st->dev, io);
+}
+
 void mslab_flush(struct store *st, struct mslab *ms)
 {
     uint32_t m = (uint32_t)(ms - st->mem);
     uint32_t s = ms->slab;
-    uint32_t slot_size = st->classes.slot[ms->cls];
 
     if (ms->state != MS_OPEN)
         return;
     KC_ASSERT(ms->writers == 0 && ms->slab != SLAB_NONE &&
               st->slabs[s].state == STORE_SLAB_OPEN && st->slabs[s].mem == m + 1);
-    if (st->class_open[ms->cls] == m + 1)
-        st->class_open[ms->cls] = 0;
+    if (st->open_mem == m + 1)
+        st->open_mem = 0;
     ms->full = true;
-    if (ms->next_slot == 0) {
+    if (ms->nitems == 0) {
         /* Nothing in it: give both slabs back unwritten. */
-        st->slabs[s] = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
+        st->slabs[s] = (struct slabinfo){ .state = STORE_SLAB_FREE };
         st->nfree++;
         ms->slab = SLAB_NONE;
         ms->state = MS_FREE;
@@ -231,29 +266,21 @@ void mslab_flush(struct store *st, struct mslab *ms)
     }
     ms->state = MS_FLUSHING;
     st->slabs[s].state = STORE_SLAB_FLUSHING;
-    st->slabs[s].nitems = ms->next_slot;
-    memset(ms->buf, 0, FMT_SLAB_HDR);
-    struct fmt_slab *h = (struct fmt_slab *)ms->buf;
-    *h = (struct fmt_slab){ .magic = FMT_SLAB_MAGIC, .version = FMT_VERSION,
-                            .slab_id = s, .store_id = st->store_id,
-                            .seq = st->slabs[s].seq, .slot_size = slot_size,
-                            .nitems = ms->next_slot, .seq_hi = st->slabs[s].seq_hi };
-    fmt_slab_seal(h);
-    uint64_t len = fmt_slot_off(ms->next_slot, slot_size);
-    uint64_t base = FMT_DATA_OFF + (uint64_t)s * st->slab_size;
+    st->slabs[s].nitems = ms->nitems;
+    st->slabs[s].used = ms->used;
+    mslab_seal(st, ms);
+    /* The items in 4 MiB writes, then the summary and header in one. */
+    uint64_t len = fmt_align(ms->used), tail = fmt_sum_off(st->slab_size, ms->nitems);
     uint32_t n = (uint32_t)((len + STORE_CHUNK - 1) / STORE_CHUNK);
-    ms->chunks = n;
+    ms->chunks = n + 1;
     st->flushing++;
     st->fq[(st->fq_head + st->fq_len) % st->nslabs] = (struct flushq_ent){ .slab = s };
     st->fq_len++;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t off = (uint64_t)i * STORE_CHUNK;
-        struct dev_io *io = &ms->ios[i];
-        *io = (struct dev_io){ .op = DEV_WRITE, .buf = ms->buf + off,
-                               .len = (uint32_t)(len - off < STORE_CHUNK ? len - off : STORE_CHUNK),
-                               .off = base + off, .cb = mslab_flush_done, .arg = ms };
-        dev_submit(&st->dev, io);
+        mslab_write(st, ms, i, off, len - off < STORE_CHUNK ? len - off : STORE_CHUNK);
     }
+    mslab_write(st, ms, n, tail, st->slab_size - tail);
 }
 
 /* A reservation of ms ended: write it out if it is full and now quiet. */

@@ -16,21 +16,15 @@ struct nsent *store_ns_find(struct store *st, uint64_t ns)
 }
 
 /*
- * The index keeps 24 bits per entry for the block's position in its prefix
+ * The index keeps one word per entry for the block's position in its prefix
  * chain. Blocks of variable-size namespaces have no chain; for them the
- * field holds the padding of the value in its slot (always under 16 MiB, see
- * kc_class.h), so their exact length is known without a read.
+ * word holds the value's length, so it is known without a read.
  */
 uint32_t store_entry_len(const struct store *st, const struct index_entry *e)
 {
     const struct nsent *n = &st->ns[index_ns(e)];
 
-    if (n->block_bytes != 0)
-        return n->block_bytes;
-    uint16_t cls = st->slabs[index_slab(e)].cls;
-    if (cls == CLASS_NONE)
-        return 0;
-    return st->classes.slot[cls] - FMT_ITEM_HDR - index_chain_pos(e);
+    return n->block_bytes != 0 ? n->block_bytes : index_aux(e);
 }
 
 uint32_t store_entry_chain_pos(const struct store *st, const struct index_entry *e)
@@ -45,7 +39,7 @@ int store_ns_open(struct store *st, uint64_t ns, uint32_t block_bytes,
 
     if (desc_len > FMT_NS_DESC_MAX)
         return KC_EINVAL;
-    if (block_bytes > class_max_value(&st->classes))
+    if (block_bytes > fmt_max_value(st->slab_size))
         return KC_ETOOBIG;
     if (n != NULL)
         return n->block_bytes == block_bytes ? 0 : KC_EBADSIZE;
@@ -66,7 +60,6 @@ int store_ns_open(struct store *st, uint64_t ns, uint32_t block_bytes,
     n->block_bytes = block_bytes;
     n->live = true;
     n->items = n->bytes = 0;
-    n->cls = block_bytes ? class_exact(&st->classes, block_bytes) : CLASS_NONE;
     n->desc_len = desc_len;
     if (desc_len > 0)
         memcpy(n->desc, desc, desc_len);

@@ -1,6 +1,6 @@
 /*
- * kc_put.c - putting blocks and tombstones: a slot in the open memory slab
- * of the value's class (store_put_reserve), the item header and the index
+ * kc_put.c - putting blocks and tombstones: room in the open memory slab,
+ * which takes items of any size and namespace (store_put_reserve), the item header and the index
  * entry at commit, the admission policy's say (store_put_reserve_hint), and
  * a delete's tombstone.
  */
@@ -8,39 +8,49 @@
 
 #include <string.h>
 
-/* A slot in the open memory slab of class cls (opening one if needed). */
-static int mslab_reserve(struct store *st, uint16_t cls, struct mslab **out, uint32_t *slot)
+/* True if ms can take one more item of a value of len bytes. */
+static bool mslab_fits(const struct store *st, const struct mslab *ms, uint32_t len)
 {
-    struct mslab *ms = NULL;
+    return !ms->full && fmt_slab_fits(st->slab_size, (uint64_t)ms->used + fmt_item_span(len),
+                                      ms->nitems + 1);
+}
 
-    if (st->class_open[cls] != 0)
-        ms = &st->mem[st->class_open[cls] - 1];
-    if (ms == NULL || ms->full) {
-        int rc = mslab_open(st, cls, &ms);
+/*
+ * Room for an item of a value of len bytes in the open memory slab (opening
+ * another if it has no room left: the full one is written once quiet). Its
+ * header gets the length at once, so the items of a slab can be walked
+ * (summary) even if the put is aborted. *off is the item's offset.
+ */
+static int mslab_reserve(struct store *st, uint32_t len, struct mslab **out, uint32_t *off)
+{
+    struct mslab *ms = st->open_mem != 0 ? &st->mem[st->open_mem - 1] : NULL;
+
+    if (ms != NULL && !mslab_fits(st, ms, len)) {
+        ms->full = true;
+        st->open_mem = 0;
+        if (ms->writers == 0)
+            mslab_flush(st, ms);
+        ms = NULL;
+    }
+    if (ms == NULL) {
+        int rc = mslab_open(st, &ms);
         if (rc < 0)
             return rc;
     }
-    *slot = ms->next_slot++;
+    *off = ms->used;
+    ms->used += fmt_item_span(len);
+    ms->nitems++;
     ms->writers++;
-    if (ms->next_slot == ms->nslots) {
-        ms->full = true;                /* the next put opens another */
-        st->class_open[cls] = 0;
+    *(struct fmt_item *)(ms->buf + *off) = (struct fmt_item){ .len = len };
+    if (!mslab_fits(st, ms, len)) {
+        /* No room for another item of this size: written as soon as it is
+         * quiet, as a slab of one block size is when full (a smaller item
+         * that would still fit is not waited for). */
+        ms->full = true;
+        st->open_mem = 0;
     }
     *out = ms;
     return 0;
-}
-
-/* A slot in any open memory slab with room, or KC_EBUSY. */
-static int mslab_reserve_any(struct store *st, struct mslab **out, uint32_t *slot)
-{
-    for (uint32_t c = 0; c < CLASS_MAX; c++) {
-        if (st->class_open[c] == 0)
-            continue;
-        struct mslab *ms = &st->mem[st->class_open[c] - 1];
-        if (!ms->full)
-            return mslab_reserve(st, (uint16_t)c, out, slot);
-    }
-    return KC_EBUSY;
 }
 
 /* Something with sequence seq was written into slab s (a tombstone of
@@ -66,8 +76,7 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
 {
     struct nsent *n = store_ns_find(st, ns);
     struct mslab *ms;
-    uint32_t slot;
-    uint16_t cls;
+    uint32_t off;
     int rc;
 
     if (n == NULL)
@@ -79,8 +88,7 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
         st->st.puts_rejected++;
         return KC_EBADSIZE;
     }
-    cls = n->block_bytes != 0 ? n->cls : class_geometric(&st->classes, len);
-    if (cls == CLASS_NONE) {
+    if (len > fmt_max_value(st->slab_size)) {
         st->st.puts_rejected++;
         return KC_ETOOBIG;
     }
@@ -88,15 +96,15 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
         st->st.puts_exists++;
         return KC_EXISTS;
     }
-    if ((rc = mslab_reserve(st, cls, &ms, &slot)) < 0) {
+    if ((rc = mslab_reserve(st, len, &ms, &off)) < 0) {
         if (rc != KC_EBUSY)
             st->st.puts_rejected++;
         return rc;
     }
     *ws = (struct store_wslot){
-        .buf = ms->buf + fmt_slot_off(slot, st->classes.slot[cls]) + FMT_ITEM_HDR,
+        .buf = ms->buf + off + FMT_ITEM_HDR,
         .len = len, .ns = ns, .key = *key, .chain_pos = chain_pos,
-        .slab = ms->slab, .slot = slot, .mslab = (uint32_t)(ms - st->mem),
+        .slab = ms->slab, .slot = off / FMT_ALIGN, .mslab = (uint32_t)(ms - st->mem),
         .epoch = n->epoch };
     return 0;
 }
@@ -104,9 +112,8 @@ int store_put_reserve(struct store *st, uint64_t ns, const struct kc_key *key,
 int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, uint64_t order)
 {
     struct nsent *n = store_ns_find(st, ns);
-    uint16_t cls = class_geometric(&st->classes, 0);
     struct mslab *ms;
-    uint32_t slot;
+    uint32_t off;
     int rc;
 
     if (n == NULL)
@@ -115,14 +122,9 @@ int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, ui
         store_seq_reserve(st, false);
         slab_reclaim_maybe(st);
     }
-    if ((rc = mslab_reserve(st, cls, &ms, &slot)) < 0) {
-        /* A copy forward cannot wait: any open memory slab with room takes
-         * it (a tombstone fits a slot of any class). */
-        if (order == 0 || (rc = mslab_reserve_any(st, &ms, &slot)) < 0)
-            return rc;
-    }
-    struct fmt_item *h = (struct fmt_item *)(ms->buf + fmt_slot_off(slot,
-                                                                    st->classes.slot[ms->cls]));
+    if ((rc = mslab_reserve(st, 0, &ms, &off)) < 0)
+        return rc;
+    struct fmt_item *h = (struct fmt_item *)(ms->buf + off);
     uint64_t seq = store_seq_take(st);
     *h = (struct fmt_item){ .key_lo = key->lo, .key_hi = key->hi, .ns = ns, .seq = seq,
                             .ns_epoch = n->epoch };
@@ -137,18 +139,14 @@ int store_tomb_write(struct store *st, uint64_t ns, const struct kc_key *key, ui
 }
 
 /* True if a put of len bytes in ns would wait for a slab whose
- * invalidation is in flight (no open memory slab of its class has room). */
+ * invalidation is in flight (the open memory slab has no room for it). */
 static bool mslab_would_wait(const struct store *st, uint64_t ns, uint32_t len)
 {
     const struct nsent *n = store_ns_find((struct store *)st, ns);
 
     if (n == NULL || st->nfree > 0 || st->invalidating == 0)
         return false;
-    uint16_t cls = n->block_bytes != 0 ? n->cls
-                                       : class_geometric((struct class_table *)&st->classes, len);
-    if (cls == CLASS_NONE)
-        return false;
-    return st->class_open[cls] == 0 || st->mem[st->class_open[cls] - 1].full;
+    return st->open_mem == 0 || !mslab_fits(st, &st->mem[st->open_mem - 1], len);
 }
 
 int store_put_reserve_hint(struct store *st, uint64_t ns, const struct kc_key *key,
@@ -183,7 +181,7 @@ static struct fmt_item *wslot_hdr(struct store_wslot *ws)
 
 void store_put_abort(struct store *st, struct store_wslot *ws)
 {
-    wslot_hdr(ws)->magic = 0;   /* a hole: recovery skips it */
+    *wslot_hdr(ws) = (struct fmt_item){ .len = ws->len };   /* a hole: recovery skips it */
     mslab_writer_done(st, &st->mem[ws->mslab]);
 }
 
@@ -211,11 +209,10 @@ int store_put_commit(struct store *st, struct store_wslot *ws)
     } else {
         fmt_item_seal(h, ws->buf);
     }
-    uint32_t pos = n->block_bytes != 0 ? ws->chain_pos
-                                       : st->classes.slot[ms->cls] - FMT_ITEM_HDR - ws->len;
+    uint32_t aux = n->block_bytes != 0 ? ws->chain_pos : ws->len;
     for (int tries = 0;; tries++) {
         rc = index_insert(&st->ix, ws->key.lo, ws->key.hi, nsidx, s, ws->slot,
-                          st->slab_gen[s], pos, &e, &stale);
+                          st->slab_gen[s], aux, &e, &stale);
         if (rc >= 0 || tries == 8)
             break;
         /* The index is full (blocks smaller than min_item_size): sweep out

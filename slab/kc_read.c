@@ -11,8 +11,10 @@
 #include <string.h>
 
 /*
- * One device read of a get batch. A slot larger than READ_PIECE is read as
- * pieces of READ_PIECE bytes, all in flight at once; each piece is fed to a
+ * One device read of a get batch: the 4 KiB aligned range around the item
+ * (O_DIRECT), its header skip bytes in. A range of at least two READ_PIECEs
+ * is read as pieces of about READ_PIECE bytes (equal, 4 KiB aligned: no tiny
+ * tail read), all in flight at once; each piece is fed to a
  * streaming checksum as soon as it and every piece before it have landed
  * (pieces that land early wait), so verifying a 32 MiB value overlaps the
  * reads of its later pieces instead of following the whole read.
@@ -22,16 +24,18 @@ struct rd {
     struct store_get *g;
     struct store_get_item *it;
     uint64_t seq, seq_hi;/* the slab's sequence range when submitted */
-    uint32_t slot;
-    uint32_t slot_size;
+    uint32_t unit;       /* the item's offset in its slab, in FMT_ALIGN units */
+    uint32_t skip;       /* bytes of the read before the item header */
+    uint32_t len;        /* the value length the index gives */
     uint32_t npieces;    /* ios below, one per piece */
+    uint32_t piece;      /* bytes per piece (the last may be shorter) */
     uint32_t landed;     /* pieces completed */
     uint32_t fed;        /* leading pieces verified or fed to the checksum */
     bool failed;         /* a piece failed, or the header did not verify */
     bool io_error;       /* of those, an I/O error (else verification) */
     struct csum_stream *cs;  /* split reads: the value's checksum so far */
     bool *done;          /* per piece: landed */
-    struct dev_io io[];  /* the pieces, in slot order */
+    struct dev_io io[];  /* the pieces, in order */
 };
 
 #define READ_PIECE (1u << 20)   /* bytes per piece of a large read */
@@ -206,15 +210,15 @@ static void get_finish(struct store *st, struct store_get *g)
 }
 
 /* A block failed verification: drop its index entry (if it still names
- * that slot), so it is not read again; a new put can replace it. */
+ * that item), so it is not read again; a new put can replace it. */
 static void get_drop_damaged(struct store *st, uint64_t ns, const struct kc_key *key,
-                             uint32_t slab, uint32_t slot)
+                             uint32_t slab, uint32_t unit)
 {
     struct nsent *n = store_ns_find(st, ns);
     if (n == NULL)
         return;
     struct index_entry *e = index_find(&st->ix, key->lo, key->hi, (uint32_t)(n - st->ns));
-    if (e != NULL && index_slab(e) == slab && index_slot(e) == slot) {
+    if (e != NULL && index_slab(e) == slab && index_unit(e) == unit) {
         slab_forget_entry(st, e);
         index_remove(&st->ix, e);
     }
@@ -224,23 +228,23 @@ static void get_drop_damaged(struct store *st, uint64_t ns, const struct kc_key 
  * names (key, namespace, sequence within the slab's, length). */
 static bool get_read_hdr_ok(struct store *st, const struct rd *r)
 {
-    const struct fmt_item *h = r->it->rbuf;
-    const struct nsent *n = store_ns_find(st, r->g->ns);
+    const struct fmt_item *h = (const void *)((const uint8_t *)r->it->rbuf + r->skip);
 
+    (void)st;
     return fmt_item_check_hdr(h) && h->key_lo == r->it->key.lo && h->key_hi == r->it->key.hi &&
            h->ns == r->g->ns && !fmt_item_is_tomb(h) && h->seq > r->seq && h->seq <= r->seq_hi &&
-           (uint64_t)h->len + FMT_ITEM_HDR <= r->slot_size &&
-           (n == NULL || n->block_bytes == 0 || h->len == n->block_bytes);
+           h->len == r->len;
 }
 
 /* Feed the leading pieces that have landed, in order, to the checksum:
  * piece 0 first has its header checked. */
 static void get_read_feed(struct store *st, struct rd *r)
 {
-    const struct fmt_item *h = r->it->rbuf;
+    const uint8_t *buf = r->it->rbuf;
+    const struct fmt_item *h = (const void *)(buf + r->skip);
 
     while (!r->failed && r->fed < r->npieces && r->done[r->fed]) {
-        uint64_t lo = (uint64_t)r->fed * READ_PIECE, hi = lo + r->io[r->fed].len;
+        uint64_t lo = (uint64_t)r->fed * r->piece, hi = lo + r->io[r->fed].len;
         if (r->fed == 0) {
             if (!get_read_hdr_ok(st, r)) {
                 r->failed = true;
@@ -248,13 +252,14 @@ static void get_read_feed(struct store *st, struct rd *r)
             }
             csum_stream_reset(r->cs);
         }
-        uint64_t vlo = FMT_ITEM_HDR, vhi = FMT_ITEM_HDR + (uint64_t)h->len;
+        /* The value's bytes, in the buffer's offsets. */
+        uint64_t vlo = r->skip + FMT_ITEM_HDR, vhi = vlo + (uint64_t)h->len;
         if (lo > vlo)
             vlo = lo;
         if (hi < vhi)
             vhi = hi;
         if (vlo < vhi)
-            csum_stream_update(r->cs, (const uint8_t *)h + vlo, vhi - vlo);
+            csum_stream_update(r->cs, buf + vlo, vhi - vlo);
         r->fed++;
     }
 }
@@ -264,7 +269,7 @@ static void get_read_finish(struct store *st, struct rd *r)
 {
     struct store_get_item *it = r->it;
     struct store_get *g = r->g;
-    const struct fmt_item *h = it->rbuf;
+    const struct fmt_item *h = (const void *)((const uint8_t *)it->rbuf + r->skip);
     bool ok;
 
     if (r->io_error) {          /* logged when its piece failed */
@@ -281,7 +286,7 @@ static void get_read_finish(struct store *st, struct rd *r)
         store_log(st, 0, "block in slab %u at offset %llu failed verification: "
                   "served as a miss and dropped", it->slab, (unsigned long long)r->io[0].off);
         get_item_miss(st, it, KC_MISS);
-        get_drop_damaged(st, g->ns, &it->key, it->slab, r->slot);
+        get_drop_damaged(st, g->ns, &it->key, it->slab, r->unit);
     } else {
         get_item_deliver(st, it, h + 1, h->len);
     }
@@ -324,9 +329,9 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
 
     if (e == NULL)
         return false;
-    uint32_t s = index_slab(e), slot = index_slot(e);
+    uint32_t s = index_slab(e), unit = index_unit(e), len = store_entry_len(st, e);
     struct slabinfo *si = &st->slabs[s];
-    uint32_t slot_size = st->classes.slot[si->cls];
+    uint64_t off = (uint64_t)unit * FMT_ALIGN;
 
     index_hit(e);
     evict_on_read(&st->ev, s, e);
@@ -334,10 +339,11 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
     it->chain_pos = store_entry_chain_pos(st, e);
     if (si->mem != 0) {
         struct mslab *ms = &st->mem[si->mem - 1];
-        const struct fmt_item *h = (const void *)(ms->buf + fmt_slot_off(slot, slot_size));
+        const struct fmt_item *h = (const void *)(ms->buf + off);
         if (h->key_lo != it->key.lo || h->key_hi != it->key.hi || h->ns != g->ns) {
             st->st.checksum_failures++;   /* never expected: DRAM is ours */
-            store_log(st, 0, "DRAM copy of slab %u slot %u holds another key", s, slot);
+            store_log(st, 0, "DRAM copy of slab %u at %llu holds another key", s,
+                      (unsigned long long)off);
             return false;
         }
         ms->pins++;
@@ -353,25 +359,30 @@ static bool get_item_start(struct store *st, struct store_get *g, uint32_t nsidx
         it->data = NULL;
         return true;
     }
-    uint32_t np = (slot_size + READ_PIECE - 1) / READ_PIECE;
+    /* The 4 KiB aligned range around the item (O_DIRECT). */
+    uint64_t start = off & ~(uint64_t)(FMT_BLOCK - 1);
+    uint32_t rlen = (uint32_t)(fmt_align(off + FMT_ITEM_HDR + len) - start);
+    uint32_t np = rlen / READ_PIECE ? rlen / READ_PIECE : 1;
+    uint32_t piece = (uint32_t)fmt_align((rlen + np - 1) / np);
+    np = (rlen + piece - 1) / piece;
     struct rd *r = calloc(1, sizeof(*r) + np * (sizeof(struct dev_io) + sizeof(bool)));
     struct csum_stream *cs = np > 1 && r != NULL ? csum_stream_create() : NULL;
-    it->rbuf = r != NULL && (np == 1 || cs != NULL) ? rbuf_get(st, slot_size) : NULL;
+    it->rbuf = r != NULL && (np == 1 || cs != NULL) ? rbuf_get(st, rlen) : NULL;
     if (it->rbuf == NULL) {
         csum_stream_destroy(cs);
         free(r);
         return false;
     }
-    it->rlen = slot_size;
-    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi, .slot = slot,
-                      .slot_size = slot_size, .npieces = np, .cs = cs,
-                      .done = (bool *)&r->io[np] };
-    uint64_t off = FMT_DATA_OFF + (uint64_t)s * st->slab_size + fmt_slot_off(slot, slot_size);
+    it->rlen = rlen;
+    *r = (struct rd){ .st = st, .g = g, .it = it, .seq = si->seq, .seq_hi = si->seq_hi,
+                      .unit = unit, .skip = (uint32_t)(off - start), .len = len,
+                      .npieces = np, .piece = piece, .cs = cs, .done = (bool *)&r->io[np] };
+    uint64_t base = FMT_DATA_OFF + (uint64_t)s * st->slab_size + start;
     for (uint32_t k = 0; k < np; k++) {
-        uint32_t at = k * READ_PIECE;
+        uint32_t at = k * piece;
         r->io[k] = (struct dev_io){ .op = DEV_READ, .buf = (uint8_t *)it->rbuf + at,
-                                    .len = slot_size - at < READ_PIECE ? slot_size - at : READ_PIECE,
-                                    .off = off + at, .cb = get_read_done, .arg = r };
+                                    .len = rlen - at < piece ? rlen - at : piece,
+                                    .off = base + at, .cb = get_read_done, .arg = r };
     }
     it->status = KC_MISS;   /* until verified */
     g->pending++;

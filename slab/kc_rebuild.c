@@ -27,8 +27,8 @@ struct rent {
     uint64_t order;        /* 0: unused entry */
     uint64_t old_item;     /* highest order of an older value copy (0: none) */
     uint64_t old_tomb;     /* highest order of an older tombstone (0: none) */
-    uint32_t slab, slot;
-    uint32_t pos;          /* chain position, or the padding in the slot */
+    uint32_t slab, unit;   /* where: slab, offset / FMT_ALIGN */
+    uint32_t aux;          /* chain position, or the length (variable size) */
     uint32_t len;
     uint16_t nsidx;
     bool tomb;
@@ -125,15 +125,13 @@ static bool rebuild_slab(void *arg, const struct fmt_slab *h)
 {
     struct rebuild *rb = arg;
     struct store *st = rb->st;
-    uint16_t cls = class_for_slot(&st->classes, h->slot_size);
-
-    if (cls == CLASS_NONE || h->seq_hi < h->seq)
+    if (h->seq_hi < h->seq || h->slab_id >= st->nslabs)
         return false;
     struct slabinfo *s = &st->slabs[h->slab_id];
     /* Value items in it are newer than its opening (item_min is a bound). */
     *s = (struct slabinfo){ .seq = h->seq, .seq_hi = h->seq_hi, .seq_first = UINT64_MAX,
                             .tomb_min = UINT64_MAX,
-                            .item_min = h->seq + 1, .nitems = h->nitems, .cls = cls,
+                            .item_min = h->seq + 1, .nitems = h->nitems, .used = h->used,
                             .state = STORE_SLAB_SSD };
     st->nfree--;
     /* Slabs arrive oldest first, so the policy sees them in write order. */
@@ -147,7 +145,7 @@ static bool rebuild_slab(void *arg, const struct fmt_slab *h)
 }
 
 /* Recovery: an intact item or tombstone of its slab; offer it. */
-static void rebuild_item(void *arg, const struct fmt_slab *h, uint32_t slot,
+static void rebuild_item(void *arg, const struct fmt_slab *h, uint32_t unit,
                          const struct fmt_item *it)
 {
     struct rebuild *rb = arg;
@@ -168,9 +166,9 @@ static void rebuild_item(void *arg, const struct fmt_slab *h, uint32_t slot,
             rb->t.err = -ENOMEM;
         st->rec.tombstones++;
     }
-    uint32_t pos = n->block_bytes != 0 ? it->chain_pos : h->slot_size - FMT_ITEM_HDR - it->len;
+    uint32_t aux = n->block_bytes != 0 ? it->chain_pos : it->len;
     struct rent r = { .key_lo = it->key_lo, .key_hi = it->key_hi, .order = fmt_item_order(it),
-                      .slab = h->slab_id, .slot = slot, .pos = pos, .len = it->len,
+                      .slab = h->slab_id, .unit = unit, .aux = aux, .len = it->len,
                       .nsidx = (uint16_t)(n - st->ns), .tomb = tomb };
     rtab_offer(&rb->t, &r);
 }
@@ -202,8 +200,8 @@ static int rebuild_index(struct rebuild *rb)
             st->rec.items_deleted++;
             continue;
         }
-        if (index_insert(&st->ix, r->key_lo, r->key_hi, r->nsidx, r->slab, r->slot,
-                         st->slab_gen[r->slab], r->pos, &e, &stale) != 0) {
+        if (index_insert(&st->ix, r->key_lo, r->key_hi, r->nsidx, r->slab, r->unit,
+                         st->slab_gen[r->slab], r->aux, &e, &stale) != 0) {
             st->rec.items_skipped++;   /* not reached: the index was sized */
             continue;
         }
@@ -274,6 +272,8 @@ int store_recover(struct store *st, char *err, size_t errlen)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     st->rec.seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     st->rec.slabs_scanned = res.slabs_scanned;
+    st->rec.reads = res.reads;
+    st->rec.slabs_bad = res.slabs_bad;
     st->rec.items_skipped += res.items_bad;
     if (rb.max_seq >= st->next_seq)
         st->next_seq = rb.max_seq + 1;

@@ -70,8 +70,7 @@ static void slab_unhook(struct store *st, uint32_t s)
         index_sweep(&st->ix, st->ix.cap, NULL, NULL, NULL);
     *si = (struct slabinfo){ .seq = si->seq, .seq_hi = si->seq_hi, .seq_first = UINT64_MAX,
                              .tomb_min = UINT64_MAX,
-                             .item_min = si->item_min, .cls = CLASS_NONE,
-                             .state = STORE_SLAB_SSD };
+                             .item_min = si->item_min, .state = STORE_SLAB_SSD };
     index_sweep(&st->ix, st->sweep_step, NULL, NULL, NULL);
 }
 
@@ -88,7 +87,7 @@ static void slab_inval_done(struct dev_io *io, void *arg)
         store_log(st, 0, "invalidating slab %u failed (%s): until it is written again, "
                   "a restart may find its blocks", s, kc_strerror(io->res));
     }
-    st->slabs[s] = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
+    st->slabs[s] = (struct slabinfo){ .state = STORE_SLAB_FREE };
     st->nfree++;
 }
 
@@ -105,7 +104,7 @@ static void slab_invalidate(struct store *st, uint32_t s)
          (st->inval_io = calloc(st->nslabs, sizeof(*st->inval_io))) == NULL) ||
         (st->zero_blk == NULL && (st->zero_blk = dev_alloc(FMT_BLOCK)) == NULL)) {
         store_log(st, 0, "out of memory: slab %u freed without invalidation", s);
-        *si = (struct slabinfo){ .cls = CLASS_NONE, .state = STORE_SLAB_FREE };
+        *si = (struct slabinfo){ .state = STORE_SLAB_FREE };
         st->nfree++;
         return;
     }
@@ -113,7 +112,8 @@ static void slab_invalidate(struct store *st, uint32_t s)
     st->invalidating++;
     st->st.invalidations++;
     st->inval_io[s] = (struct dev_io){ .op = DEV_WRITE, .buf = st->zero_blk, .len = FMT_BLOCK,
-                                       .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size,
+                                       .off = FMT_DATA_OFF + (uint64_t)s * st->slab_size +
+                                              fmt_hdr_off(st->slab_size),
                                        .cb = slab_inval_done, .arg = st };
     dev_submit(&st->dev, &st->inval_io[s]);
 }
@@ -253,7 +253,7 @@ struct fwd {
     uint64_t ns;
     uint32_t chain_pos;
     uint32_t len;
-    uint32_t slot;        /* in the victim: copies go in slot order */
+    uint32_t unit;        /* in the victim: copies go in item order */
     const void *src;      /* value, or NULL in simulation */
 };
 
@@ -280,15 +280,30 @@ static void slab_forward(struct store *st, struct index_entry *e, const struct f
     }
 }
 
-/* Walk the image of victim v (DRAM copy or read back), forwarding the
- * live blocks the policy picks. */
+/* Walk the image of victim v (DRAM copy or read back whole) through its
+ * summary, forwarding the live blocks the policy picks. A read-back image
+ * is checked: its header and summary checksums, and each item's header
+ * against its summary copy and its value checksum. */
 static void slab_forward_image(struct store *st, uint32_t v, const uint8_t *img, bool verify)
 {
     struct slabinfo *si = &st->slabs[v];
-    uint32_t slot_size = st->classes.slot[si->cls];
+    const struct fmt_slab *hdr = (const void *)(img + fmt_hdr_off(st->slab_size));
+    const uint8_t *sum = img + fmt_sum_off(st->slab_size, si->nitems);
+    uint64_t off = 0;
 
-    for (uint32_t slot = 0; slot < si->nitems && si->nlive > 0; slot++) {
-        const struct fmt_item *h = (const void *)(img + fmt_slot_off(slot, slot_size));
+    if (verify && (!fmt_slab_check(hdr) || hdr->nitems != si->nitems ||
+                   hdr->sum_csum != fmt_sum_csum(sum, si->nitems))) {
+        st->st.checksum_failures++;
+        store_log(st, 0, "slab %u read back for reinsertion has a damaged summary", v);
+        return;
+    }
+    for (uint32_t i = 0; i < si->nitems && si->nlive > 0; i++) {
+        const struct fmt_item *h = (const void *)(sum + (uint64_t)i * FMT_ITEM_HDR);
+        const struct fmt_item *item = (const void *)(img + off);
+        uint32_t unit = (uint32_t)(off / FMT_ALIGN);
+        off += fmt_item_span(h->len);
+        if (off > si->used)
+            break;
         if (!fmt_item_check_hdr(h) || fmt_item_is_tomb(h) || h->seq <= si->seq ||
             h->seq > si->seq_hi)
             continue;
@@ -296,28 +311,29 @@ static void slab_forward_image(struct store *st, uint32_t v, const uint8_t *img,
         if (n == NULL)
             continue;
         struct index_entry *e = index_find(&st->ix, h->key_lo, h->key_hi, (uint32_t)(n - st->ns));
-        if (e == NULL || index_slab(e) != v || index_slot(e) != slot ||
+        if (e == NULL || index_slab(e) != v || index_unit(e) != unit ||
             !st->ev.ops->reinsert(&st->ev, v, e))
             continue;
-        if (verify && !fmt_item_check_value(h, h + 1)) {
+        if (verify && (memcmp(item, h, FMT_ITEM_HDR) != 0 ||
+                       !fmt_item_check_value(item, item + 1))) {
             st->st.checksum_failures++;
             continue;
         }
         struct fwd f = { .key = { h->key_lo, h->key_hi }, .ns = h->ns,
-                         .chain_pos = h->chain_pos, .len = h->len, .src = h + 1 };
+                         .chain_pos = h->chain_pos, .len = h->len, .src = item + 1 };
         slab_forward(st, e, &f);
     }
 }
 
-/* Order of copies: by slot in the victim, as when walking its image. */
+/* Order of copies: by offset in the victim, as when walking its image. */
 static int fwd_cmp(const void *a, const void *b)
 {
     const struct fwd *x = a, *y = b;
-    return x->slot < y->slot ? -1 : x->slot > y->slot;
+    return x->unit < y->unit ? -1 : x->unit > y->unit;
 }
 
 /* Simulation: no image; find the victim's live entries in the index, then
- * offer them to the policy and copy them in slot order, one at a time, as
+ * offer them to the policy and copy them in item order, one at a time, as
  * slab_forward_image does: a policy with a budget then picks the same
  * blocks as with a device. */
 static void slab_forward_sim(struct store *st, uint32_t v)
@@ -335,7 +351,7 @@ static void slab_forward_sim(struct store *st, uint32_t v)
         const struct nsent *ns = &st->ns[index_ns(e)];
         fw[n++] = (struct fwd){ .key = { e->key_lo, e->key_hi }, .ns = ns->id,
                                 .chain_pos = store_entry_chain_pos(st, e),
-                                .slot = index_slot(e), .len = store_entry_len(st, e) };
+                                .unit = index_unit(e), .len = store_entry_len(st, e) };
     }
     qsort(fw, n, sizeof(*fw), fwd_cmp);
     for (uint32_t k = 0; k < n; k++) {
@@ -419,7 +435,7 @@ void slab_reclaim_ahead(struct store *st)
             st->reclaiming = v;
             st->reclaim_io = (struct dev_io){
                 .op = DEV_READ, .bg = true, .buf = st->scratch,
-                .len = (uint32_t)fmt_slot_off(si->nitems, st->classes.slot[si->cls]),
+                .len = st->slab_size,
                 .off = FMT_DATA_OFF + (uint64_t)v * st->slab_size,
                 .cb = slab_reclaim_read_done, .arg = st };
             dev_submit(&st->dev, &st->reclaim_io);

@@ -126,12 +126,12 @@ void store_seq_reserve(struct store *st, bool force)
 
 /*
  * Double the index (a store sized for larger blocks than it gets), up to
- * the entries the device needs when every slot is of the smallest class.
+ * the entries the device needs when every block is 4 KiB.
  * The sweep step follows the size.
  */
 int store_index_grow(struct store *st)
 {
-    uint64_t most = (uint64_t)st->nslabs * fmt_nslots(st->slab_size, FMT_BLOCK);
+    uint64_t most = (uint64_t)st->nslabs * (st->slab_size / fmt_item_span(FMT_BLOCK));
     uint64_t cap = st->ix.cap * 2;
 
     most += most / 8;
@@ -187,7 +187,6 @@ static int store_sb_adopt(struct store *st)
         n->live = true;
         n->desc_len = rec[i].desc_len > FMT_NS_DESC_MAX ? FMT_NS_DESC_MAX : rec[i].desc_len;
         memcpy(n->desc, rec[i].desc, n->desc_len);
-        n->cls = n->block_bytes ? class_exact(&st->classes, n->block_bytes) : CLASS_NONE;
     }
     return 0;
 }
@@ -215,11 +214,12 @@ static int store_geometry(struct store *st, char *err, size_t errlen)
     if (nmem > st->nslabs - 1)
         nmem = st->nslabs - 1;
     st->nmem = (uint32_t)nmem;
-    class_init(&st->classes, st->slab_size);
     uint32_t min = c->min_item_size ? c->min_item_size : FMT_BLOCK;
-    if (min > class_max_value(&st->classes))
-        min = class_max_value(&st->classes);
-    st->items_max = (uint64_t)st->nslabs * fmt_nslots(st->slab_size, fmt_slot_size(min));
+    if (min > fmt_max_value(st->slab_size))
+        min = fmt_max_value(st->slab_size);
+    /* Blocks a slab holds at min_item_size, each with its summary copy. */
+    st->items_max = (uint64_t)st->nslabs *
+                    ((st->slab_size - FMT_SLAB_HDR) / (fmt_item_span(min) + FMT_ITEM_HDR));
     return 0;
 }
 
@@ -285,10 +285,8 @@ static int store_alloc(struct store *st)
     st->sbuf = dev_alloc(FMT_SB_COPY);
     if (st->slabs == NULL || st->slab_gen == NULL || st->ns == NULL || st->sbuf == NULL)
         return KC_ENOMEM;
-    for (uint32_t i = 0; i < st->nslabs; i++)
-        st->slabs[i].cls = CLASS_NONE;
     st->nfree = st->nslabs;
-    /* 9/8 entries per block: 28-byte entries make 31.5 bytes per block. */
+    /* 9/8 entries per block: 32-byte entries make 36 bytes per block. */
     uint64_t cap = st->items_max + st->items_max / 8;
     if (index_init(&st->ix, cap, st->slab_gen) < 0)
         return KC_ENOMEM;
@@ -347,6 +345,14 @@ int store_open(const struct store_config *cfg, struct store **out, char *err, si
     if (rc < 0) {
         snprintf(err, errlen, "reading superblock: %s", strerror(-rc));
         rc = KC_EIO;
+        goto fail;
+    }
+    if (rc == 2) {
+        snprintf(err, errlen, "%s holds a store of format version %u; this version writes "
+                 "format %u (slabs of mixed sizes with a summary) and cannot read it: "
+                 "start with fresh (--fresh) to erase it", cfg->path,
+                 ((const struct fmt_sb *)st->sbuf)->version, FMT_VERSION);
+        rc = KC_EFORMAT;
         goto fail;
     }
     if (rc == 1) {
@@ -433,11 +439,9 @@ int store_slab_get(const struct store *st, uint32_t id, struct store_slab_info *
     memset(out, 0, sizeof(*out));
     out->id = id;
     out->state = s->state;
-    if (s->cls != CLASS_NONE) {
-        out->slot_size = st->classes.slot[s->cls];
-        out->nslots = fmt_nslots(st->slab_size, out->slot_size);
-    }
-    out->nitems = s->nitems;
+    out->nitems = s->state == STORE_SLAB_OPEN && s->mem != 0 ? st->mem[s->mem - 1].nitems
+                                                              : s->nitems;
+    out->used = s->state == STORE_SLAB_OPEN && s->mem != 0 ? st->mem[s->mem - 1].used : s->used;
     out->nlive = s->nlive;
     out->seq = s->seq;
     out->in_memory = s->mem != 0;
@@ -456,7 +460,7 @@ static void store_item_fill(const struct store *st, const struct index_entry *e,
     out->key.lo = e->key_lo;
     out->key.hi = e->key_hi;
     out->slab = index_slab(e);
-    out->slot = index_slot(e);
+    out->slot = index_unit(e);
     out->len = store_entry_len(st, e);
     out->chain_pos = store_entry_chain_pos(st, e);
     out->hits = index_hits(e);

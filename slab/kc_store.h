@@ -2,9 +2,10 @@
  * kc_store.h - the kvcached storage engine: the contract.
  *
  * A store keeps fixed-size KV-cache blocks of LLM prefixes in DRAM memory
- * slabs and on an SSD (a regular file or a block device) cut into slabs of
- * one size class each, written log-structured and evicted a whole slab at a
- * time (Twitter fatcache's design), through io_uring with O_DIRECT.
+ * slabs and on an SSD (a regular file or a block device) cut into slabs that
+ * each hold blocks of any size (a log segment with a summary at its end),
+ * written log-structured and evicted a whole slab at a time (after Twitter
+ * fatcache's design), through io_uring with O_DIRECT.
  *
  * Threading: a store is used by one thread at a time. Nothing here blocks on
  * the device except the calls marked "synchronous". Asynchronous reads end in
@@ -17,12 +18,13 @@
  * Keys: a block is named by a 128-bit key (xxh3-128 over its prefix chain,
  * computed by clients) inside a 64-bit namespace. Every block of a namespace
  * has the namespace's block size, unless the namespace was opened with
- * block_bytes 0 (variable sizes, stored in geometric size classes).
+ * block_bytes 0 (variable sizes). Slabs take blocks of any size and
+ * namespace, packed at 64 bytes.
  *
  * On the device (see ssd/kc_format.h): a superblock with the namespace table,
- * then slabs; each slab starts with a checksummed header (magic, version,
- * store id, slab id, class, sequence range, item count), each item with a
- * checksummed header (key, namespace, length, xxh3-64 of the value, chain
+ * then slabs; each slab ends with a summary of its items and a checksummed
+ * header (magic, version, store id, slab id, sequence range, item count,
+ * summary checksum), each item starts with a checksummed header (key, namespace, length, xxh3-64 of the value, chain
  * position, its own sequence number). Every read from the device is
  * verified: key, namespace and checksum; a mismatch is a miss, counted,
  * never data.
@@ -148,6 +150,9 @@ struct store_recovery {
     uint64_t tombstones_added; /* written to hide an older copy a crash left
                                   uncovered (its delete was lost) */
     double seconds;          /* time spent */
+    uint64_t reads;          /* device reads of the scan (one per slab, a
+                                second for a summary longer than FMT_TAIL) */
+    uint64_t slabs_bad;      /* header intact, summary damaged: dropped */
 };
 void store_recovery_info(const struct store *st, struct store_recovery *r);
 
@@ -219,7 +224,7 @@ struct store_wslot {
     struct kc_key key;
     uint32_t chain_pos;
     uint32_t slab;
-    uint32_t slot;
+    uint32_t slot;        /* item offset in the slab, in 64-byte units */
     uint32_t mslab;       /* memory slab index */
     uint32_t epoch;       /* the namespace's epoch at the reservation */
 };
@@ -312,10 +317,10 @@ struct store_item_info {
     uint64_t ns;
     struct kc_key key;
     uint32_t slab;
-    uint32_t slot;
+    uint32_t slot;      /* item offset in the slab, in 64-byte units */
     uint32_t len;
     uint32_t chain_pos; /* 0 in variable-size namespaces: their index
-                           entries keep the value's padding instead */
+                           entries keep the value's length instead */
     uint32_t hits;
     bool in_memory;     /* a DRAM copy exists */
 };
@@ -337,9 +342,10 @@ enum store_slab_state {
 struct store_slab_info {
     uint32_t id;
     int state;             /* enum store_slab_state */
-    uint32_t slot_size;    /* class slot size, 0 if free */
-    uint32_t nslots;       /* slots in this slab for its class */
-    uint32_t nitems;       /* slots used */
+    uint32_t slot_size;    /* 0: slabs have no size class (format 3) */
+    uint32_t nslots;       /* 0, as slot_size */
+    uint32_t nitems;       /* items written (holes of aborted puts included) */
+    uint32_t used;         /* bytes of items from the slab's start */
     uint32_t nlive;        /* items still indexed */
     uint64_t seq;          /* write sequence number */
     bool in_memory;        /* a DRAM copy exists */

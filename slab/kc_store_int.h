@@ -9,7 +9,6 @@
 #ifndef KC_STORE_INT_H
 #define KC_STORE_INT_H
 
-#include "slab/kc_class.h"
 #include "slab/kc_admit.h"
 #include "slab/kc_evict.h"
 #include "slab/kc_index.h"
@@ -40,11 +39,10 @@ struct mslab {
     uint8_t *buf;          /* slab_size bytes, 4 KiB aligned */
     bool ext;              /* buf came from cfg.mem_alloc (never unmapped) */
     uint32_t slab;         /* device slab it is the image of, or SLAB_NONE */
-    uint16_t cls;
     uint8_t state;         /* enum mslab_state */
     bool full;             /* no more reservations: flush once writers is 0 */
-    uint32_t next_slot;    /* slots handed out */
-    uint32_t nslots;
+    uint32_t used;         /* bytes of items handed out (FMT_ALIGN multiple) */
+    uint32_t nitems;       /* items handed out (reservations included) */
     uint32_t writers;      /* reservations outstanding */
     uint32_t pins;         /* get batches holding pointers into buf */
     uint64_t tick;         /* last use: the coldest clean copy goes first */
@@ -88,10 +86,10 @@ struct slabinfo {
     bool retiring;         /* reclaimed, copies not yet durable: not free */
     bool invalidating;     /* its invalidation write is in flight */
     uint64_t bytes;        /* live value bytes */
-    uint32_t nitems;       /* slots used */
+    uint32_t nitems;       /* items written (holes included) */
+    uint32_t used;         /* bytes of items from the slab's start */
     uint32_t nlive;        /* items indexed */
     uint32_t mem;          /* memory slab index + 1, or 0 */
-    uint16_t cls;          /* CLASS_NONE when free */
     uint8_t state;         /* enum store_slab_state */
 };
 
@@ -101,7 +99,6 @@ struct nsent {
     uint32_t block_bytes;  /* 0 = variable */
     uint32_t epoch;
     bool live;
-    uint16_t cls;          /* class of fixed-size blocks */
     uint32_t desc_len;
     uint8_t desc[FMT_NS_DESC_MAX];
     uint64_t items;        /* live blocks */
@@ -127,8 +124,7 @@ struct store {
     struct store_config cfg;
     char *path;
     struct dev dev;
-    struct class_table classes;
-    uint32_t class_open[CLASS_MAX];  /* open memory slab + 1 per class */
+    uint32_t open_mem;      /* the memory slab puts go into, + 1 (0: none) */
     struct index ix;
     struct evict ev;
     struct admit adm;       /* which puts reach the device */
@@ -203,9 +199,9 @@ int store_recover(struct store *st, char *err, size_t errlen);
 /* kc_mslab.c: memory slabs and their flush */
 int mslab_init_all(struct store *st);
 void mslab_deinit_all(struct store *st);
-/* Open a memory slab for class cls, tied to a fresh device slab (KC_EBUSY
+/* Open the memory slab puts go into, tied to a fresh device slab (KC_EBUSY
  * while none can be had yet). */
-int mslab_open(struct store *st, uint16_t cls, struct mslab **out);
+int mslab_open(struct store *st, struct mslab **out);
 /* A reservation of ms ended: write it out if it is full and now quiet. */
 void mslab_writer_done(struct store *st, struct mslab *ms);
 void mslab_flush(struct store *st, struct mslab *ms);

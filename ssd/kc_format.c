@@ -53,6 +53,17 @@ bool fmt_slab_check(const struct fmt_slab *h)
     return XXH3_64bits(&copy, sizeof(copy)) == h->csum;
 }
 
+bool fmt_slab_sane(const struct fmt_slab *h, uint32_t slab_size)
+{
+    return h->used % FMT_ALIGN == 0 && (uint64_t)h->nitems * FMT_ITEM_HDR <= h->used &&
+           fmt_slab_fits(slab_size, h->used, h->nitems) && h->seq_hi >= h->seq;
+}
+
+uint64_t fmt_sum_csum(const void *sum, uint32_t nitems)
+{
+    return XXH3_64bits(sum, fmt_sum_bytes(nitems));
+}
+
 void fmt_item_seal(struct fmt_item *h, const void *value)
 {
     h->magic = FMT_ITEM_MAGIC;

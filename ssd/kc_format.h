@@ -1,7 +1,8 @@
 /*
  * kc_format.h - the on-device format of a kvcached store.
  *
- * Layout of the device (all little-endian, all offsets 4 KiB aligned):
+ * Layout of the device (all little-endian; superblocks, slabs and every
+ * I/O 4 KiB aligned, items inside a slab 64-byte aligned):
  *
  *   [0, 512 KiB)       superblock copy A
  *   [512 KiB, 1 MiB)   superblock copy B (the valid one with the higher
@@ -12,10 +13,17 @@
  * A superblock holds the geometry (slab size, slab count, device size), a
  * random store id, and the namespace table.
  *
- * A slab starts with a 4 KiB header block (struct fmt_slab), then slots of
- * one size class: slot i at 4096 + i * slot_size. A slot starts with a
- * 64-byte item header (struct fmt_item) followed by the value; slot sizes
- * are multiples of 4 KiB, so a block wastes less than 4 KiB.
+ * A slab is a log segment of items of any size and namespace, appended
+ * from its start: an item is a 64-byte item header (struct fmt_item) and
+ * its value, rounded up to FMT_ALIGN (64 bytes), so a block wastes less
+ * than 64 bytes and a power-of-two value none beyond its header. The slab
+ * ends with its summary and its header: the summary is a copy of every
+ * item header in order (holes of aborted puts included, with magic 0),
+ * 4 KiB aligned, just before the last 4 KiB block, which holds the slab
+ * header (struct fmt_slab, with the summary's checksum). The offset of
+ * item i is the sum of the spans of the items before it. Recovery reads
+ * the tail of each slab (summary and header, one read: FMT_TAIL bytes), not
+ * each item.
  *
  * Every header carries an xxh3-64 checksum of itself; every item header the
  * xxh3-64 of its value and its own sequence number. Sequence numbers are
@@ -40,9 +48,12 @@
 #define FMT_BLOCK 4096u                 /* alignment of every I/O */
 #define FMT_SB_COPY (512u * 1024)       /* bytes per superblock copy */
 #define FMT_DATA_OFF (2u * FMT_SB_COPY) /* where slab 0 begins */
-#define FMT_SLAB_HDR FMT_BLOCK          /* slab header block */
+#define FMT_SLAB_HDR FMT_BLOCK          /* slab header block (the last) */
 #define FMT_ITEM_HDR 64u                /* item header bytes */
-#define FMT_VERSION 2u
+#define FMT_ALIGN 64u                   /* items are packed at this alignment */
+#define FMT_TAIL (1u << 20)             /* bytes of a slab's end recovery reads
+                                           at once (summary and header) */
+#define FMT_VERSION 3u
 
 #define FMT_SB_MAGIC 0x31305342434b564bULL   /* "KVKCBS01" */
 #define FMT_SLAB_MAGIC 0x3130424c53434b56ULL /* "VKCSLB01" */
@@ -82,7 +93,7 @@ struct fmt_ns {
 /* Most namespace records a superblock copy holds. */
 #define FMT_NS_MAX ((FMT_SB_COPY - sizeof(struct fmt_sb)) / sizeof(struct fmt_ns))
 
-/* Slab header, at the start of each slab's first block. */
+/* Slab header, in the last 4 KiB block of each slab. */
 struct fmt_slab {
     uint64_t magic;
     uint32_t version;
@@ -90,13 +101,14 @@ struct fmt_slab {
     uint64_t store_id;
     uint64_t seq;           /* taken when the slab was opened: below every
                                item of this use of the slab */
-    uint32_t slot_size;     /* size class of this slab */
-    uint32_t nitems;        /* slots used (some may be holes) */
+    uint32_t nitems;        /* items (and holes) in the slab and its summary */
+    uint32_t used;          /* bytes of items from the slab's start */
     uint64_t seq_hi;        /* highest item sequence in the slab */
+    uint64_t sum_csum;      /* xxh3-64 of the summary (fmt_sum_bytes bytes) */
     uint64_t csum;          /* xxh3-64 of this header with csum zeroed */
 };
 
-/* Item header, at the start of each slot. */
+/* Item header, in front of each value (and copied in the summary). */
 struct fmt_item {
     uint32_t magic;
     uint32_t len;           /* value bytes */
@@ -120,22 +132,46 @@ static inline uint64_t fmt_align(uint64_t n)
     return (n + FMT_BLOCK - 1) & ~(uint64_t)(FMT_BLOCK - 1);
 }
 
-/* Slot size for a value of len bytes. */
-static inline uint32_t fmt_slot_size(uint32_t len)
+/* Bytes an item of a value of len bytes takes in its slab. */
+static inline uint32_t fmt_item_span(uint32_t len)
 {
-    return (uint32_t)fmt_align((uint64_t)len + FMT_ITEM_HDR);
+    return (uint32_t)(((uint64_t)len + FMT_ITEM_HDR + FMT_ALIGN - 1) & ~(uint64_t)(FMT_ALIGN - 1));
 }
 
-/* Slots of slot_size bytes in a slab of slab_size bytes. */
-static inline uint32_t fmt_nslots(uint32_t slab_size, uint32_t slot_size)
+/* Bytes of the summary of nitems items (4 KiB aligned). */
+static inline uint64_t fmt_sum_bytes(uint32_t nitems)
 {
-    return (slab_size - FMT_SLAB_HDR) / slot_size;
+    return fmt_align((uint64_t)nitems * FMT_ITEM_HDR);
 }
 
-/* Byte offset of a slot inside its slab. */
-static inline uint64_t fmt_slot_off(uint32_t slot, uint32_t slot_size)
+/* Offset of the summary of nitems items inside a slab. */
+static inline uint64_t fmt_sum_off(uint32_t slab_size, uint32_t nitems)
 {
-    return FMT_SLAB_HDR + (uint64_t)slot * slot_size;
+    return slab_size - FMT_SLAB_HDR - fmt_sum_bytes(nitems);
+}
+
+/* Offset of the slab header inside a slab. */
+static inline uint64_t fmt_hdr_off(uint32_t slab_size)
+{
+    return slab_size - FMT_SLAB_HDR;
+}
+
+/* True if nitems items taking used bytes fit a slab with their summary. */
+static inline bool fmt_slab_fits(uint32_t slab_size, uint64_t used, uint32_t nitems)
+{
+    return fmt_align(used) + fmt_sum_bytes(nitems) + FMT_SLAB_HDR <= slab_size;
+}
+
+/* Largest value a slab holds (alone, with its summary). */
+static inline uint32_t fmt_max_value(uint32_t slab_size)
+{
+    return slab_size - FMT_SLAB_HDR - FMT_BLOCK - FMT_ITEM_HDR;
+}
+
+/* Bytes of a slab's end recovery reads first (FMT_TAIL, or all of it). */
+static inline uint32_t fmt_tail(uint32_t slab_size)
+{
+    return slab_size < FMT_TAIL ? slab_size : FMT_TAIL;
 }
 
 /* True if an intact item header belongs to the current use of slab h. */
@@ -163,6 +199,10 @@ bool fmt_sb_check(const struct fmt_sb *sb, uint64_t bytes_available);
 
 void fmt_slab_seal(struct fmt_slab *h);
 bool fmt_slab_check(const struct fmt_slab *h);
+/* True if a checked header's geometry is possible in a slab of slab_size. */
+bool fmt_slab_sane(const struct fmt_slab *h, uint32_t slab_size);
+/* Checksum of a summary (fmt_sum_bytes(nitems) bytes at sum). */
+uint64_t fmt_sum_csum(const void *sum, uint32_t nitems);
 
 /* Fill an item header for value (len bytes), computing both checksums. */
 void fmt_item_seal(struct fmt_item *h, const void *value);

@@ -120,6 +120,33 @@ static void test_transport(struct tc *c, const char *model, uint64_t base)
     CHECK(memcmp(rs.data + BLK, want, BLK) == 0);
     tc_resp_free(&rs);
 
+    /* Exists: per key, any order, no data (base+3, missing, base+5,
+     * then base+0 after them); in an unknown namespace: its error */
+    {
+        Kvcache__ExistsRequest ex = KVCACHE__EXISTS_REQUEST__INIT;
+        uint8_t *k4 = tc_keys(base, 4);
+
+        memcpy(k4, keys + 3 * KC_KEY_WIRE_LEN, 3 * KC_KEY_WIRE_LEN);
+        kc_key_pack(k4 + 3 * KC_KEY_WIRE_LEN, base, ~base);
+        kvcache__request__init(&q);
+        ex.ns = ns;
+        ex.keys.data = k4;
+        ex.keys.len = 4 * KC_KEY_WIRE_LEN;
+        q.op_case = KVCACHE__REQUEST__OP_EXISTS;
+        q.exists = &ex;
+        roundtrip(c, &q, &rs);
+        CHECK(rs.r->code == 0 && rs.r->result_case == KVCACHE__RESPONSE__RESULT_EXISTS);
+        CHECK(rs.r->exists->n_present == 4 && rs.data_len == 0);
+        CHECK(rs.r->exists->present[0] && !rs.r->exists->present[1]);
+        CHECK(rs.r->exists->present[2] && rs.r->exists->present[3]);
+        tc_resp_free(&rs);
+        ex.ns = ns + 1;
+        roundtrip(c, &q, &rs);
+        CHECK(rs.r->code == KVCACHE__CODE__UNKNOWN_NAMESPACE);
+        free(k4);
+    }
+    tc_resp_free(&rs);
+
     /* Match */
     kvcache__request__init(&q);
     key_request(&q, KVCACHE__REQUEST__OP_MATCH, ns, keys, 8, &m);

@@ -96,8 +96,10 @@ static size_t flip_key(uint64_t i)
     free(f);
     KT_CHECKF(n >= 1 && n <= 16, "key of block %" PRIu64 " found %zu times",
               i, n);
-    for (size_t j = 0; j < n; j++)
-        flip(off[j] + 3);
+    /* The first copy is the item's own header; the other, further on, its
+     * copy in the slab's summary, left intact (a damaged summary drops its
+     * whole slab: test_torn). */
+    flip(off[0] + 3);
     return n;
 }
 
@@ -126,7 +128,8 @@ static void test_reopen(void)
     store_recovery_info(st, &rec);
     printf("  recovered %" PRIu64 " items, skipped %" PRIu64 "\n", rec.items,
            rec.items_skipped);
-    KT_CHECK(rec.items >= 6 && rec.items <= 7);
+    /* Block 5's summary copy is intact: it is indexed, and misses on read. */
+    KT_CHECK(rec.items >= 6 && rec.items <= 8);
     struct store_stats a = kt_stats(st);
     for (uint64_t i = 0; i < 8; i++) {
         struct kc_key k = kt_key(i);

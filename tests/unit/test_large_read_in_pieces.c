@@ -1,5 +1,5 @@
 /*
- * test_large_read_in_pieces.c - a block larger than a read piece (1 MiB)
+ * test_large_read_in_pieces.c - a block of two read pieces (1 MiB) or more
  * is read as pieces all in flight and verified as they land: every byte
  * comes back; a byte flipped in a late piece, or in the first (the header's)
  * piece's value, is a miss counted as a checksum failure; a failed piece
@@ -9,7 +9,7 @@
 #include "kt.h"
 
 enum { NS = 9 };
-#define BLK (5 * KT_MIB + 12345)   /* six pieces, the last one short */
+#define BLK (5 * KT_MIB + 12345)   /* five pieces of 1 MiB + 4 KiB, the last shorter */
 #define SLAB (16 * KT_MIB)
 #define DEV (256 * KT_MIB)
 #define MEM (2 * SLAB)
@@ -118,7 +118,7 @@ int main(void)
     a = kt_stats(st);
     for (uint64_t i = 0; i < NKEEP; i++) {
         struct kc_key k = kt_key(i);
-        KT_EQ(KT_GET(st, NS, &k, true, NULL), KC_MISS);  /* six pieces each */
+        KT_EQ(KT_GET(st, NS, &k, true, NULL), KC_MISS);  /* five pieces each */
     }
     b = kt_stats(st);
     KT_CHECK(b.io_errors - a.io_errors >= NKEEP);

@@ -5,9 +5,11 @@
  * them itself (SQLite's way: fault injection below the engine, then an
  * integrity check). A store fills its device, is snapshotted, then a second
  * session reclaims and rewrites some slabs. Then, in the file:
- *   slab A: the new header and first half, the old second half (the write's
- *           later part never landed);
- *   slab B: the old header, the new rest (the header's part never landed).
+ *   slab A: the new summary and header (at the slab's end) and the first
+ *           half of the new items, the old bytes after it (the items'
+ *           later writes never landed);
+ *   slab B: the old summary and header, the new items (the tail's write
+ *           never landed).
  * After a reopen every readable block must be byte-identical to what its key
  * implies, the items left over from the slab's earlier use must be refused
  * (their slab sequence differs), and every block not touched by the tearing
@@ -44,7 +46,8 @@ static void file_io(bool wr, void *buf, size_t len, off_t off)
     close(fd);
 }
 
-/* Where each present key lives: slab and slot (before the tearing). */
+/* Where each present key lives: slab and offset in 64-byte units (before
+ * the tearing). */
 struct where {
     uint32_t slab, slot;
     bool here;
@@ -106,7 +109,8 @@ int main(void)
     file_io(false, cur, DEV, 0);
     for (uint32_t s = 0; s < 7; s++) {
         uint64_t off = FMT_DATA_OFF + (uint64_t)s * SLAB;
-        if (memcmp(cur + off, snap + off, FMT_SLAB_HDR) != 0)
+        if (memcmp(cur + off + fmt_hdr_off(SLAB), snap + off + fmt_hdr_off(SLAB),
+                   FMT_SLAB_HDR) != 0)
             rewritten[nrw++] = (int)s;
     }
     KT_CHECK(nrw >= 2);
@@ -114,10 +118,13 @@ int main(void)
     printf("  %" PRIu64 " old blocks, %" PRIu64 " new; slabs rewritten: %d "
            "(tearing slab %u: old second half, slab %u: old header; seqs %u, %u)\n",
            nold, nnew, nrw, a, b, slab_seq[a], slab_seq[b]);
-    uint64_t offa = FMT_DATA_OFF + (uint64_t)a * SLAB + SLAB / 2;
-    file_io(true, snap + offa, SLAB / 2, (off_t)offa);
-    uint64_t offb = FMT_DATA_OFF + (uint64_t)b * SLAB;
-    file_io(true, snap + offb, FMT_SLAB_HDR, (off_t)offb);
+    uint64_t base_a = FMT_DATA_OFF + (uint64_t)a * SLAB, offa = base_a + SLAB / 2;
+    const struct fmt_slab *ha = (const void *)(cur + base_a + fmt_hdr_off(SLAB));
+    file_io(true, snap + offa, fmt_sum_off(SLAB, ha->nitems) - SLAB / 2, (off_t)offa);
+    uint64_t base_b = FMT_DATA_OFF + (uint64_t)b * SLAB;
+    const struct fmt_slab *hb = (const void *)(snap + base_b + fmt_hdr_off(SLAB));
+    uint64_t offb = base_b + fmt_sum_off(SLAB, hb->nitems);
+    file_io(true, snap + offb, base_b + SLAB - offb, (off_t)offb);
 
     /* Session 3: whatever is readable is right; leftovers are refused. */
     st = open_store(false);
@@ -125,7 +132,6 @@ int main(void)
     store_recovery_info(st, &rec);
     printf("  recovery: %" PRIu64 " items, %" PRIu64 " skipped\n", rec.items,
            rec.items_skipped);
-    uint32_t slot_size = fmt_slot_size(BLK);
     uint64_t ok_old = 0, ok_new = 0;
     for (uint64_t i = 0; i < nold; i++) {
         struct kc_key k = kt_key(i);
@@ -150,7 +156,7 @@ int main(void)
         ok_new += r == KC_OK;
         if (!new_at[i].here)
             continue;
-        uint64_t end = fmt_slot_off(new_at[i].slot, slot_size) + slot_size;
+        uint64_t end = (uint64_t)new_at[i].slot * FMT_ALIGN + fmt_item_span(BLK);
         if (new_at[i].slab == a && end <= SLAB / 2)
             KT_CHECKF(r == KC_OK, "new block %" PRIu64 " in the intact half "
                       "of slab %u lost", i, a);

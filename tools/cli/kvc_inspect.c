@@ -3,8 +3,8 @@
  * `stats`, `ns` and `slabs` computed from a store file with no daemon
  * running, read-only, plus a list of every item.
  *
- * It reads the superblock, every slab header and the header of every used
- * slot (4 KiB each), as recovery does. An item is live when its namespace
+ * It reads the superblock and the tail of every slab (its header and the
+ * summary of its items), as recovery does. An item is live when its namespace
  * is open with the same epoch and no newer copy of its key exists (the
  * highest item sequence wins, as in recovery), and it is not a tombstone: a
  * delete is logged as a tombstone, which hides every older copy.
@@ -38,7 +38,7 @@ static const struct kvc_cmd inspect_cmd = {
 /* One item header found on the device. */
 struct item {
     uint64_t ns, lo, hi, seq;
-    uint32_t slab, slot, len, chain_pos, epoch;
+    uint32_t slab, slot, len, chain_pos, epoch;   /* slot: offset in 64-byte units */
     bool live;
     bool tomb;               /* a delete: never live, hides older copies */
 };
@@ -55,33 +55,35 @@ struct scan {
 static int scan_store(const struct kvc_store *s, struct scan *sc)
 {
     uint32_t nslabs = s->sb->nslabs;
-    uint8_t *buf = kvc_store_alloc(FMT_BLOCK);
+    uint8_t *sum = NULL;
     int rc = -1;
 
     sc->hdr = calloc(nslabs + 1, sizeof(*sc->hdr));
     sc->valid = calloc(nslabs + 1, sizeof(*sc->valid));
-    if (buf == NULL || sc->hdr == NULL || sc->valid == NULL)
+    if (sc->hdr == NULL || sc->valid == NULL)
         goto out;
     for (uint32_t id = 0; id < nslabs; id++) {
-        if (kvc_store_read(s, buf, FMT_BLOCK, kvc_slab_off(s, id)))
+        free(sum);
+        int t = kvc_slab_tail(s, id, &sc->hdr[id], &sum);
+        if (t < 0)
             goto out;
-        memcpy(&sc->hdr[id], buf, sizeof(struct fmt_slab));
-        sc->valid[id] = kvc_slab_valid(s, &sc->hdr[id], id);
-        if (!sc->valid[id] && sc->hdr[id].magic == FMT_SLAB_MAGIC && !fmt_slab_check(&sc->hdr[id]))
+        sc->valid[id] = sum != NULL;
+        if (!sc->valid[id] && sc->hdr[id].magic == FMT_SLAB_MAGIC &&
+            (t == 1 || !fmt_slab_check(&sc->hdr[id])))
             sc->bad_slabs++;
         if (!sc->valid[id])
             continue;
         const struct fmt_slab *h = &sc->hdr[id];
+        uint64_t off = 0;
         for (uint32_t i = 0; i < h->nitems; i++) {
-            if (kvc_store_read(s, buf, FMT_BLOCK, kvc_slab_off(s, id) + fmt_slot_off(i, h->slot_size)))
-                goto out;
-            const struct fmt_item *it = (const struct fmt_item *)buf;
+            const struct fmt_item *it = (const struct fmt_item *)(sum + (uint64_t)i * FMT_ITEM_HDR);
+            uint32_t unit = (uint32_t)(off / FMT_ALIGN);
+            off += fmt_item_span(it->len);
             if (it->magic == 0) {
                 sc->holes++;
                 continue;
             }
-            if (!fmt_item_check_hdr(it) || !fmt_item_in_slab(h, it) ||
-                (uint64_t)it->len + FMT_ITEM_HDR > h->slot_size) {
+            if (!fmt_item_check_hdr(it) || !fmt_item_in_slab(h, it)) {
                 sc->bad_items += fmt_item_in_slab(h, it) || !fmt_item_check_hdr(it);
                 continue;
             }
@@ -94,14 +96,14 @@ static int scan_store(const struct kvc_store *s, struct scan *sc)
                 sc->cap = nc;
             }
             sc->items[sc->n++] = (struct item){ it->ns, it->key_lo, it->key_hi,
-                                                fmt_item_order(it), id, i, it->len,
+                                                fmt_item_order(it), id, unit, it->len,
                                                 it->chain_pos, it->ns_epoch, false,
                                                 fmt_item_is_tomb(it) };
         }
     }
     rc = 0;
 out:
-    free(buf);
+    free(sum);
     return rc;
 }
 
@@ -192,8 +194,6 @@ static void build_slabs(const struct kvc_store *s, const struct scan *sc,
         si->id = id;
         if (sc->valid[id]) {
             si->state = KVCACHE__SLAB_INFO__STATE__SSD;
-            si->slot_size = sc->hdr[id].slot_size;
-            si->nslots = fmt_nslots(s->sb->slab_size, si->slot_size);
             si->nitems = sc->hdr[id].nitems;
             si->seq = sc->hdr[id].seq;
         }

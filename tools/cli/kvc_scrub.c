@@ -41,7 +41,7 @@ static const struct kvc_cmd scrub_cmd = {
 
 /* One damaged item or slab. */
 struct fault {
-    uint32_t slab, slot;     /* slot UINT32_MAX: the slab header */
+    uint32_t slab, slot;     /* slot: item index; UINT32_MAX: the slab header */
     uint64_t ns;
     kvcache_key_t key;
     const char *what;
@@ -78,35 +78,44 @@ static void add_fault(struct scrub *sc, struct fault f)
 static size_t check_slab(const struct kvc_store *s, uint32_t id, const uint8_t *img,
                          struct scrub *t, struct fault *local, size_t cap)
 {
-    const struct fmt_slab *h = (const struct fmt_slab *)img;
+    uint32_t slab = s->sb->slab_size;
+    const struct fmt_slab *h = (const struct fmt_slab *)(img + fmt_hdr_off(slab));
     size_t n = 0;
 
     if (h->magic != FMT_SLAB_MAGIC)
         return 0;   /* never written: free */
-    if (!kvc_slab_valid(s, h, id)) {
+    if (!kvc_slab_valid(s, h, id) ||
+        fmt_sum_csum(img + fmt_sum_off(slab, h->nitems), h->nitems) != h->sum_csum) {
         if (h->store_id == s->sb->store_id || !fmt_slab_check(h))
             local[n++] = (struct fault){ id, UINT32_MAX, 0, { 0, 0 },
-                                         fmt_slab_check(h) ? "slab header does not fit"
-                                                           : "slab header checksum" };
+                                         !fmt_slab_check(h) ? "slab header checksum"
+                                         : !kvc_slab_valid(s, h, id) ? "slab header does not fit"
+                                                                     : "slab summary checksum" };
         return n;   /* another store's leftover: free */
     }
     t->slabs_used++;
+    const uint8_t *sum = img + fmt_sum_off(slab, h->nitems);
+    uint64_t off = 0;
     for (uint32_t i = 0; i < h->nitems && n < cap; i++) {
-        const uint8_t *slot = img + fmt_slot_off(i, h->slot_size);
-        const struct fmt_item *it = (const struct fmt_item *)slot;
-        if (it->magic == 0) {
+        const struct fmt_item *copy = (const struct fmt_item *)(sum + (uint64_t)i * FMT_ITEM_HDR);
+        const uint8_t *item = img + off;
+        const struct fmt_item *it = (const struct fmt_item *)item;
+        off += fmt_item_span(copy->len);
+        if (copy->magic == 0) {
             t->holes++;   /* an aborted put */
             continue;
         }
-        struct fault f = { id, i, it->ns, { it->key_lo, it->key_hi }, NULL };
-        if (!fmt_item_check_hdr(it)) {
-            f.what = "item header checksum";
-        } else if (!fmt_item_in_slab(h, it)) {
-            t->stale++;   /* left from an earlier write of the slab */
+        struct fault f = { id, i, copy->ns, { copy->key_lo, copy->key_hi }, NULL };
+        if (!fmt_item_check_hdr(copy)) {
+            f.what = "summary item header checksum";
+        } else if (!fmt_item_in_slab(h, copy)) {
+            t->stale++;   /* not of this write of the slab */
             continue;
-        } else if ((uint64_t)it->len + FMT_ITEM_HDR > h->slot_size) {
-            f.what = "item length beyond its slot";
-        } else if (!fmt_item_check_value(it, slot + FMT_ITEM_HDR)) {
+        } else if (off > h->used) {
+            f.what = "item beyond the slab's items";
+        } else if (memcmp(it, copy, FMT_ITEM_HDR) != 0) {
+            f.what = "item header differs from its summary copy";
+        } else if (!fmt_item_check_value(it, item + FMT_ITEM_HDR)) {
             f.what = "value checksum";
         } else {
             t->items++;
@@ -150,7 +159,7 @@ int cmd_scrub(struct kvc_ctx *x, int argc, char **argv)
         return KVC_EXIT_ERROR;
     }
     bool bar = !s_no_progress && (s_progress || isatty(2));
-    uint32_t slab = st.sb->slab_size, nslots_max = slab / FMT_BLOCK;
+    uint32_t slab = st.sb->slab_size, nslots_max = slab / FMT_ITEM_HDR;
     img = kvc_store_alloc(slab);
     hdr = kvc_store_alloc(FMT_BLOCK);
     local = calloc(nslots_max + 1, sizeof(*local));
@@ -172,10 +181,9 @@ int cmd_scrub(struct kvc_ctx *x, int argc, char **argv)
             if (nf == 0)
                 break;
             /* a fault: was the slab rewritten under us? */
-            uint64_t seq = ((const struct fmt_slab *)img)->seq;
-            if (kvc_store_read(&st, hdr, FMT_BLOCK, kvc_slab_off(&st, id)) == 0 &&
-                ((const struct fmt_slab *)hdr)->seq == seq &&
-                memcmp(hdr, img, sizeof(struct fmt_slab)) == 0)
+            const uint8_t *was = img + fmt_hdr_off(slab);
+            if (kvc_store_read(&st, hdr, FMT_BLOCK, kvc_slab_off(&st, id) + fmt_hdr_off(slab)) == 0 &&
+                memcmp(hdr, was, sizeof(struct fmt_slab)) == 0)
                 break;   /* same slab: the fault is real */
             sc = before;   /* count it again on the next read */
             if (attempt == 2) {

@@ -110,10 +110,43 @@ void kvc_store_close(struct kvc_store *s)
 
 bool kvc_slab_valid(const struct kvc_store *s, const struct fmt_slab *h, uint32_t id)
 {
-    uint32_t max_slot = s->sb->slab_size - FMT_SLAB_HDR;
     return fmt_slab_check(h) && h->store_id == s->sb->store_id && h->slab_id == id &&
-           h->slot_size >= FMT_BLOCK && h->slot_size % FMT_BLOCK == 0 &&
-           h->slot_size <= max_slot && h->nitems <= fmt_nslots(s->sb->slab_size, h->slot_size);
+           fmt_slab_sane(h, s->sb->slab_size);
+}
+
+int kvc_slab_tail(const struct kvc_store *s, uint32_t id, struct fmt_slab *h, uint8_t **sum)
+{
+    uint32_t slab = s->sb->slab_size, tail = fmt_tail(slab);
+    uint8_t *buf = kvc_store_alloc(tail);
+    int rc = -1;
+
+    *sum = NULL;
+    memset(h, 0, sizeof(*h));
+    if (buf == NULL || kvc_store_read(s, buf, tail, kvc_slab_off(s, id) + slab - tail))
+        goto out;
+    memcpy(h, buf + tail - FMT_SLAB_HDR, sizeof(*h));
+    rc = 0;
+    if (!kvc_slab_valid(s, h, id))
+        goto out;
+    uint64_t bytes = fmt_sum_bytes(h->nitems);
+    uint8_t *src = buf + tail - FMT_SLAB_HDR - bytes, *big = NULL;
+    if (bytes + FMT_SLAB_HDR > tail) {   /* a long summary: a second read */
+        if ((big = kvc_store_alloc(bytes)) == NULL ||
+            kvc_store_read(s, big, bytes, kvc_slab_off(s, id) + fmt_sum_off(slab, h->nitems))) {
+            free(big);
+            rc = -1;
+            goto out;
+        }
+        src = big;
+    }
+    if (fmt_sum_csum(src, h->nitems) == h->sum_csum && (*sum = malloc(bytes + 1)) != NULL)
+        memcpy(*sum, src, bytes);
+    else
+        rc = 1;
+    free(big);
+out:
+    free(buf);
+    return rc;
 }
 
 const struct fmt_ns *kvc_store_ns(const struct kvc_store *s, uint64_t id)

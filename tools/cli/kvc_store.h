@@ -48,6 +48,11 @@ static inline uint64_t kvc_slab_off(const struct kvc_store *s, uint32_t id)
 /* Is this slab header one of this store's, for slab id? */
 bool kvc_slab_valid(const struct kvc_store *s, const struct fmt_slab *h, uint32_t id);
 
+/* Read slab id's header into h and, if it is valid, a copy of its summary
+ * into *sum (malloc'd; NULL if the slab is not valid). 0, 1 if the header
+ * is valid but its summary is damaged, -1 on a read error. */
+int kvc_slab_tail(const struct kvc_store *s, uint32_t id, struct fmt_slab *h, uint8_t **sum);
+
 /* The record of namespace id, or NULL. */
 const struct fmt_ns *kvc_store_ns(const struct kvc_store *s, uint64_t id);
 

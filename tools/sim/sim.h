@@ -8,7 +8,7 @@
  * Geometry: a 512-token block of the trace stands for one value of
  * value_bytes (default a 16 KiB slot less its 64-byte header), and a slab
  * of slab_size bytes holds blocks_per_slab of them (default 63 in 1 MiB:
- * the slab header takes one slot's worth). Capacities are counted in
+ * the slab's summary and header take one block's worth). Capacities are counted in
  * blocks; a store of C blocks has round(C / blocks_per_slab) slabs.
  */
 #ifndef SIM_H
@@ -24,7 +24,7 @@
 struct sim_geo {
     uint32_t slab_size;        /* bytes per slab (a multiple of 1 MiB) */
     uint32_t value_bytes;      /* bytes of one simulated block */
-    uint32_t blocks_per_slab;  /* what the store's slot size gives */
+    uint32_t blocks_per_slab;  /* what a slab holds of them */
     uint32_t mem_slabs;        /* DRAM budget, in memory slabs (at least 2) */
 };
 

@@ -26,11 +26,14 @@ int sim_geo_init(struct sim_geo *g, uint32_t want, uint32_t mem_slabs)
     if (want == 0 || want > 4095)
         return -1;
     memset(g, 0, sizeof(*g));
-    /* Slabs of m MiB, slots of k * 4 KiB: (m MiB - header) / slot blocks. */
+    /* Slabs of m MiB, values of k * 4 KiB less their header: as many as
+     * fit with the slab's summary and header (kc_format.h). */
     for (uint32_t m = 1; m <= 16 && best_diff != 0; m++) {
         uint32_t units = m * ((1u << 20) / FMT_BLOCK) - FMT_SLAB_HDR / FMT_BLOCK;
         for (uint32_t k = 1; k <= units; k++) {
-            uint32_t n = units / k;
+            uint32_t span = k * FMT_BLOCK, n = (m << 20) / span;
+            while (n > 0 && !fmt_slab_fits(m << 20, (uint64_t)n * span, n))
+                n--;
             uint32_t diff = n > want ? n - want : want - n;
             if (diff < best_diff) {
                 best_diff = diff;
