@@ -164,7 +164,7 @@ void kcc_run(struct kcc_pool *p, struct kcc_xfer **x, size_t n, uint64_t ns,
 /* ---- key operations ---------------------------------------------------- */
 
 /* The key operations: the rows of proto's table flagged keys (kc_ops.h),
- * OP_GET_PREFIX, OP_GET, OP_MATCH, OP_DELETE. */
+ * OP_GET_PREFIX, OP_GET, OP_MATCH, OP_DELETE, OP_EXISTS. */
 enum keyop {
 #define KEYOP_ENUM(name, NAME, num, flags) OP_##NAME,
     KC_KEY_OPS(KEYOP_ENUM)
@@ -187,6 +187,7 @@ struct keyop_args {
     uint32_t *lengths;          /* per key (optional for get_prefix) */
     kvcache_ref_t *refs;        /* get_prefix_refs: references, by key index */
     uint8_t *where;             /* match_where: where each block lives, by key index */
+    uint8_t *present;           /* exists: 1 if held, by key index */
 };
 
 /* One batch of one server's keys. */
@@ -207,6 +208,7 @@ struct keyop_xfer {
         Kvcache__GetPrefixRequest gp;
         Kvcache__GetRequest g;
         Kvcache__DeleteRequest d;
+        Kvcache__ExistsRequest e;
     } u;
 };
 
@@ -254,6 +256,15 @@ static void keyop_build(struct keyop_xfer *t, enum keyop op, uint64_t ns, uint8_
         t->u.d.keys = keys;
         t->req.op_case = KVCACHE__REQUEST__OP_DELETE;
         t->req.delete_ = &t->u.d;
+        break;
+    }
+    case OP_EXISTS: {
+        Kvcache__ExistsRequest e = KVCACHE__EXISTS_REQUEST__INIT;
+        t->u.e = e;
+        t->u.e.ns = ns;
+        t->u.e.keys = keys;
+        t->req.op_case = KVCACHE__REQUEST__OP_EXISTS;
+        t->req.exists = &t->u.e;
         break;
     }
     }
@@ -330,6 +341,14 @@ static int keyop_resp(struct kcc_xfer *x, Kvcache__Response *resp, uint64_t data
             return KVCACHE_EPROTO;
         for (size_t j = 0; j < t->count; j++)
             t->found += resp->delete_->status[j] == KVCACHE__CODE__OK;
+        return 0;
+    case OP_EXISTS:
+        if (resp->exists->n_present != t->count || data_len)
+            return KVCACHE_EPROTO;
+        for (size_t j = 0; j < t->count; j++) {
+            a->present[t->idx[j]] = resp->exists->present[j] ? 1 : 0;
+            t->found += resp->exists->present[j] != 0;
+        }
         return 0;
     case OP_GET_PREFIX: {
         const Kvcache__GetPrefixResponse *g = resp->get_prefix;
@@ -538,6 +557,19 @@ int kvcache_match_where(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys
     int rc = keyop_run(kc, &a, ns_id, keys, n, matched);
     memset(where + *matched, 0, n - *matched);   /* past the run: nothing */
     return rc;
+}
+
+int kvcache_exists(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,
+                   uint8_t *present, size_t *npresent)
+{
+    struct keyop_args a = {.p = kc ? &kc->pool : NULL, .op = OP_EXISTS, .present = present};
+    size_t dummy;
+    if (npresent)
+        *npresent = 0;
+    if (kc == NULL || (n && (keys == NULL || present == NULL)))
+        return KVCACHE_EINVAL;
+    memset(present, 0, n);
+    return keyop_run(kc, &a, ns_id, keys, n, npresent ? npresent : &dummy);
 }
 
 int kvcache_get_prefix(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys, size_t n,

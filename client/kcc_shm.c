@@ -112,8 +112,8 @@ int kcc_shm_attach(struct kcc_server *s, uint64_t deadline_ms)
         r.r->result_case == KVCACHE__RESPONSE__RESULT_ATTACH &&
         shm_map(&s->shm, r.r->attach, r.fds, r.nfds) == 0)
         s->shm.conn_gen = s->conn.nconnects;
-    if (rc == 0)
-        kcc_raw_resp_free(&r);     /* closes the descriptors: the maps stay */
+    kcc_raw_resp_free(&r);         /* closes the descriptors: the maps stay;
+                                      also after a wrong id */
     return rc;
 }
 

@@ -239,6 +239,15 @@ KVCACHE_API int kvcache_open_namespace(kvcache_t *kc, const kvcache_ns_desc_t *d
 KVCACHE_API int kvcache_match(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
                               size_t n, size_t *matched);
 
+/*
+ * Which of keys[0..n) the daemons hold, in any order and without data or
+ * device I/O: present[i] = 1 if keys[i] is held (DRAM or SSD), else 0;
+ * *npresent (optional) the count. A key whose server fails stays 0 and the
+ * call returns that error.
+ */
+KVCACHE_API int kvcache_exists(kvcache_t *kc, uint64_t ns_id, const kvcache_key_t *keys,
+                               size_t n, uint8_t *present, size_t *npresent);
+
 /* Where a matched block lives (kvcache_match_where). */
 #define KVCACHE_WHERE_DRAM 1   /* a DRAM copy in the daemon: memory speed */
 #define KVCACHE_WHERE_SSD 2    /* on the SSD only: a device read */

@@ -1,7 +1,7 @@
 /*
  * kc_dispatch.c - the synchronous operations: decoded request in, store
  * call, response out (OpenNamespace, Match, Exists, Delete, DropNamespace,
- * Health, ListSlabs, DescribeKey, Auth). Get and GetPrefix are in kc_get.c, Put in
+ * Health, ListSlabs, Audit, DescribeKey, Auth). Get and GetPrefix are in kc_get.c, Put in
  * kc_put.c; the table that calls them is kc_rpc.c's.
  */
 #include "daemon/kc_dispatch.h"
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon/kc_conn.h"
 #include "daemon/kc_daemon.h"
@@ -212,6 +213,32 @@ int op_health(struct conn *c, Kvcache__Request *q, uint64_t t0)
     return rpc_reply(c, OPK_HEALTH, t0, &r);
 }
 
+/* Audit (admin): the store's check that index and slabs agree, for
+ * `kvcache scrub`. It walks the whole index: the loop waits for it. */
+int op_audit(struct conn *c, Kvcache__Request *q, uint64_t t0)
+{
+    Kvcache__Response r = KVCACHE__RESPONSE__INIT;
+    Kvcache__AuditResponse ar = KVCACHE__AUDIT_RESPONSE__INIT;
+    struct store_stats ss;
+    char first[256] = "";
+    struct timespec a, b;
+
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int n = store_audit(c->srv->st, first, sizeof(first));
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    store_stats(c->srv->st, &ss);
+    if (n > 0)
+        log_warn("audit: %d disagreements between index and slabs; first: %s", n, first);
+    ar.disagreements = n > 0 ? (uint32_t)n : 0;
+    ar.first = first;
+    ar.store_id = ss.store_id;
+    ar.micros = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+    r.id = q->id;
+    r.result_case = KVCACHE__RESPONSE__RESULT_AUDIT;
+    r.audit = &ar;
+    return rpc_reply(c, OPK_AUDIT, t0, &r);
+}
+
 /* ListSlabs: a page of slab states for the inspection CLI. */
 int op_list_slabs(struct conn *c, Kvcache__Request *q, uint64_t t0)
 {
@@ -244,14 +271,18 @@ int op_list_slabs(struct conn *c, Kvcache__Request *q, uint64_t t0)
             continue;
         si[i].id = in.id;
         si[i].state = (Kvcache__SlabInfo__State)in.state;
-        si[i].slot_size = in.slot_size;
-        si[i].nslots = in.nslots;
         si[i].nitems = in.nitems;
         si[i].nlive = in.nlive;
         si[i].seq = in.seq;
+        si[i].seq_hi = in.seq_hi;
+        si[i].used_bytes = in.used;
+        si[i].live_bytes = in.live_bytes;
         si[i].in_memory = in.in_memory;
     }
     lr.total = total;
+    struct store_stats ss;
+    store_stats(c->srv->st, &ss);
+    lr.slab_size = (uint32_t)ss.slab_size;
     lr.n_slabs = n;
     lr.slabs = sp;
     r.id = q->id;

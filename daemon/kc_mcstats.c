@@ -1,8 +1,9 @@
 /*
  * kc_mcstats.c - memcached's stats command and its sub-commands on the
  * memcache port: memcached's names where they mean the same, kc_* for
- * the SSD tier. `stats slabs` and `stats items` describe the engine's size
- * classes (a class is a memcached slab class: slot size, slabs, items).
+ * the SSD tier. `stats slabs` and `stats items` describe the store as one
+ * memcached slab class (format 3 slabs pack items of any size): chunks are
+ * the 64-byte units items are laid out in, pages are slabs (docs/pool.md).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -17,8 +18,8 @@
 
 /* What `version` and `stats` call the protocol level. */
 #define MC_STATS_VERSION "1.6.0"
-/* Most size classes reported by stats slabs / items. */
-#define MC_CLASSES_MAX 256
+/* The unit items are laid out in within a slab: memcached's "chunk". */
+#define MC_CHUNK 64
 
 /* The general stats. */
 static void mc_stats_general(struct conn *c, struct sbuf *b)
@@ -94,80 +95,61 @@ static void mc_stats_settings(struct conn *c, struct sbuf *b)
                 (unsigned long long)o->memcache_block);
 }
 
-/* One size class as a memcached slab class. */
+/* The store as one memcached slab class: totals over the slabs in use. */
 struct mc_class {
-    uint32_t slot;     /* slot size */
-    uint32_t slabs;    /* slabs of it */
-    uint64_t chunks;   /* slots */
-    uint64_t used;     /* slots used */
-    uint64_t live;     /* items still indexed */
+    uint32_t slabs;       /* slabs in use (open, flushing or on the device) */
+    uint64_t used_bytes;  /* bytes of items written into them */
+    uint64_t live_bytes;  /* value bytes of the items still indexed */
+    uint64_t live;        /* items still indexed */
 };
 
-/* Gather the classes in use from the slab table; returns how many. */
-static size_t mc_classes(struct store *st, struct mc_class *cl, size_t max)
+/* Sum the slab table into cl. */
+static void mc_class_sum(struct store *st, struct mc_class *cl)
 {
-    size_t n = 0;
-
+    memset(cl, 0, sizeof(*cl));
     for (uint32_t i = 0; i < store_nslabs(st); i++) {
         struct store_slab_info si;
-        size_t k;
 
         if (store_slab_get(st, i, &si) != 0 || si.state == STORE_SLAB_FREE)
             continue;
-        for (k = 0; k < n && cl[k].slot != si.slot_size; k++)
-            ;
-        if (k == n) {
-            if (n == max)
-                continue;
-            cl[n++] = (struct mc_class){ .slot = si.slot_size };
-        }
-        cl[k].slabs++;
-        cl[k].chunks += si.nslots;
-        cl[k].used += si.nitems;
-        cl[k].live += si.nlive;
+        cl->slabs++;
+        cl->used_bytes += si.used;
+        cl->live_bytes += si.live_bytes;
+        cl->live += si.nlive;
     }
-    return n;
 }
 
-/* stats slabs / stats items from the engine's classes. */
-static int mc_stats_classes(struct conn *c, struct sbuf *b, bool items)
+/* stats slabs / stats items: class 1, the whole store. */
+static void mc_stats_classes(struct conn *c, struct sbuf *b, bool items)
 {
     struct store_stats ss;
-    struct mc_class *cl = calloc(MC_CLASSES_MAX, sizeof(*cl));
-    size_t n;
+    struct mc_class cl;
 
-    if (cl == NULL)
-        return -1;
     store_stats(c->srv->st, &ss);
-    n = mc_classes(c->srv->st, cl, MC_CLASSES_MAX);
-    for (size_t i = 0; i < n; i++) {
-        size_t id = i + 1;
-
-        if (items) {
-            sbuf_printf(b, "STAT items:%zu:number %llu\r\n", id,
-                        (unsigned long long)cl[i].live);
-            sbuf_printf(b, "STAT items:%zu:age 0\r\n", id);
-            sbuf_printf(b, "STAT items:%zu:evicted %llu\r\n", id, 0ull);
-            continue;
-        }
-        sbuf_printf(b, "STAT %zu:chunk_size %u\r\n", id, cl[i].slot);
-        sbuf_printf(b, "STAT %zu:chunks_per_page %llu\r\n", id,
-                    (unsigned long long)(cl[i].chunks / cl[i].slabs));
-        sbuf_printf(b, "STAT %zu:total_pages %u\r\n", id, cl[i].slabs);
-        sbuf_printf(b, "STAT %zu:total_chunks %llu\r\n", id,
-                    (unsigned long long)cl[i].chunks);
-        sbuf_printf(b, "STAT %zu:used_chunks %llu\r\n", id,
-                    (unsigned long long)cl[i].live);
-        sbuf_printf(b, "STAT %zu:free_chunks %llu\r\n", id,
-                    (unsigned long long)(cl[i].chunks - cl[i].used));
+    mc_class_sum(c->srv->st, &cl);
+    if (items) {
+        sbuf_printf(b, "STAT items:1:number %llu\r\n", (unsigned long long)cl.live);
+        sbuf_printf(b, "STAT items:1:age 0\r\n");
+        sbuf_printf(b, "STAT items:1:evicted %llu\r\n",
+                    (unsigned long long)ss.evicted_items);
+        return;
     }
-    if (!items) {
-        sbuf_printf(b, "STAT active_slabs %zu\r\n", n);
-        sbuf_printf(b, "STAT total_malloced %llu\r\n",
-                    (unsigned long long)(ss.ssd_slabs_used * ss.slab_size));
-    }
-    free(cl);
-    return 0;
+    uint64_t per_page = ss.slab_size / MC_CHUNK, total = per_page * cl.slabs;
+    uint64_t used = (cl.used_bytes + MC_CHUNK - 1) / MC_CHUNK;
+    if (used > total)
+        used = total;
+    sbuf_printf(b, "STAT 1:chunk_size %u\r\n", MC_CHUNK);
+    sbuf_printf(b, "STAT 1:chunks_per_page %llu\r\n", (unsigned long long)per_page);
+    sbuf_printf(b, "STAT 1:total_pages %u\r\n", cl.slabs);
+    sbuf_printf(b, "STAT 1:total_chunks %llu\r\n", (unsigned long long)total);
+    sbuf_printf(b, "STAT 1:used_chunks %llu\r\n", (unsigned long long)used);
+    sbuf_printf(b, "STAT 1:free_chunks %llu\r\n", (unsigned long long)(total - used));
+    sbuf_printf(b, "STAT 1:free_chunks_end 0\r\n");
+    sbuf_printf(b, "STAT 1:mem_requested %llu\r\n", (unsigned long long)cl.live_bytes);
+    sbuf_printf(b, "STAT 1:kc_live_items %llu\r\n", (unsigned long long)cl.live);
+    sbuf_printf(b, "STAT active_slabs 1\r\n");
+    sbuf_printf(b, "STAT total_malloced %llu\r\n",
+                (unsigned long long)((uint64_t)cl.slabs * ss.slab_size));
 }
 
 /* stats conns: one group of lines per connection, as memcached. */
@@ -203,8 +185,7 @@ int mc_cmd_stats(struct conn *c, const struct mc_tok *t, size_t nt)
     } else if (nt == 2 && mc_tok_is(&t[1], "settings")) {
         mc_stats_settings(c, &b);
     } else if (nt == 2 && (mc_tok_is(&t[1], "slabs") || mc_tok_is(&t[1], "items"))) {
-        if (mc_stats_classes(c, &b, t[1].p[0] == 'i') < 0)
-            return mc_error(c, "SERVER_ERROR out of memory\r\n");
+        mc_stats_classes(c, &b, t[1].p[0] == 'i');
     } else if (nt == 2 && mc_tok_is(&t[1], "conns")) {
         mc_stats_conns(c, &b);
     } else {

@@ -444,6 +444,8 @@ int store_slab_get(const struct store *st, uint32_t id, struct store_slab_info *
     out->used = s->state == STORE_SLAB_OPEN && s->mem != 0 ? st->mem[s->mem - 1].used : s->used;
     out->nlive = s->nlive;
     out->seq = s->seq;
+    out->seq_hi = s->seq_hi;
+    out->live_bytes = s->bytes;
     out->in_memory = s->mem != 0;
     return 0;
 }
@@ -507,6 +509,7 @@ void store_stats(const struct store *st, struct store_stats *out)
     out->mem_bytes = (uint64_t)st->nmem * st->slab_size;
     out->ssd_slabs = st->nslabs;
     out->ssd_slabs_free = st->nfree;
+    out->store_id = st->store_id;
     out->ssd_slabs_used = st->nslabs - st->nfree;
     out->slab_size = st->slab_size;
     out->device_size = st->dev.size;

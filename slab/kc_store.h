@@ -342,12 +342,12 @@ enum store_slab_state {
 struct store_slab_info {
     uint32_t id;
     int state;             /* enum store_slab_state */
-    uint32_t slot_size;    /* 0: slabs have no size class (format 3) */
-    uint32_t nslots;       /* 0, as slot_size */
     uint32_t nitems;       /* items written (holes of aborted puts included) */
     uint32_t used;         /* bytes of items from the slab's start */
     uint32_t nlive;        /* items still indexed */
-    uint64_t seq;          /* write sequence number */
+    uint64_t seq;          /* write sequence taken at open: below its items */
+    uint64_t seq_hi;       /* highest sequence written into it */
+    uint64_t live_bytes;   /* value bytes of the items still indexed */
     bool in_memory;        /* a DRAM copy exists */
 };
 uint32_t store_nslabs(const struct store *st);
@@ -381,6 +381,7 @@ struct store_stats {
     uint64_t ssd_slabs_used;    /* gauge */
     uint64_t slab_size;
     uint64_t device_size;
+    uint64_t store_id;          /* the superblock's random id of this store */
     uint64_t puts;              /* blocks stored */
     uint64_t puts_exists;       /* puts of a block already present */
     uint64_t puts_rejected;     /* puts refused */

@@ -75,7 +75,9 @@ def round_trip(c, rng):
     assert c.match(ns, keys) == 0
     # bytes for the first 4, one contiguous bytearray for the next 4,
     # memoryviews for the last 4.
+    assert c.exists(ns, keys) == [False] * 12
     assert c.put(ns, keys[:4], blocks[:4]) == [kvcache.PUT_STORED] * 4
+    assert c.exists(ns, keys) == [True] * 4 + [False] * 8
     assert c.put(ns, keys[4:8], bytearray(b"".join(blocks[4:8])), first_pos=4) == [0] * 4
     assert c.put(ns, keys[8:], [memoryview(b) for b in blocks[8:]], first_pos=8) == [0] * 4
     assert c.put(ns, keys[:1], blocks[:1]) == [kvcache.PUT_EXISTS]

@@ -7,10 +7,12 @@
 #     Run each harness of DIR for RUNS inputs in all, spread over WORKERS
 #     processes (default: the number of cores), and print one line per
 #     harness: executions, coverage, findings. Exits non-zero on any finding
-#     (a sanitizer report, a crash, a leak, a timeout).
+#     (a sanitizer report, a crash, a leak, a timeout). FUZZ_SECONDS=S stops
+#     each job after S seconds as well (for the slow recovery harness);
+#     FUZZ_HARNESSES="a b" picks harnesses.
 set -u
 cmd=${1:-}
-harnesses=(request mcparse reply recovery)
+harnesses=(${FUZZ_HARNESSES:-request mcparse reply recovery})
 case $cmd in
 pack)
     src=$2 bld=$3 dir=$4
@@ -47,6 +49,7 @@ run)
         # corpus is shared, so the jobs build on each other's finds
         (cd "$w" && "$dir/fuzz_$n" -jobs="$workers" -workers="$workers" \
             -runs=$(( (runs + workers - 1) / workers )) -timeout=10 \
+            ${FUZZ_SECONDS:+-max_total_time=$FUZZ_SECONDS} \
             -rss_limit_mb=2048 -print_final_stats=1 \
             -artifact_prefix="$w/crash-" corpus "${seeds[@]}" \
             >/dev/null 2>&1)

@@ -57,6 +57,8 @@ def with_pymemcache(port, rng):
     assert c.append("k2", b"+") and c.prepend("k2", b"-") and c.get("k2") == b"-new+"
     assert c.touch("k2", 100) is True
     assert c.stats("settings")[b"item_size_max"] == 1 << 20
+    sl = c.stats("slabs")   # one class, the store's totals (docs/pool.md)
+    assert int(sl[b"1:chunk_size"]) == 64 and int(sl[b"1:total_pages"]) >= 1, sl
     assert c.flush_all() and c.get("k2") is None
     c.close()
     print("pymemcache: ok")

@@ -327,6 +327,40 @@ def issue17_counters_and_item_limit(port):
     print("counters: a never-set key is a miss; -I is 1 MiB by default")
 
 
+def stats_slabs_one_class(port):
+    """stats slabs / stats items: format 3 slabs hold items of any size, so
+    the store is one class (1) with its totals: 64-byte chunks, slabs as
+    pages, live bytes as mem_requested; every value a number."""
+    r = Raw(port)
+    for i in range(10):
+        assert r.set(b"slabs-%d" % i, b"s" * (1000 + i)) == b"STORED"
+    curr = int(r.stats()["curr_items"])
+
+    def sub(name):
+        r.send(b"stats " + name + b"\r\n")
+        out = {}
+        while True:
+            l = r.line()
+            if l == b"END":
+                return out
+            tag, k, v = l.split(b" ")
+            assert tag == b"STAT", l
+            out[k.decode()] = int(v)        # every value parses as a number
+
+    sl = sub(b"slabs")
+    assert {k.split(":")[0] for k in sl if ":" in k} == {"1"}, sl
+    assert sl["1:chunk_size"] == 64 and sl["active_slabs"] == 1, sl
+    assert sl["1:total_pages"] >= 1 and sl["1:kc_live_items"] == curr >= 10, sl
+    assert sl["1:total_chunks"] == sl["1:total_pages"] * sl["1:chunks_per_page"], sl
+    assert sl["1:used_chunks"] + sl["1:free_chunks"] == sl["1:total_chunks"], sl
+    assert 0 < sl["1:mem_requested"] <= sl["1:used_chunks"] * 64, sl
+    assert sl["1:used_chunks"] > 0 and sl["1:chunk_size"] != 0, sl
+    it = sub(b"items")
+    assert it["items:1:number"] == curr, it
+    r.close()
+    print("stats slabs: one class with the store's totals")
+
+
 def issue17_cas_race(port):
     """Two connections cas the same key with the same token at once: one
     STORED, one EXISTS, every round (the loser re-reads the item when the
@@ -381,6 +415,7 @@ def main():
         d2 = mcutil.Daemon(tmp, "kc2", extra=["--memcache-block", "4096"])
         block_size(d2.port)
         issue17_counters_and_item_limit(d2.port)
+        stats_slabs_one_class(d2.port)
         d2.stop()
     finally:
         tmp.close()

@@ -26,7 +26,7 @@ def main():
     # usage and help without a daemon
     run([CLI], expect=2)
     run([CLI, "nosuch"], expect=2)
-    for sub in ("stats", "top", "health", "ns", "slabs", "match", "get", "put", "describe",
+    for sub in ("stats", "top", "health", "ns", "slabs", "match", "exists", "get", "put", "describe",
                 "keys", "scrub", "inspect"):
         out = run([CLI, sub, "--help"])
         check(out.startswith(f"Usage: kvcache {sub}") and "Exit:" in out, f"{sub} --help")
@@ -60,6 +60,10 @@ def main():
         check(m["matched"] == 6 and m["keys"] == 10, "match: 6 of 10, exit 3")
         m = cli_json(d, "match", nsid, *k10[:6])
         check(m["matched"] == 6, "match by id and hex keys: all, exit 0")
+        e = cli_json(d, "exists", nsid, k10[7], k10[2], k10[0], expect=3)
+        check(e["present"] == 2 and e["each"] == [False, True, True],
+              "exists: per key in the order given, exit 3")
+        check(cli_json(d, "exists", nsid, k10[5], k10[1])["present"] == 2, "exists: all, exit 0")
         out = os.path.join(d.dir, "blocks.bin")
         g = cli_json(d, "get", nsid, k10[0], k10[7], "-o", out, expect=3)
         check(g["found"] == 1 and g["keys"][0]["found"] and not g["keys"][1]["found"],
@@ -92,14 +96,36 @@ def main():
               "stats: latency per op")
         sl = cli_json(d, "slabs")
         check(sl["total"] == 63 and len(sl["slabs"]) == 63, "slabs --json: every slab")
-        # slabs take blocks of any size (format 3): one "class" of slot size 0
-        check(any(c["slot_size"] == 0 and c["live"] >= 1000 for c in sl["classes"]),
-              "slabs --json: the class histogram")
         check(sum(s["nlive"] for s in sl["slabs"]) >= 1000, "slabs: live items")
+        # format 3 slabs: fill, live bytes and sequence range per slab, and
+        # the store's totals (no size classes)
+        check(sl["slab_size"] == 1 << 20 and "classes" not in sl, "slabs --json: slab size")
+        used = [s for s in sl["slabs"] if s.get("state", "FREE") != "FREE"]
+        check(len(used) >= 10 and all(0 < s["used_bytes"] <= 1 << 20 and
+                                      s.get("live_bytes", 0) <= s["used_bytes"] and
+                                      s.get("seq_hi", 0) >= s.get("seq", 0) for s in used),
+              "slabs --json: per slab, bytes written within the slab, live within those")
+        tot, stb = sl["store"], cli_json(d, "stats")
+        check(tot["slabs_used"] == len(used) and tot["live"] == stb["items"]
+              and tot["live_bytes"] == stb["bytes"] == 8192 * stb["items"]
+              and tot["used_bytes"] == sum(s["used_bytes"] for s in used)
+              and 0 < tot["fill"] <= 1 and 0.9 < tot["live_share"] <= 1,
+              "slabs --json: the store's totals agree with stats")
+        txt = cli(d, "slabs", "-S")
+        check("store:" in txt and "live" in txt and "class" not in txt, "slabs -S: totals")
         tops = run([CLI, "top", "-s", d.uri, "--json", "-n", "2", "-i", "100"]).splitlines()
         check(len(tops) == 2 and "rates" in __import__("json").loads(tops[1]),
               "top --json -n 2: two refreshes with rates")
         live = cli_json(d, "stats")["items"]
+        # scrub next to the daemon: the file's checksums, then the daemon's
+        # audit of this store (index and slabs agree)
+        sc = run_json([CLI, "scrub", d.store, "--json", "-q", "-s", d.uri])
+        check(sc["damaged_items"] == 0 and sc["audit"]["ran"] and sc["audit"]["agree"]
+              and sc["audit"]["disagreements"] == 0, "scrub: the daemon's audit agrees")
+        txt = run([CLI, "scrub", d.store, "-q", "-s", d.uri])
+        check("index: agrees with the slabs" in txt, "scrub: the report says so")
+        sc = run_json([CLI, "scrub", d.store, "--json", "-q", "-s", d.uri, "--no-audit"])
+        check(not sc["audit"]["ran"] and sc["audit"]["why"] == "--no-audit", "scrub --no-audit")
 
         # offline: stop the daemon (it flushes), inspect the file it wrote
         d.stop()
@@ -109,13 +135,17 @@ def main():
               "inspect --offline: the namespace's descriptor")
         sl2 = run_json([CLI, "inspect", "--offline", d.store, "slabs", "--json"])
         check(sum(s["nlive"] for s in sl2["slabs"]) == live, "inspect --offline slabs")
+        check(sl2["store"]["live_bytes"] == 8192 * live and sl2["slab_size"] == 1 << 20,
+              "inspect --offline slabs: live bytes and slab size from the file")
         its = run_json([CLI, "inspect", "--offline", d.store, "items", "--json"])["items"]
         first = [i for i in its if i["key"] == k10[0] and i["live"]]
         check(len(first) == 1 and first[0]["chain_pos"] == 0, "inspect --offline items: a key")
         run([CLI, "inspect", d.store], expect=2)          # --offline is required
         run([CLI, "inspect", "--offline", "/nonexistent"], expect=1)
-        sc = run_json([CLI, "scrub", d.store, "--json", "-q"])
+        sc = run_json([CLI, "scrub", d.store, "--json", "-q", "-s", d.uri])
         check(sc["damaged_items"] == 0 and sc["items"] >= live, "scrub: a clean store")
+        check(not sc["audit"]["ran"] and sc["audit"]["why"],
+              "scrub with no daemon: the index is not audited, and why")
 
         # flip one byte inside the value of the block of k10[0]
         it = first[0]

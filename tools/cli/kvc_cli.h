@@ -85,6 +85,7 @@ int cmd_health(struct kvc_ctx *x, int argc, char **argv);
 int cmd_ns(struct kvc_ctx *x, int argc, char **argv);
 int cmd_slabs(struct kvc_ctx *x, int argc, char **argv);
 int cmd_match(struct kvc_ctx *x, int argc, char **argv);
+int cmd_exists(struct kvc_ctx *x, int argc, char **argv);
 int cmd_get(struct kvc_ctx *x, int argc, char **argv);
 int cmd_put(struct kvc_ctx *x, int argc, char **argv);
 int cmd_describe(struct kvc_ctx *x, int argc, char **argv);

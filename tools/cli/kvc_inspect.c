@@ -29,7 +29,7 @@ static const struct kvc_cmd inspect_cmd = {
     "inspect", "--offline PATH [summary|ns|slabs|items]",
     "The views of stats, ns and slabs from a store file, no daemon needed\n"
     "(read-only). VIEW: summary (default: geometry, totals, namespaces and the\n"
-    "histogram of size classes), ns, slabs (one line per slab), items (one line\n"
+    "store's slab totals), ns, slabs (one line per slab), items (one line\n"
     "per item on the device).",
     "Exit 0, 1 when the file is not a readable store, 4 when headers are\n"
     "damaged (run scrub for values).", inspect_opts,
@@ -187,6 +187,7 @@ static void build_slabs(const struct kvc_store *s, const struct scan *sc,
 {
     kvcache__list_slabs_response__init(l);
     l->total = s->sb->nslabs;
+    l->slab_size = s->sb->slab_size;
     l->slabs = ptr;
     for (uint32_t id = 0; id < s->sb->nslabs; id++) {
         Kvcache__SlabInfo *si = &info[id];
@@ -196,12 +197,16 @@ static void build_slabs(const struct kvc_store *s, const struct scan *sc,
             si->state = KVCACHE__SLAB_INFO__STATE__SSD;
             si->nitems = sc->hdr[id].nitems;
             si->seq = sc->hdr[id].seq;
+            si->used_bytes = sc->hdr[id].used;
+            si->seq_hi = sc->hdr[id].seq_hi;
         }
         ptr[l->n_slabs++] = si;
     }
     for (size_t k = 0; k < sc->n; k++)
-        if (sc->items[k].live)
+        if (sc->items[k].live) {
             info[sc->items[k].slab].nlive++;
+            info[sc->items[k].slab].live_bytes += sc->items[k].len;
+        }
 }
 
 static void key_hex(uint64_t lo, uint64_t hi, char out[33])

@@ -119,6 +119,62 @@ int cmd_match(struct kvc_ctx *x, int argc, char **argv)
     return matched == ks.n ? KVC_EXIT_OK : KVC_EXIT_MISS;
 }
 
+/* ---- exists ---- */
+
+static const struct kvc_opt exists_opts[] = { KEY_OPTS, { 0 } };
+static const struct kvc_cmd exists_cmd = {
+    "exists", "NS (KEY... | --tokens LIST)", "Which keys the daemon holds, in any order (no data "
+    "moved, no device read).\nExit 0 when all are there, 3 when not.", key_details, exists_opts,
+};
+
+int cmd_exists(struct kvc_ctx *x, int argc, char **argv)
+{
+    struct kvc_keyset ks;
+    uint8_t *present = NULL;
+    size_t n = 0;
+    int rc, first;
+
+    if ((rc = kvc_parse(x, &exists_cmd, argc, argv, &first)) >= 0)
+        return rc;
+    if ((rc = key_args(x, "exists", argc, argv, first, false, &ks)) >= 0)
+        return rc;
+    if (kvc_handle(x) == NULL) {
+        free(ks.keys);
+        return KVC_EXIT_USAGE;
+    }
+    if ((present = calloc(ks.n + 1, 1)) == NULL) {
+        rc = KVC_EXIT_ERROR;
+        goto out;
+    }
+    rc = kvcache_exists(x->kc, ks.ns.id, ks.keys, ks.n, present, &n);
+    if (rc) {
+        kvc_err("exists", "%s (%s)", kvcache_strerror(rc), kvcache_last_error(x->kc));
+        rc = kvc_exit_for(rc);
+        goto out;
+    }
+    if (x->json) {
+        printf("{\"ns\": \"0x%016llx\", \"keys\": %zu, \"present\": %zu, \"each\": [",
+               (unsigned long long)ks.ns.id, ks.n, n);
+        for (size_t i = 0; i < ks.n; i++)
+            printf("%s%s", i ? ", " : "", present[i] ? "true" : "false");
+        printf("]}\n");
+    } else {
+        for (size_t i = 0; i < ks.n; i++) {
+            uint8_t kb[16];
+            kvcache_key_to_bytes(ks.keys[i], kb);
+            for (int j = 0; j < 16; j++)
+                printf("%02x", kb[j]);
+            printf(" %s\n", present[i] ? "present" : "absent");
+        }
+        printf("%zu of %zu keys present\n", n, ks.n);
+    }
+    rc = n == ks.n ? KVC_EXIT_OK : KVC_EXIT_MISS;
+out:
+    free(present);
+    free(ks.keys);
+    return rc;
+}
+
 /* ---- describe / get ---- */
 
 /* Where a key lives; JSON fragment or a table line. */

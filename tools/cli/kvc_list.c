@@ -34,13 +34,14 @@ int cmd_ns(struct kvc_ctx *x, int argc, char **argv)
 
 static bool slabs_summary;
 static const struct kvc_opt slabs_opts[] = {
-    { "summary", 'S', NULL, "only the histogram of size classes", NULL, NULL, &slabs_summary },
+    { "summary", 'S', NULL, "only the store's totals", NULL, NULL, &slabs_summary },
     { 0 },
 };
 static const struct kvc_cmd slabs_cmd = {
-    "slabs", NULL, "One line per slab: id, state (free, open or flushing in DRAM, ssd), size\n"
-    "class, slots, items written, live and dead, write sequence, age, DRAM copy;\n"
-    "then a histogram of the size classes.", NULL, slabs_opts,
+    "slabs", NULL, "One line per slab: id, state (free, open or flushing in DRAM, ssd), items\n"
+    "written, live and dead, fill (bytes written of the slab), live share (live\n"
+    "value bytes of those), write sequence range, age, DRAM copy; then the\n"
+    "store's totals: slabs by state, bytes written and live, items.", NULL, slabs_opts,
 };
 
 int cmd_slabs(struct kvc_ctx *x, int argc, char **argv)
@@ -79,6 +80,7 @@ int cmd_slabs(struct kvc_ctx *x, int argc, char **argv)
         for (size_t i = 0; i < l->n_slabs; i++)
             all.slabs[all.n_slabs++] = l->slabs[i];
         all.total = l->total;
+        all.slab_size = l->slab_size;
         start += (uint32_t)l->n_slabs;
         if (l->n_slabs == 0 || start >= l->total)
             break;

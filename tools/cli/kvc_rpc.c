@@ -133,6 +133,15 @@ int kvc_rpc_list_slabs(struct kvc_rpc *r, uint32_t start, uint32_t limit,
     return call_for(r, &q, KVCACHE__RESPONSE__RESULT_LIST_SLABS, resp);
 }
 
+int kvc_rpc_audit(struct kvc_rpc *r, Kvcache__Response **resp)
+{
+    Kvcache__Request q = KVCACHE__REQUEST__INIT;
+    Kvcache__AuditRequest a = KVCACHE__AUDIT_REQUEST__INIT;
+    q.op_case = KVCACHE__REQUEST__OP_AUDIT;
+    q.audit = &a;
+    return call_for(r, &q, KVCACHE__RESPONSE__RESULT_AUDIT, resp);
+}
+
 int kvc_rpc_describe(struct kvc_rpc *r, uint64_t ns, kvcache_key_t key,
                      Kvcache__Response **resp)
 {

@@ -1,6 +1,6 @@
 /*
  * kvc_rpc.h - the RPCs the CLI needs that libkvcache does not offer
- * (Stats with every counter, Health, ListNamespaces, ListSlabs,
+ * (Stats with every counter, Health, ListNamespaces, ListSlabs, Audit,
  * DescribeKey): one request, one response, on one server, with a deadline,
  * sent with libkvcache's framing and connection (client/kcc_raw.h: the URI
  * syntax, timeouts and $KVCACHE_TOKEN are the library's).
@@ -31,6 +31,7 @@ int kvc_rpc_health(struct kvc_rpc *r, Kvcache__Response **resp);
 int kvc_rpc_list_ns(struct kvc_rpc *r, Kvcache__Response **resp);
 int kvc_rpc_list_slabs(struct kvc_rpc *r, uint32_t start, uint32_t limit,
                        Kvcache__Response **resp);
+int kvc_rpc_audit(struct kvc_rpc *r, Kvcache__Response **resp);
 int kvc_rpc_describe(struct kvc_rpc *r, uint64_t ns, kvcache_key_t key,
                      Kvcache__Response **resp);
 

@@ -9,6 +9,12 @@
  * damaged. A fault that is still there on the second read is damage.
  * Items still only in the daemon's DRAM are not on the device yet and are
  * not scrubbed.
+ *
+ * Then it asks the daemon at --server for the store's audit (Audit RPC:
+ * store_audit, do the daemon's index and its slabs agree?) when that daemon
+ * serves this very store (same store id); with no daemon there the index
+ * does not exist (it is rebuilt from the slabs at start) and the report
+ * says why it was not audited.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -18,9 +24,10 @@
 
 #include "kvc_cli.h"
 #include "kvc_json.h"
+#include "kvc_rpc.h"
 #include "kvc_store.h"
 
-static bool s_progress, s_no_progress;
+static bool s_progress, s_no_progress, s_no_audit;
 static long s_limit = 100;
 static const struct kvc_opt scrub_opts[] = {
     { "progress", 'p', NULL, "progress bar on stderr even when it is not a terminal", NULL,
@@ -28,14 +35,19 @@ static const struct kvc_opt scrub_opts[] = {
     { "no-progress", 'q', NULL, "no progress bar", NULL, NULL, &s_no_progress },
     { "limit", 'l', "N", "list at most N damaged items (default 100; counts are complete)",
       NULL, &s_limit, NULL },
+    { "no-audit", 'A', NULL, "do not ask the daemon for its index audit", NULL, NULL,
+      &s_no_audit },
     { 0 },
 };
 static const struct kvc_cmd scrub_cmd = {
     "scrub", "PATH", "Read every item of a store file and verify every checksum: superblock\n"
-    "copies, slab headers, item headers and values. Reports what is damaged.\n"
-    "Exit 0 when clean, 4 when damage was found, 1 when the file cannot be read.",
+    "copies, slab headers, item headers and values; then ask the daemon at\n"
+    "--server, if it serves this store, whether its index and slabs agree.\n"
+    "Reports what is damaged. Exit 0 when clean, 4 when damage or a\n"
+    "disagreement was found, 1 when the file cannot be read.",
     "Safe next to a running daemon (read-only; slabs rewritten meanwhile are\n"
-    "re-read). --server is not used: give the daemon's store path (-D).",
+    "re-read). Give the daemon's store path (-D); the audit is an admin\n"
+    "operation (the admin token, where the daemon has one).",
     scrub_opts,
 };
 
@@ -127,6 +139,47 @@ static size_t check_slab(const struct kvc_store *s, uint32_t id, const uint8_t *
     return n;
 }
 
+/* The daemon's audit of the store. */
+struct audit {
+    bool ran;                /* the daemon serving this store answered */
+    uint32_t disagreements;
+    uint64_t micros;
+    char first[256];         /* the first disagreement */
+    char why[320];           /* not ran: why */
+};
+
+/* Ask the daemon at x->server for its audit, if it serves store s. */
+static void scrub_audit(struct kvc_ctx *x, const struct kvc_store *s, struct audit *au)
+{
+    Kvcache__Response *resp = NULL;
+    struct kvc_rpc *r;
+    int rc;
+
+    memset(au, 0, sizeof(*au));
+    if (s_no_audit) {
+        snprintf(au->why, sizeof(au->why), "--no-audit");
+        return;
+    }
+    if ((r = kvc_rpc_create(x->server, x->timeout_ms)) == NULL) {
+        snprintf(au->why, sizeof(au->why), "bad server URI \"%s\"", x->server);
+        return;
+    }
+    rc = kvc_rpc_audit(r, &resp);
+    if (rc) {
+        snprintf(au->why, sizeof(au->why), "%s", kvc_rpc_error(r));
+    } else if (resp->audit->store_id != s->sb->store_id) {
+        snprintf(au->why, sizeof(au->why), "the daemon at %s serves another store", x->server);
+    } else {
+        au->ran = true;
+        au->disagreements = resp->audit->disagreements;
+        au->micros = resp->audit->micros;
+        snprintf(au->first, sizeof(au->first), "%s", resp->audit->first);
+    }
+    if (resp)
+        kvcache__response__free_unpacked(resp, NULL);
+    kvc_rpc_destroy(r);
+}
+
 static void progress(uint32_t done, uint32_t total, double t0)
 {
     struct timespec ts;
@@ -201,6 +254,8 @@ int cmd_scrub(struct kvc_ctx *x, int argc, char **argv)
         fprintf(stderr, "\n");
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double secs = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - t0;
+    struct audit au;
+    scrub_audit(x, &st, &au);
     const char *sbnote = st.copy_ok[0] && st.copy_ok[1] ? "both intact"
                        : st.copy_ok[0] ? "copy B damaged or never written"
                                        : "copy A damaged or never written";
@@ -230,7 +285,17 @@ int cmd_scrub(struct kvc_ctx *x, int argc, char **argv)
             }
             printf(", \"what\": \"%s\"}", f->what);
         }
-        printf("]}\n");
+        printf("], \"audit\": {\"ran\": %s", au.ran ? "true" : "false");
+        if (au.ran) {
+            printf(", \"agree\": %s, \"disagreements\": %u, \"micros\": %" PRIu64
+                   ", \"first\": ", au.disagreements ? "false" : "true", au.disagreements,
+                   au.micros);
+            kvc_json_str(stdout, au.first);
+        } else {
+            printf(", \"why\": ");
+            kvc_json_str(stdout, au.why);
+        }
+        printf("}}\n");
     } else {
         char a[32];
         printf("%s: superblock %s; %" PRIu64 " slabs (%" PRIu64 " in use), %" PRIu64
@@ -258,8 +323,17 @@ int cmd_scrub(struct kvc_ctx *x, int argc, char **argv)
         printf("%s: %" PRIu64 " damaged items, %" PRIu64 " damaged slab headers\n",
                sc.damaged_items + sc.damaged_slabs ? "DAMAGE" : "clean", sc.damaged_items,
                sc.damaged_slabs);
+        if (!au.ran)
+            printf("index: not audited (%s)\n", au.why);
+        else if (au.disagreements == 0)
+            printf("index: agrees with the slabs (the daemon's audit, %.1f ms)\n",
+                   (double)au.micros / 1000.0);
+        else
+            printf("index: DISAGREES with the slabs: %u disagreements; first: %s\n",
+                   au.disagreements, au.first);
     }
-    rc = sc.damaged_items + sc.damaged_slabs ? KVC_EXIT_DAMAGE : KVC_EXIT_OK;
+    rc = sc.damaged_items + sc.damaged_slabs || (au.ran && au.disagreements) ? KVC_EXIT_DAMAGE
+                                                                             : KVC_EXIT_OK;
 out:
     free(img);
     free(hdr);

@@ -47,110 +47,95 @@ static const char *state_name(int s)
     }
 }
 
-/* One size class of the histogram. */
-struct cls {
-    uint32_t slot_size;
-    uint32_t slabs[4];       /* by state */
-    uint64_t live, dead, slots;
+/* Store totals over the slabs in use. */
+struct slab_totals {
+    uint32_t used_slabs, nfree, by_state[4];
+    uint64_t items, live, dead, used_bytes, live_bytes, maxseq;
 };
 
-static int cls_cmp(const void *a, const void *b)
+static void slab_totals(const Kvcache__ListSlabsResponse *l, struct slab_totals *t)
 {
-    const struct cls *x = a, *y = b;
-    return x->slot_size < y->slot_size ? -1 : x->slot_size > y->slot_size;
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < l->n_slabs; i++) {
+        const Kvcache__SlabInfo *s = l->slabs[i];
+        if (s->seq_hi > t->maxseq)
+            t->maxseq = s->seq_hi;
+        if (s->seq > t->maxseq)
+            t->maxseq = s->seq;
+        t->by_state[s->state & 3]++;
+        if (s->state == KVCACHE__SLAB_INFO__STATE__FREE) {
+            t->nfree++;
+            continue;
+        }
+        t->used_slabs++;
+        t->items += s->nitems;
+        t->live += s->nlive;
+        t->dead += s->nitems - (s->nlive < s->nitems ? s->nlive : s->nitems);
+        t->used_bytes += s->used_bytes;
+        t->live_bytes += s->live_bytes;
+    }
+}
+
+/* a / b as a percentage (0 when b is 0). */
+static double pct(uint64_t a, uint64_t b)
+{
+    return b ? 100.0 * (double)a / (double)b : 0.0;
 }
 
 void kvc_view_slabs(const Kvcache__ListSlabsResponse *l, bool json, bool summary)
 {
-    struct cls *c = calloc(l->n_slabs + 1, sizeof(*c));
-    size_t nc = 0;
-    uint64_t maxseq = 0, nfree = 0;
-    char a[32];
+    struct slab_totals t;
+    uint64_t cap;
+    char a[32], b[32], c[32];
 
-    if (c == NULL)
-        return;
-    for (size_t i = 0; i < l->n_slabs; i++) {
-        const Kvcache__SlabInfo *s = l->slabs[i];
-        if (s->seq > maxseq)
-            maxseq = s->seq;
-        if (s->state == KVCACHE__SLAB_INFO__STATE__FREE) {
-            nfree++;
-            continue;
-        }
-        size_t k;
-        for (k = 0; k < nc && c[k].slot_size != s->slot_size; k++)
-            ;
-        if (k == nc)
-            c[nc++].slot_size = s->slot_size;
-        c[k].slabs[s->state & 3]++;
-        c[k].live += s->nlive;
-        c[k].dead += s->nitems - (s->nlive < s->nitems ? s->nlive : s->nitems);
-        c[k].slots += s->nslots;
-    }
-    qsort(c, nc, sizeof(*c), cls_cmp);
+    slab_totals(l, &t);
+    cap = (uint64_t)l->total * l->slab_size;
     if (json) {
-        printf("{\"total\": %u, \"slabs\": ", l->total);
-        if (summary) {
-            printf("[]");
-        } else {
-            /* the message's own list, without its "total" */
-            printf("[");
-            for (size_t i = 0; i < l->n_slabs; i++) {
-                if (i)
-                    printf(", ");
-                kvc_json_msg(stdout, &l->slabs[i]->base);
-            }
-            printf("]");
+        printf("{\"total\": %u, \"slab_size\": %u, \"slabs\": [", l->total, l->slab_size);
+        /* the message's own list, without its "total" */
+        for (size_t i = 0; !summary && i < l->n_slabs; i++) {
+            if (i)
+                printf(", ");
+            kvc_json_msg(stdout, &l->slabs[i]->base);
         }
-        printf(", \"free\": %llu, \"classes\": [", (unsigned long long)nfree);
-        for (size_t k = 0; k < nc; k++)
-            printf("%s{\"slot_size\": %u, \"slabs\": %u, \"open\": %u, \"flushing\": %u, "
-                   "\"ssd\": %u, \"live\": %llu, \"dead\": %llu, \"slots\": %llu}",
-                   k ? ", " : "", c[k].slot_size,
-                   c[k].slabs[0] + c[k].slabs[1] + c[k].slabs[2] + c[k].slabs[3], c[k].slabs[1],
-                   c[k].slabs[2], c[k].slabs[3], (unsigned long long)c[k].live,
-                   (unsigned long long)c[k].dead, (unsigned long long)c[k].slots);
-        printf("]}\n");
-        free(c);
+        printf("], \"free\": %u, \"store\": {\"slabs_used\": %u, \"open\": %u, \"flushing\": %u, "
+               "\"ssd\": %u, \"items\": %llu, \"live\": %llu, \"dead\": %llu, "
+               "\"used_bytes\": %llu, \"live_bytes\": %llu, \"capacity_bytes\": %llu, "
+               "\"fill\": %.4f, \"live_share\": %.4f}}\n",
+               t.nfree, t.used_slabs, t.by_state[1], t.by_state[2], t.by_state[3],
+               (unsigned long long)t.items, (unsigned long long)t.live,
+               (unsigned long long)t.dead, (unsigned long long)t.used_bytes,
+               (unsigned long long)t.live_bytes, (unsigned long long)cap,
+               pct(t.used_bytes, cap) / 100.0, pct(t.live_bytes, t.used_bytes) / 100.0);
         return;
     }
     if (!summary) {
-        printf("%6s %-8s %10s %6s %6s %6s %6s %10s %8s %3s\n", "slab", "state", "class", "slots",
-               "items", "live", "dead", "seq", "age", "mem");
+        printf("%6s %-8s %6s %6s %6s %6s %6s %10s %10s %8s %3s\n", "slab", "state", "items",
+               "live", "dead", "fill", "live%", "seq", "seq_hi", "age", "mem");
         for (size_t i = 0; i < l->n_slabs; i++) {
             const Kvcache__SlabInfo *s = l->slabs[i];
             if (s->state == KVCACHE__SLAB_INFO__STATE__FREE) {
                 printf("%6u %-8s\n", s->id, "free");
                 continue;
             }
-            printf("%6u %-8s %10s %6u %6u %6u %6u %10llu %8llu %3s\n", s->id,
-                   state_name(s->state), kvc_bytes(a, sizeof(a), s->slot_size), s->nslots,
-                   s->nitems, s->nlive, s->nitems - (s->nlive < s->nitems ? s->nlive : s->nitems),
-                   (unsigned long long)s->seq, (unsigned long long)(maxseq - s->seq),
-                   s->in_memory ? "yes" : "");
+            uint64_t hi = s->seq_hi > s->seq ? s->seq_hi : s->seq;
+            printf("%6u %-8s %6u %6u %6u %5.1f%% %5.1f%% %10llu %10llu %8llu %3s\n", s->id,
+                   state_name(s->state), s->nitems, s->nlive,
+                   s->nitems - (s->nlive < s->nitems ? s->nlive : s->nitems),
+                   pct(s->used_bytes, l->slab_size), pct(s->live_bytes, s->used_bytes),
+                   (unsigned long long)s->seq, (unsigned long long)s->seq_hi,
+                   (unsigned long long)(t.maxseq - hi), s->in_memory ? "yes" : "");
         }
-        printf("\n");
+        printf("\n(fill = bytes written of the slab; live%% = live value bytes of those; "
+               "age = sequences written since; dead = superseded, deleted or dropped)\n");
     }
-    printf("%u slabs, %llu free (age = slab writes since; dead = superseded, deleted or "
-           "dropped)\n", l->total, (unsigned long long)nfree);
-    printf("%10s %6s %6s %6s %9s %9s %6s  %s\n", "class", "slabs", "open", "ssd", "live", "dead",
-           "fill", "slabs of the class");
-    uint32_t most = 1;
-    for (size_t k = 0; k < nc; k++) {
-        uint32_t n = c[k].slabs[0] + c[k].slabs[1] + c[k].slabs[2] + c[k].slabs[3];
-        if (n > most)
-            most = n;
-    }
-    for (size_t k = 0; k < nc; k++) {
-        uint32_t n = c[k].slabs[0] + c[k].slabs[1] + c[k].slabs[2] + c[k].slabs[3];
-        char bar[41];
-        int w = (int)((uint64_t)n * 40 / most);
-        memset(bar, '#', (size_t)w);
-        bar[w] = '\0';
-        printf("%10s %6u %6u %6u %9llu %9llu %5.1f%%  %s\n", kvc_bytes(a, sizeof(a),
-               c[k].slot_size), n, c[k].slabs[1] + c[k].slabs[2], c[k].slabs[3],
-               (unsigned long long)c[k].live, (unsigned long long)c[k].dead,
-               c[k].slots ? 100.0 * (double)c[k].live / (double)c[k].slots : 0.0, bar);
-    }
-    free(c);
+    printf("store: %u slabs of %s, %u in use (%u open, %u flushing, %u ssd), %u free\n",
+           l->total, kvc_bytes(a, sizeof(a), l->slab_size), t.used_slabs, t.by_state[1],
+           t.by_state[2], t.by_state[3], t.nfree);
+    printf("store: %s of %s written (fill %.1f%%), %s live (%.1f%% of written); "
+           "%llu items, %llu live, %llu dead\n",
+           kvc_bytes(a, sizeof(a), (double)t.used_bytes), kvc_bytes(b, sizeof(b), (double)cap),
+           pct(t.used_bytes, cap), kvc_bytes(c, sizeof(c), (double)t.live_bytes),
+           pct(t.live_bytes, t.used_bytes), (unsigned long long)t.items,
+           (unsigned long long)t.live, (unsigned long long)t.dead);
 }

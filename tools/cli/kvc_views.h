@@ -13,8 +13,8 @@
 /* Namespaces: a table, or the message as JSON. */
 void kvc_view_ns(const Kvcache__ListNamespacesResponse *l, bool json);
 
-/* Slabs: one line each (unless summary) then a histogram of size classes;
- * with json, the message plus a "classes" array. */
+/* Slabs: one line each (unless summary: fill, live share, sequence range)
+ * then the store's totals; with json, the slabs plus a "store" object. */
 void kvc_view_slabs(const Kvcache__ListSlabsResponse *l, bool json, bool summary);
 
 #endif

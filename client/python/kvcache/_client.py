@@ -4,7 +4,8 @@ import ctypes
 import os
 
 from ._native import (_ClientStats, _Key, _Options, _Stats, _client_stats, _create, _delete,
-    _destroy, _flush, _get, _get_prefix, _health, _last_error, _match, _match_where, _open_ns,
+    _destroy, _exists, _flush, _get, _get_prefix, _health, _last_error, _match, _match_where,
+    _open_ns,
     _put_async_hint, _put_hint, _server_count, _server_of, _server_of_ns, _set_timeout,
     _stats, _sz, _u32, _u64)
 from ._codes import Error, RING_KEY, strerror
@@ -103,6 +104,13 @@ class Client(_ShmMixin):
         w = (ctypes.c_uint8 * max(len(keys), 1))()
         self._done(_match_where(self._h, ns, keys._ptr(), len(keys), ctypes.byref(n), w))
         return n.value, ["dram" if w[i] == 1 else "ssd" for i in range(n.value)]
+
+    def exists(self, ns, keys):
+        """Which keys the daemons hold, in any order, with no data moved and
+        no device read: a list of bools, one per key."""
+        p = (ctypes.c_uint8 * max(len(keys), 1))()
+        self._done(_exists(self._h, ns, keys._ptr(), len(keys), p, None))
+        return [bool(p[i]) for i in range(len(keys))]
 
     def get_prefix(self, ns, keys, bufs, block_bytes=0, stream=None):
         """Read the longest present leading run of keys into bufs (a list of

@@ -96,6 +96,8 @@ _open_ns = _proto("kvcache_open_namespace", ctypes.c_int, _vp, ctypes.POINTER(_N
 _match = _proto("kvcache_match", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP)
 _match_where = _proto("kvcache_match_where", ctypes.c_int, _vp, _u64, _KP, _sz, _SZP,
                       ctypes.POINTER(ctypes.c_uint8))
+_exists = _proto("kvcache_exists", ctypes.c_int, _vp, _u64, _KP, _sz,
+                  ctypes.POINTER(ctypes.c_uint8), _SZP)
 _get_prefix = _proto("kvcache_get_prefix", ctypes.c_int, _vp, _u64, _KP, _sz,
                      ctypes.POINTER(_vp), _sz, ctypes.POINTER(_u32), _SZP)
 _get = _proto("kvcache_get", ctypes.c_int, _vp, _u64, _KP, _sz, ctypes.POINTER(_vp), _sz,
