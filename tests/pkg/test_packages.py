@@ -54,6 +54,7 @@ EXPECT = {
                        "usr/lib/MA/libkvcache.so", "usr/lib/MA/pkgconfig/kvcache.pc",
                        "usr/share/man/man3/libkvcache.3.gz"],
     "python3-kvcache": ["usr/lib/python3/dist-packages/kvcache/__init__.py",
+                        "usr/lib/python3/dist-packages/kvcache/_client.py",
                         "usr/lib/python3/dist-packages/kvcache/_libpath.py"],
 }
 PY_USE = """
