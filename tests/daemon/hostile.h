@@ -25,6 +25,8 @@ void roundtrip(struct tc *c, Kvcache__Request *q, struct tc_resp *rs);
 /* A TCP connection to 127.0.0.1:port, or -1. */
 int tcp_connect(int port);
 
+int tcp_connect_buf(int port, int rcvbuf);
+
 /* One metric of GET /metrics, or -1. */
 long long metric(int port, const char *name);
 

@@ -37,12 +37,15 @@ void roundtrip(struct tc *c, Kvcache__Request *q, struct tc_resp *rs)
     CHECK(tc_recv(c, rs) == 0);
 }
 
-/* A TCP connection to 127.0.0.1:port, or -1. */
-int tcp_connect(int port)
+/* A blocking TCP connection to 127.0.0.1:port (rcvbuf > 0: that receive
+ * buffer, set before connect), or -1. */
+int tcp_connect_buf(int port, int rcvbuf)
 {
     struct sockaddr_in sa = { .sin_family = AF_INET };
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
+    if (fd >= 0 && rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
@@ -51,6 +54,12 @@ int tcp_connect(int port)
         return -1;
     }
     return fd;
+}
+
+/* A TCP connection to 127.0.0.1:port, or -1. */
+int tcp_connect(int port)
+{
+    return tcp_connect_buf(port, 0);
 }
 
 /* One metric of GET /metrics, or -1. */

@@ -19,59 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kc_tclient.h"
+#include "hostile.h"
 
-static struct td d;
-
-/* Seconds on the monotonic clock. */
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* A blocking TCP connection to 127.0.0.1:port (rcvbuf > 0: that receive
- * buffer, set before connect), or -1. */
-static int tcp_connect(int port, int rcvbuf)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET };
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    if (fd >= 0 && rcvbuf > 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* The memcache port from the daemon's port file. */
-static int memcache_port(void)
-{
-    char pf[300];
-    int tcp, met, pid, mc = -1;
-    FILE *f;
-
-    snprintf(pf, sizeof(pf), "%s/ports", d.dir);
-    f = fopen(pf, "r");
-    CHECK(f != NULL);
-    CHECK(fscanf(f, "tcp=%d metrics=%d pid=%d memcache=%d", &tcp, &met, &pid,
-                 &mc) == 4);
-    fclose(f);
-    return mc;
-}
-
-/* Send all of buf. */
-static void send_all(int fd, const void *buf, size_t len)
-{
-    CHECK(send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len);
-}
+struct td d;
 
 /* Read exactly len bytes within timeout_ms; 0, or -1 on timeout/close. */
 static int recv_all(int fd, void *buf, size_t len, int timeout_ms)
@@ -155,7 +105,7 @@ static bool metrics_have(const char *text)
 {
     static char buf[1 << 18];
     const char *rq = "GET /metrics HTTP/1.0\r\n\r\n";
-    int fd = tcp_connect(d.mport, 0);
+    int fd = tcp_connect_buf(d.mport, 0);
     size_t n = 0;
     ssize_t r;
 
@@ -199,7 +149,7 @@ static void namespace_byte_quota(void)
     for (int i = 0; i < 4; i++)
         CHECK(st[i] == KVCACHE__CODE__OK);
     /* memcache: its own namespace of 64 KiB blocks fills the same way */
-    fd = tcp_connect(memcache_port(), 0);
+    fd = tcp_connect_buf(memcache_port(), 0);
     CHECK(fd >= 0);
     for (int i = 0; i < 5; i++) {
         mc_key(key, 0x00000000000a0001ull, (uint64_t)i);
@@ -330,7 +280,7 @@ static void memcache_cannot_overwrite_rpc_block(void)
     tc_connect_unix(&c, d.sock);
     ns = tc_open_ns(&c, "rpc-only", blk);
     tc_put_blocks(&c, ns, 7, 1, blk);
-    fd = tcp_connect(memcache_port(), 0);
+    fd = tcp_connect_buf(memcache_port(), 0);
     CHECK(fd >= 0);
     mc_key(key, ns, 7);
     mc_set(fd, key, blk, 999, buf, sizeof(buf));         /* other bytes */
@@ -360,7 +310,7 @@ static void memcache_cannot_overwrite_rpc_block(void)
     /* an operator may list the namespace: then it is writable */
     snprintf(nshex, sizeof(nshex), "%016llx", (unsigned long long)ns);
     td_start(&d, writable);
-    fd = tcp_connect(memcache_port(), 0);
+    fd = tcp_connect_buf(memcache_port(), 0);
     CHECK(fd >= 0);
     mc_key(key, ns, 8);
     mc_set(fd, key, blk, 8, buf, sizeof(buf));
@@ -428,7 +378,7 @@ static void memcache_get_waits_for_budget(void)
     int fd, a, b;
 
     td_start(&d, extra);
-    fd = tcp_connect(memcache_port(), 0);
+    fd = tcp_connect_buf(memcache_port(), 0);
     CHECK(fd >= 0);
     for (unsigned i = 0; i < 48; i++) {
         mc_key(key, ns, i);
@@ -436,12 +386,12 @@ static void memcache_get_waits_for_budget(void)
         CHECK(strcmp(buf, "STORED\r\n") == 0);
     }
     /* a: 13 MiB read from the SSD, its answer not taken */
-    a = tcp_connect(memcache_port(), 4096);
+    a = tcp_connect_buf(memcache_port(), 4096);
     CHECK(a >= 0);
     mc_send_get(a, ns, 0, 26);
     usleep(300000);
     /* b: 4 MiB more would go over 16 MiB: it waits, no answer */
-    b = tcp_connect(memcache_port(), 0);
+    b = tcp_connect_buf(memcache_port(), 0);
     CHECK(b >= 0);
     mc_send_get(b, ns, 26, 8);
     pfd = (struct pollfd){ .fd = b, .events = POLLIN };
